@@ -1,0 +1,113 @@
+//! The auth database: the `auth` schema shared with better-auth, its migrations, and the
+//! few typed queries the servers need: above all, finding a valid session by its token
+//! in one indexed query.
+//!
+//! The scheme of `DATABASE_URL` picks the driver: `postgres://` (schema `auth`, the
+//! production layout) or `sqlite:` (the embedded default, bare table names, timestamps
+//! as Unix milliseconds).
+
+mod error;
+mod model;
+mod pg;
+mod sqlite;
+mod token;
+mod url;
+
+pub use error::Error;
+pub use model::{NewSession, NewUser, Session, User, ValidSession};
+pub use token::{generate_token, lookup_part, token_digest, TokenDigest};
+pub use url::DatabaseUrl;
+
+use std::time::Duration;
+
+/// How long a session lives unless the issuer says otherwise.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// PostgreSQL channel on which a trigger announces changed or deleted sessions. The
+/// payload is the hex SHA-256 of the token ([`token_digest`]), or `*` for "all".
+pub const SESSION_CHANGES_CHANNEL: &str = "auth_sessions_changed";
+
+/// A connection pool to the auth database, on either driver.
+#[derive(Clone, Debug)]
+pub enum AuthDb {
+    Postgres(pg::PgAuth),
+    Sqlite(sqlite::SqliteAuth),
+}
+
+impl AuthDb {
+    /// Connects and runs the migrations, so a fresh database is ready to use.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, Error> {
+        let db = match url {
+            DatabaseUrl::Postgres(opts) => AuthDb::Postgres(pg::PgAuth::connect(opts.clone()).await?),
+            DatabaseUrl::Sqlite(opts) => AuthDb::Sqlite(sqlite::SqliteAuth::connect(opts.clone()).await?),
+        };
+        Ok(db)
+    }
+
+    /// The session a token names, if it exists and has not expired. `token` is the raw
+    /// token as stored (see [`lookup_part`] for the signed form).
+    pub async fn find_session(&self, token: &str) -> Result<Option<ValidSession>, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.find_session(token).await,
+            AuthDb::Sqlite(db) => db.find_session(token).await,
+        }
+    }
+
+    /// Issues a new session: a fresh random token, valid for `new.ttl`.
+    pub async fn create_session(&self, new: &NewSession) -> Result<Session, Error> {
+        let token = generate_token();
+        let expires_at = chrono::Utc::now()
+            + chrono::Duration::from_std(new.ttl).map_err(|_| Error::TtlOutOfRange)?;
+        let session = Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: new.user_id.clone(),
+            token,
+            expires_at,
+        };
+        match self {
+            AuthDb::Postgres(db) => db.insert_session(&session, new).await?,
+            AuthDb::Sqlite(db) => db.insert_session(&session, new).await?,
+        }
+        Ok(session)
+    }
+
+    /// Revokes a session. Returns whether a session with that token existed.
+    pub async fn delete_session(&self, token: &str) -> Result<bool, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.delete_session(token).await,
+            AuthDb::Sqlite(db) => db.delete_session(token).await,
+        }
+    }
+
+    /// Creates the user with this email, or updates its name and image.
+    pub async fn upsert_user(&self, user: &NewUser) -> Result<User, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.upsert_user(user).await,
+            AuthDb::Sqlite(db) => db.upsert_user(user).await,
+        }
+    }
+
+    /// A cheap round trip proving the database answers.
+    pub async fn ping(&self) -> Result<(), Error> {
+        match self {
+            AuthDb::Postgres(db) => db.ping().await,
+            AuthDb::Sqlite(db) => db.ping().await,
+        }
+    }
+
+    /// The PostgreSQL pool, for listeners and for storage that shares the database.
+    pub fn pg_pool(&self) -> Option<&sqlx::PgPool> {
+        match self {
+            AuthDb::Postgres(db) => Some(db.pool()),
+            AuthDb::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite pool, for other tables kept in the same file.
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match self {
+            AuthDb::Postgres(_) => None,
+            AuthDb::Sqlite(db) => Some(db.pool()),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::{Error, NewSession, NewUser, Session, User, ValidSession};
+
+/// How `auth.sessions.expires_at` stores time. Both layouts exist in the wild, and
+/// comparing either against the wrong kind of `now()` is off by the server's UTC offset.
+#[derive(Clone, Copy, Debug)]
+enum TimeLayout {
+    /// `timestamp`: UTC wall-clock time (the system this replaces).
+    Utc,
+    /// `timestamptz` (better-auth's own migrator).
+    Zoned,
+}
+
+impl TimeLayout {
+    /// SQL for "now" in this layout.
+    fn now(self) -> &'static str {
+        match self {
+            TimeLayout::Utc => "(now() AT TIME ZONE 'utc')",
+            TimeLayout::Zoned => "now()",
+        }
+    }
+
+    /// SQL turning a `timestamptz` parameter into this layout.
+    fn from_param(self, param: &str) -> String {
+        match self {
+            TimeLayout::Utc => format!("({param}::timestamptz AT TIME ZONE 'utc')"),
+            TimeLayout::Zoned => format!("{param}::timestamptz"),
+        }
+    }
+
+    /// SQL reading a column of this layout as `timestamptz`.
+    fn to_zoned(self, column: &str) -> String {
+        match self {
+            TimeLayout::Utc => format!("({column} AT TIME ZONE 'utc')"),
+            TimeLayout::Zoned => column.to_owned(),
+        }
+    }
+}
+
+/// The queries, built once for the detected layout.
+#[derive(Debug)]
+struct Queries {
+    find_session: String,
+    insert_session: String,
+    upsert_user: String,
+}
+
+impl Queries {
+    fn new(t: TimeLayout) -> Self {
+        Queries {
+            find_session: format!(
+                "SELECT user_id::text, {} FROM auth.sessions WHERE token = $1 AND expires_at > {}",
+                t.to_zoned("expires_at"),
+                t.now()
+            ),
+            insert_session: format!(
+                "INSERT INTO auth.sessions \
+                 (id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id) \
+                 VALUES ($1::uuid, {}, $3, {now}, {now}, $4, $5, $6::uuid)",
+                t.from_param("$2"),
+                now = t.now()
+            ),
+            upsert_user: format!(
+                "INSERT INTO auth.users (id, name, email, email_verified, image, created_at, updated_at) \
+                 VALUES ($1::uuid, $2, $3, $4, $5, {now}, {now}) \
+                 ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, \
+                   image = COALESCE(EXCLUDED.image, users.image), \
+                   email_verified = users.email_verified OR EXCLUDED.email_verified, \
+                   updated_at = {now} \
+                 RETURNING id::text, name, email, email_verified, image",
+                now = t.now()
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PgAuth {
+    pool: PgPool,
+    queries: std::sync::Arc<Queries>,
+}
+
+impl PgAuth {
+    pub async fn connect(opts: PgConnectOptions) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(opts)
+            .await?;
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        // Other crates keep their own migrations in the same database.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        let layout = detect_layout(&pool).await?;
+        tracing::debug!(?layout, "auth.sessions layout");
+        Ok(PgAuth { pool, queries: std::sync::Arc::new(Queries::new(layout)) })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn find_session(&self, token: &str) -> Result<Option<ValidSession>, Error> {
+        let row: Option<(String, DateTime<Utc>)> = sqlx::query_as(&self.queries.find_session)
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(user_id, expires_at)| ValidSession { user_id, expires_at }))
+    }
+
+    pub async fn insert_session(&self, s: &Session, new: &NewSession) -> Result<(), Error> {
+        sqlx::query(&self.queries.insert_session)
+            .bind(&s.id)
+            .bind(s.expires_at)
+            .bind(&s.token)
+            .bind(&new.ip_address)
+            .bind(&new.user_agent)
+            .bind(&s.user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, token: &str) -> Result<bool, Error> {
+        let done = sqlx::query("DELETE FROM auth.sessions WHERE token = $1")
+            .bind(token)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn upsert_user(&self, u: &NewUser) -> Result<User, Error> {
+        let (id, name, email, email_verified, image) = sqlx::query_as(&self.queries.upsert_user)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&u.name)
+            .bind(&u.email)
+            .bind(u.email_verified)
+            .bind(&u.image)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(User { id, name, email, email_verified, image })
+    }
+
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+async fn detect_layout(pool: &PgPool) -> Result<TimeLayout, Error> {
+    let data_type: String = sqlx::query_scalar(
+        "SELECT data_type FROM information_schema.columns \
+         WHERE table_schema = 'auth' AND table_name = 'sessions' AND column_name = 'expires_at'",
+    )
+    .fetch_one(pool)
+    .await?;
+    match data_type.as_str() {
+        "timestamp without time zone" => Ok(TimeLayout::Utc),
+        "timestamp with time zone" => Ok(TimeLayout::Zoned),
+        _ => Err(Error::UnsupportedLayout(data_type)),
+    }
+}

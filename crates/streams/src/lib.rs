@@ -1,0 +1,17 @@
+//! superset-streams: the streams server. Every conversation is a Durable Stream kept
+//! here; every request under `/v1` must carry a valid user session token, checked
+//! against `auth.sessions` with nothing but `DATABASE_URL`. There is no shared secret.
+//!
+//! - [`config`]: the typed configuration, from flags and environment.
+//! - [`auth`]: the session middleware and its cache of validated tokens.
+//! - `health`: liveness and readiness probes.
+//! - [`server`]: the router and the server's life cycle (bind, serve, shut down).
+
+pub mod auth;
+pub mod config;
+mod health;
+pub mod server;
+
+pub use auth::AuthUser;
+pub use config::{Config, StorageKind};
+pub use server::{AppState, Server, StartError};

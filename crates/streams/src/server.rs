@@ -1,0 +1,136 @@
+//! The router and the server's life cycle.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::routing::get;
+use axum::{middleware, Extension, Json, Router};
+use superset_auth_db::AuthDb;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{require_session, SessionAuth};
+use crate::{AuthUser, Config};
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: AuthDb,
+    pub auth: Arc<SessionAuth>,
+    /// Cancelled when the server shuts down, so long-lived responses (SSE, long-poll)
+    /// end and graceful shutdown can finish.
+    pub shutdown: CancellationToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("DATABASE_URL is not set: give postgres://USER@HOST/DB or sqlite:PATH (or --database-url)")]
+    MissingDatabaseUrl,
+    #[error("cannot use the database at {url}: {source}")]
+    Database { url: String, source: superset_auth_db::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// A bound, ready-to-serve streams server.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Connects to the database (migrating it) and binds the listening socket.
+    pub async fn bind(config: Config) -> Result<Self, StartError> {
+        let url = config.database_url.clone().ok_or(StartError::MissingDatabaseUrl)?;
+        let db = AuthDb::connect(&url)
+            .await
+            .map_err(|source| StartError::Database { url: url.to_string(), source })?;
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let shutdown = CancellationToken::new();
+        let auth = Arc::new(SessionAuth::new(db.clone(), config.auth_cache, shutdown.clone()));
+        let state = AppState { config: Arc::new(config), db, auth, shutdown };
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound socket has an address")
+    }
+
+    /// Serves until `signal` resolves, then stops accepting, ends live responses and
+    /// waits for in-flight requests to finish.
+    pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let shutdown = self.state.shutdown.clone();
+        let app = router(self.state);
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                signal.await;
+                shutdown.cancel();
+            })
+            .await
+    }
+}
+
+/// All routes: probes open, everything under `/v1` behind the session middleware, CORS
+/// outermost so preflights (sent without credentials) are answered first.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/me", get(me))
+        .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_session));
+    Router::new()
+        .merge(crate::health::routes())
+        .nest("/v1", v1)
+        .layer(TraceLayer::new_for_http())
+        .layer(cors(&state.config.cors_origins))
+        .with_state(state)
+}
+
+async fn me(Extension(user): Extension<AuthUser>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"userId": &*user.user_id}))
+}
+
+/// Response headers of the Durable Streams protocol that browser clients must read.
+const EXPOSED_HEADERS: &[&str] = &[
+    "stream-next-offset",
+    "stream-cursor",
+    "stream-up-to-date",
+    "stream-closed",
+    "stream-ttl",
+    "stream-expires-at",
+    "producer-epoch",
+    "producer-seq",
+    "producer-expected-seq",
+    "producer-received-seq",
+    "etag",
+    "location",
+    "retry-after",
+    "www-authenticate",
+];
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(EXPOSED_HEADERS.iter().map(|h| HeaderName::from_static(h)).collect::<Vec<_>>())
+}
