@@ -87,12 +87,20 @@ pub struct PgAuth {
 
 impl PgAuth {
     pub async fn connect(opts: PgConnectOptions) -> Result<Self, Error> {
-        let pool = PgPoolOptions::new()
+        let mut pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(opts)
-            .await?;
+            .acquire_timeout(Duration::from_secs(3));
+        if let Some(zone) = requested_time_zone(&opts) {
+            pool = pool.after_connect(move |conn, _| {
+                let zone = zone.clone();
+                Box::pin(async move {
+                    sqlx::query("SELECT set_config('TimeZone', $1, false)").bind(zone).execute(conn).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(opts).await?;
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         // Other crates keep their own migrations in the same database.
         migrator.set_ignore_missing(true);
@@ -153,6 +161,27 @@ impl PgAuth {
     }
 }
 
+/// The `TimeZone` a `DATABASE_URL` asks for in `options=-c TimeZone=...`. sqlx always
+/// opens sessions in UTC and so silently overrides it; we honour it, since the session
+/// queries are written to be right in any zone.
+fn requested_time_zone(opts: &PgConnectOptions) -> Option<String> {
+    let options = opts.get_options()?;
+    let mut words = options.split_whitespace();
+    while let Some(word) = words.next() {
+        let setting = match word.strip_prefix("-c") {
+            Some("") => words.next()?,
+            Some(rest) => rest,
+            None => continue,
+        };
+        if let Some((key, value)) = setting.split_once('=') {
+            if key.eq_ignore_ascii_case("timezone") {
+                return Some(value.to_owned());
+            }
+        }
+    }
+    None
+}
+
 async fn detect_layout(pool: &PgPool) -> Result<TimeLayout, Error> {
     let data_type: String = sqlx::query_scalar(
         "SELECT data_type FROM information_schema.columns \
@@ -164,5 +193,21 @@ async fn detect_layout(pool: &PgPool) -> Result<TimeLayout, Error> {
         "timestamp without time zone" => Ok(TimeLayout::Utc),
         "timestamp with time zone" => Ok(TimeLayout::Zoned),
         _ => Err(Error::UnsupportedLayout(data_type)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn time_zone_is_read_from_connection_options() {
+        let zone = |url: &str| requested_time_zone(&PgConnectOptions::from_str(url).unwrap());
+        assert_eq!(zone("postgres://u@h/d?options=-c%20TimeZone%3DAsia%2FTokyo"), Some("Asia/Tokyo".into()));
+        assert_eq!(zone("postgres://u@h/d?options=-c%20a%3D1%20-ctimezone%3DUTC"), Some("UTC".into()));
+        assert_eq!(zone("postgres://u@h/d?options=-c%20a%3D1"), None);
+        assert_eq!(zone("postgres://u@h/d"), None);
     }
 }

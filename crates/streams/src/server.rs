@@ -4,7 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::routing::get;
 use axum::{middleware, Extension, Json, Router};
 use superset_auth_db::AuthDb;
@@ -81,9 +81,12 @@ impl Server {
 /// All routes: probes open, everything under `/v1` behind the session middleware, CORS
 /// outermost so preflights (sent without credentials) are answered first.
 pub fn router(state: AppState) -> Router {
+    // `layer` (not `route_layer`) so unknown paths are refused too: an anonymous caller
+    // learns nothing about which routes exist.
     let v1 = Router::new()
         .route("/me", get(me))
-        .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_session));
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(middleware::from_fn_with_state(state.auth.clone(), require_session));
     Router::new()
         .merge(crate::health::routes())
         .nest("/v1", v1)

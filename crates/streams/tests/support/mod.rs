@@ -1,0 +1,61 @@
+//! A streams server on port 0 for a test, and the requests tests make of it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use superset_streams::{Config, Server};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _data: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on `database_url` with the token cache on or off.
+    pub async fn start(database_url: &str, auth_cache: bool) -> Self {
+        Self::start_with(database_url, |c| c.auth_cache = auth_cache).await
+    }
+
+    pub async fn start_with(database_url: &str, configure: impl FnOnce(&mut Config)) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = Config::new(database_url.parse().expect("database URL"));
+        config.port = 0;
+        config.data_dir = data.path().to_owned();
+        configure(&mut config);
+        let server = Server::bind(config).await.expect("server starts");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async {
+            let _ = stopped.await;
+        }));
+        TestServer { addr, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), _data: data }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str, authorization: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// `GET /v1/me` with `Bearer <token>`.
+    pub async fn me(&self, token: &str) -> reqwest::Response {
+        self.get("/v1/me", Some(&format!("Bearer {token}"))).await
+    }
+
+    /// Graceful shutdown, waiting for it to finish.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+}
