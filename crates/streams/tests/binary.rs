@@ -1,0 +1,82 @@
+//! The real `superset-streams` binary: start-up errors, the "listening on" line, and a
+//! clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_superset-streams");
+
+fn streams() -> Command {
+    let mut command = Command::new(BIN);
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+#[test]
+fn missing_database_url_stops_start_up_naming_the_variable() {
+    let output = streams().output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DATABASE_URL is not set"), "{stderr}");
+}
+
+#[test]
+fn malformed_database_url_stops_start_up_naming_the_variable() {
+    for url in ["mysql://localhost/db", "postgres://host:notaport/db", "nonsense"] {
+        let output = streams().env("DATABASE_URL", url).output().unwrap();
+        assert!(!output.status.success(), "{url}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("DATABASE_URL"), "{url}: {stderr}");
+    }
+}
+
+#[test]
+fn help_lists_every_setting() {
+    let output = streams().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in ["DATABASE_URL", "STREAMS_HOST", "STREAMS_PORT", "STREAMS_STORAGE", "STREAMS_DATA_DIR",
+        "STREAMS_LONG_POLL_TIMEOUT_MS", "STREAMS_CORS_ORIGINS"]
+    {
+        assert!(help.contains(variable), "--help does not mention {variable}");
+    }
+}
+
+#[test]
+fn prints_its_address_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = streams()
+        .env("DATABASE_URL", format!("sqlite:{}", dir.path().join("auth.db").display()))
+        .env("STREAMS_PORT", "0")
+        .env("STREAMS_DATA_DIR", dir.path().join("streams"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("got {line:?}"));
+    let port: u16 = addr.strip_prefix("127.0.0.1:").expect("default host").parse().unwrap();
+    assert_ne!(port, 0);
+
+    let health = std::net::TcpStream::connect(addr).and_then(|mut s| {
+        use std::io::{Read, Write};
+        s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+        let mut response = String::new();
+        s.read_to_string(&mut response)?;
+        Ok(response)
+    });
+    assert!(health.unwrap().starts_with("HTTP/1.1 200"));
+
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+}
