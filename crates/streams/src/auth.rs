@@ -105,11 +105,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The middleware guarding `/v1`.
-pub async fn require_session(
-    State(auth): State<Arc<SessionAuth>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn require_session(State(auth): State<Arc<SessionAuth>>, mut request: Request, next: Next) -> Response {
     let Some(bearer) = bearer_token(request.headers()) else {
         return Rejection::Unauthorized.into_response();
     };

@@ -13,10 +13,7 @@ use serde_json::json;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(live))
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
+    Router::new().route("/health", get(live)).route("/health/live", get(live)).route("/health/ready", get(ready))
 }
 
 /// The process is up: no database involved, so a database outage does not get

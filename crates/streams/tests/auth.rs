@@ -203,8 +203,7 @@ async fn probes_need_no_token(backend: Backend) {
 
 async fn cors_preflight_is_answered_without_a_token(backend: Backend) {
     let f = fixture(backend).await;
-    let server =
-        TestServer::start_with(f.db.url(), |c| c.cors_origins = vec!["http://app.example".into()]).await;
+    let server = TestServer::start_with(f.db.url(), |c| c.cors_origins = vec!["http://app.example".into()]).await;
     let response = server
         .client
         .request(reqwest::Method::OPTIONS, server.url("/v1/stream/chat"))

@@ -36,9 +36,15 @@ fn help_lists_every_setting() {
     let output = streams().arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for variable in ["DATABASE_URL", "STREAMS_HOST", "STREAMS_PORT", "STREAMS_STORAGE", "STREAMS_DATA_DIR",
-        "STREAMS_LONG_POLL_TIMEOUT_MS", "STREAMS_CORS_ORIGINS"]
-    {
+    for variable in [
+        "DATABASE_URL",
+        "STREAMS_HOST",
+        "STREAMS_PORT",
+        "STREAMS_STORAGE",
+        "STREAMS_DATA_DIR",
+        "STREAMS_LONG_POLL_TIMEOUT_MS",
+        "STREAMS_CORS_ORIGINS",
+    ] {
         assert!(help.contains(variable), "--help does not mention {variable}");
     }
 }
