@@ -11,6 +11,10 @@ pub enum Error {
     UnsupportedLayout(String),
     #[error("session lifetime out of range")]
     TtlOutOfRange,
+    /// An upstream identity with an unverified email asked to join the user who owns
+    /// that email: linking would hand that user's data to whoever typed the address.
+    #[error("the email address belongs to another user and the provider has not verified it")]
+    UnverifiedEmailTaken,
 }
 
 impl Error {

@@ -14,7 +14,7 @@ mod token;
 mod url;
 
 pub use error::Error;
-pub use model::{NewSession, NewUser, Session, User, ValidSession};
+pub use model::{NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
 pub use token::{generate_token, lookup_part, token_digest, TokenDigest};
 pub use url::DatabaseUrl;
 
@@ -56,14 +56,8 @@ impl AuthDb {
     /// Issues a new session: a fresh random token, valid for `new.ttl`.
     pub async fn create_session(&self, new: &NewSession) -> Result<Session, Error> {
         let token = generate_token();
-        let expires_at = chrono::Utc::now()
-            + chrono::Duration::from_std(new.ttl).map_err(|_| Error::TtlOutOfRange)?;
-        let session = Session {
-            id: uuid::Uuid::new_v4().to_string(),
-            user_id: new.user_id.clone(),
-            token,
-            expires_at,
-        };
+        let expires_at = chrono::Utc::now() + chrono::Duration::from_std(new.ttl).map_err(|_| Error::TtlOutOfRange)?;
+        let session = Session { id: uuid::Uuid::new_v4().to_string(), user_id: new.user_id.clone(), token, expires_at };
         match self {
             AuthDb::Postgres(db) => db.insert_session(&session, new).await?,
             AuthDb::Sqlite(db) => db.insert_session(&session, new).await?,
@@ -84,6 +78,68 @@ impl AuthDb {
         match self {
             AuthDb::Postgres(db) => db.upsert_user(user).await,
             AuthDb::Sqlite(db) => db.upsert_user(user).await,
+        }
+    }
+
+    /// Revokes the session with this id (for when the token itself is not at hand).
+    /// Returns whether it existed.
+    pub async fn delete_session_by_id(&self, id: &str) -> Result<bool, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.delete_session_by_id(id).await,
+            AuthDb::Sqlite(db) => db.delete_session_by_id(id).await,
+        }
+    }
+
+    /// Like [`AuthDb::find_session`], with the user's details.
+    pub async fn find_session_user(&self, token: &str) -> Result<Option<SessionUser>, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.find_session_user(token).await,
+            AuthDb::Sqlite(db) => db.find_session_user(token).await,
+        }
+    }
+
+    /// The user behind an upstream identity. A known `(provider_id, account_id)` gets
+    /// its user (name and image refreshed); a new one joins the user with the same
+    /// email, or a new user, and is recorded in `auth.accounts`. A new identity whose
+    /// email is unverified may not join an existing user ([`Error::UnverifiedEmailTaken`]).
+    pub async fn link_account(&self, account: &NewAccount) -> Result<User, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.link_account(account).await,
+            AuthDb::Sqlite(db) => db.link_account(account).await,
+        }
+    }
+
+    /// Stores a verification, replacing any with the same identifier.
+    pub async fn put_verification(&self, v: &Verification) -> Result<(), Error> {
+        match self {
+            AuthDb::Postgres(db) => db.put_verification(v).await,
+            AuthDb::Sqlite(db) => db.put_verification(v).await,
+        }
+    }
+
+    /// The unexpired verification with this identifier, left in place.
+    pub async fn find_verification(&self, identifier: &str) -> Result<Option<Verification>, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.find_verification(identifier).await,
+            AuthDb::Sqlite(db) => db.find_verification(identifier).await,
+        }
+    }
+
+    /// Removes the verification with this identifier and returns it, expired or not,
+    /// so that of two concurrent callers exactly one gets it (single use), and the
+    /// caller can tell an expired value from an unknown one.
+    pub async fn take_verification(&self, identifier: &str) -> Result<Option<Verification>, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.take_verification(identifier).await,
+            AuthDb::Sqlite(db) => db.take_verification(identifier).await,
+        }
+    }
+
+    /// Deletes expired verifications; returns how many.
+    pub async fn delete_expired_verifications(&self) -> Result<u64, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.delete_expired_verifications().await,
+            AuthDb::Sqlite(db) => db.delete_expired_verifications().await,
         }
     }
 

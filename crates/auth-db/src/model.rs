@@ -29,12 +29,7 @@ pub struct NewSession {
 
 impl NewSession {
     pub fn for_user(user_id: impl Into<String>) -> Self {
-        NewSession {
-            user_id: user_id.into(),
-            ttl: crate::DEFAULT_SESSION_TTL,
-            ip_address: None,
-            user_agent: None,
-        }
+        NewSession { user_id: user_id.into(), ttl: crate::DEFAULT_SESSION_TTL, ip_address: None, user_agent: None }
     }
 }
 
@@ -54,4 +49,29 @@ pub struct User {
     pub email: String,
     pub email_verified: bool,
     pub image: Option<String>,
+}
+
+/// A valid session and the person it belongs to: what `/api/me` answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionUser {
+    pub user: User,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An identity at an upstream provider (GitHub, Google, an OIDC issuer, the dev
+/// sign-in), keyed by `(provider_id, account_id)`, and the person it says it is.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub provider_id: String,
+    pub account_id: String,
+    pub user: NewUser,
+}
+
+/// A short-lived value kept between two requests of a sign-in (a row of
+/// `auth.verifications`), so that any instance of the auth server can pick it up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    pub identifier: String,
+    pub value: String,
+    pub expires_at: DateTime<Utc>,
 }

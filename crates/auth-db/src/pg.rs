@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::{Error, NewSession, NewUser, Session, User, ValidSession};
+use crate::{Error, NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
 
 /// How `auth.sessions.expires_at` stores time. Both layouts exist in the wild, and
 /// comparing either against the wrong kind of `now()` is off by the server's UTC offset.
@@ -42,12 +42,21 @@ impl TimeLayout {
     }
 }
 
-/// The queries, built once for the detected layout.
+/// The queries, built once for the detected layout. The layout detected on
+/// `auth.sessions` is taken for every table: better-auth and our migrations both give
+/// all time columns of the schema the same type.
 #[derive(Debug)]
 struct Queries {
     find_session: String,
     insert_session: String,
     upsert_user: String,
+    find_session_user: String,
+    update_linked_user: String,
+    insert_account: String,
+    insert_verification: String,
+    find_verification: String,
+    take_verification: String,
+    delete_expired_verifications: String,
 }
 
 impl Queries {
@@ -75,6 +84,45 @@ impl Queries {
                  RETURNING id::text, name, email, email_verified, image",
                 now = t.now()
             ),
+            find_session_user: format!(
+                "SELECT u.id::text, u.name, u.email, u.email_verified, u.image, {} \
+                 FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id \
+                 WHERE s.token = $1 AND s.expires_at > {}",
+                t.to_zoned("s.expires_at"),
+                t.now()
+            ),
+            update_linked_user: format!(
+                "UPDATE auth.users SET name = $1, image = COALESCE($2, users.image), \
+                   email_verified = users.email_verified OR $3, updated_at = {now} \
+                 FROM auth.accounts a \
+                 WHERE a.provider_id = $4 AND a.account_id = $5 AND users.id = a.user_id \
+                 RETURNING users.id::text, users.name, users.email, users.email_verified, users.image",
+                now = t.now()
+            ),
+            insert_account: format!(
+                "INSERT INTO auth.accounts (id, account_id, provider_id, user_id, created_at, updated_at) \
+                 VALUES ($1::uuid, $2, $3, $4::uuid, {now}, {now}) \
+                 ON CONFLICT (provider_id, account_id) DO NOTHING",
+                now = t.now()
+            ),
+            insert_verification: format!(
+                "INSERT INTO auth.verifications (id, identifier, value, expires_at, created_at, updated_at) \
+                 VALUES ($1::uuid, $2, $3, {}, {now}, {now})",
+                t.from_param("$4"),
+                now = t.now()
+            ),
+            find_verification: format!(
+                "SELECT identifier, value, {} FROM auth.verifications \
+                 WHERE identifier = $1 AND expires_at > {} LIMIT 1",
+                t.to_zoned("expires_at"),
+                t.now()
+            ),
+            take_verification: format!(
+                "DELETE FROM auth.verifications WHERE identifier = $1 \
+                 RETURNING identifier, value, {}",
+                t.to_zoned("expires_at")
+            ),
+            delete_expired_verifications: format!("DELETE FROM auth.verifications WHERE expires_at <= {}", t.now()),
         }
     }
 }
@@ -87,10 +135,8 @@ pub struct PgAuth {
 
 impl PgAuth {
     pub async fn connect(opts: PgConnectOptions) -> Result<Self, Error> {
-        let mut pool = PgPoolOptions::new()
-            .max_connections(16)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(3));
+        let mut pool =
+            PgPoolOptions::new().max_connections(16).min_connections(1).acquire_timeout(Duration::from_secs(3));
         if let Some(zone) = requested_time_zone(&opts) {
             pool = pool.after_connect(move |conn, _| {
                 let zone = zone.clone();
@@ -115,10 +161,8 @@ impl PgAuth {
     }
 
     pub async fn find_session(&self, token: &str) -> Result<Option<ValidSession>, Error> {
-        let row: Option<(String, DateTime<Utc>)> = sqlx::query_as(&self.queries.find_session)
-            .bind(token)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<(String, DateTime<Utc>)> =
+            sqlx::query_as(&self.queries.find_session).bind(token).fetch_optional(&self.pool).await?;
         Ok(row.map(|(user_id, expires_at)| ValidSession { user_id, expires_at }))
     }
 
@@ -136,10 +180,7 @@ impl PgAuth {
     }
 
     pub async fn delete_session(&self, token: &str) -> Result<bool, Error> {
-        let done = sqlx::query("DELETE FROM auth.sessions WHERE token = $1")
-            .bind(token)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM auth.sessions WHERE token = $1").bind(token).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -153,6 +194,101 @@ impl PgAuth {
             .fetch_one(&self.pool)
             .await?;
         Ok(User { id, name, email, email_verified, image })
+    }
+
+    pub async fn delete_session_by_id(&self, id: &str) -> Result<bool, Error> {
+        let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(false) };
+        let done = sqlx::query("DELETE FROM auth.sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn find_session_user(&self, token: &str) -> Result<Option<SessionUser>, Error> {
+        let row: Option<(String, String, String, bool, Option<String>, DateTime<Utc>)> =
+            sqlx::query_as(&self.queries.find_session_user).bind(token).fetch_optional(&self.pool).await?;
+        Ok(row.map(|(id, name, email, email_verified, image, expires_at)| SessionUser {
+            user: User { id, name, email, email_verified, image },
+            expires_at,
+        }))
+    }
+
+    pub async fn link_account(&self, a: &NewAccount) -> Result<User, Error> {
+        let mut tx = self.pool.begin().await?;
+        let linked = sqlx::query_as(&self.queries.update_linked_user)
+            .bind(&a.user.name)
+            .bind(&a.user.image)
+            .bind(a.user.email_verified)
+            .bind(&a.provider_id)
+            .bind(&a.account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some((id, name, email, email_verified, image)) = linked {
+            tx.commit().await?;
+            return Ok(User { id, name, email, email_verified, image });
+        }
+        if !a.user.email_verified {
+            let taken: Option<i32> = sqlx::query_scalar("SELECT 1 FROM auth.users WHERE email = $1")
+                .bind(&a.user.email)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if taken.is_some() {
+                return Err(Error::UnverifiedEmailTaken);
+            }
+        }
+        let (id, name, email, email_verified, image): (String, String, String, bool, Option<String>) =
+            sqlx::query_as(&self.queries.upsert_user)
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(&a.user.name)
+                .bind(&a.user.email)
+                .bind(a.user.email_verified)
+                .bind(&a.user.image)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(&self.queries.insert_account)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&a.account_id)
+            .bind(&a.provider_id)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(User { id, name, email, email_verified, image })
+    }
+
+    pub async fn put_verification(&self, v: &Verification) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM auth.verifications WHERE identifier = $1")
+            .bind(&v.identifier)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&self.queries.insert_verification)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&v.identifier)
+            .bind(&v.value)
+            .bind(v.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn find_verification(&self, identifier: &str) -> Result<Option<Verification>, Error> {
+        let row: Option<(String, String, DateTime<Utc>)> =
+            sqlx::query_as(&self.queries.find_verification).bind(identifier).fetch_optional(&self.pool).await?;
+        Ok(row.map(|(identifier, value, expires_at)| Verification { identifier, value, expires_at }))
+    }
+
+    pub async fn take_verification(&self, identifier: &str) -> Result<Option<Verification>, Error> {
+        let rows: Vec<(String, String, DateTime<Utc>)> =
+            sqlx::query_as(&self.queries.take_verification).bind(identifier).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .max_by_key(|(_, _, expires_at)| *expires_at)
+            .map(|(identifier, value, expires_at)| Verification { identifier, value, expires_at }))
+    }
+
+    pub async fn delete_expired_verifications(&self) -> Result<u64, Error> {
+        let done = sqlx::query(&self.queries.delete_expired_verifications).execute(&self.pool).await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn ping(&self) -> Result<(), Error> {

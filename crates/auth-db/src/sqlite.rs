@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::{Error, NewSession, NewUser, Session, User, ValidSession};
+use crate::{Error, NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
 
 #[derive(Clone, Debug)]
 pub struct SqliteAuth {
@@ -40,16 +40,14 @@ impl SqliteAuth {
     }
 
     pub async fn find_session(&self, token: &str) -> Result<Option<ValidSession>, Error> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT user_id, expires_at FROM sessions WHERE token = ?1 AND expires_at > ?2",
-        )
-        .bind(token)
-        .bind(Utc::now().timestamp_millis())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.and_then(|(user_id, ms)| {
-            Some(ValidSession { user_id, expires_at: DateTime::from_timestamp_millis(ms)? })
-        }))
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT user_id, expires_at FROM sessions WHERE token = ?1 AND expires_at > ?2")
+                .bind(token)
+                .bind(Utc::now().timestamp_millis())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row
+            .and_then(|(user_id, ms)| Some(ValidSession { user_id, expires_at: DateTime::from_timestamp_millis(ms)? })))
     }
 
     pub async fn insert_session(&self, s: &Session, new: &NewSession) -> Result<(), Error> {
@@ -72,10 +70,7 @@ impl SqliteAuth {
     }
 
     pub async fn delete_session(&self, token: &str) -> Result<bool, Error> {
-        let done = sqlx::query("DELETE FROM sessions WHERE token = ?1")
-            .bind(token)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE token = ?1").bind(token).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -100,8 +95,147 @@ impl SqliteAuth {
         Ok(User { id, name, email, email_verified, image })
     }
 
+    pub async fn delete_session_by_id(&self, id: &str) -> Result<bool, Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = ?1").bind(id).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn find_session_user(&self, token: &str) -> Result<Option<SessionUser>, Error> {
+        let row: Option<(String, String, String, bool, Option<String>, i64)> = sqlx::query_as(
+            "SELECT u.id, u.name, u.email, u.email_verified, u.image, s.expires_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token = ?1 AND s.expires_at > ?2",
+        )
+        .bind(token)
+        .bind(Utc::now().timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(id, name, email, email_verified, image, ms)| {
+            Some(SessionUser {
+                user: User { id, name, email, email_verified, image },
+                expires_at: DateTime::from_timestamp_millis(ms)?,
+            })
+        }))
+    }
+
+    pub async fn link_account(&self, a: &NewAccount) -> Result<User, Error> {
+        let now = Utc::now().timestamp_millis();
+        // BEGIN IMMEDIATE: take the write lock first, so that two first sign-ins of the
+        // same person cannot both decide the user is missing.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let linked = sqlx::query_as(
+            "UPDATE users SET name = ?1, image = COALESCE(?2, image), \
+               email_verified = email_verified OR ?3, updated_at = ?4 \
+             WHERE id = (SELECT user_id FROM accounts WHERE provider_id = ?5 AND account_id = ?6) \
+             RETURNING id, name, email, email_verified, image",
+        )
+        .bind(&a.user.name)
+        .bind(&a.user.image)
+        .bind(a.user.email_verified)
+        .bind(now)
+        .bind(&a.provider_id)
+        .bind(&a.account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((id, name, email, email_verified, image)) = linked {
+            tx.commit().await?;
+            return Ok(User { id, name, email, email_verified, image });
+        }
+        if !a.user.email_verified {
+            let taken: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE email = ?1")
+                .bind(&a.user.email)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if taken.is_some() {
+                return Err(Error::UnverifiedEmailTaken);
+            }
+        }
+        let (id, name, email, email_verified, image): (String, String, String, bool, Option<String>) = sqlx::query_as(
+            "INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                 ON CONFLICT (email) DO UPDATE SET name = excluded.name, \
+                   image = COALESCE(excluded.image, users.image), \
+                   email_verified = users.email_verified OR excluded.email_verified, \
+                   updated_at = excluded.updated_at \
+                 RETURNING id, name, email, email_verified, image",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&a.user.name)
+        .bind(&a.user.email)
+        .bind(a.user.email_verified)
+        .bind(&a.user.image)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, account_id, provider_id, user_id, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (provider_id, account_id) DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&a.account_id)
+        .bind(&a.provider_id)
+        .bind(&id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(User { id, name, email, email_verified, image })
+    }
+
+    pub async fn put_verification(&self, v: &Verification) -> Result<(), Error> {
+        let now = Utc::now().timestamp_millis();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM verifications WHERE identifier = ?1").bind(&v.identifier).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO verifications (id, identifier, value, expires_at, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&v.identifier)
+        .bind(&v.value)
+        .bind(v.expires_at.timestamp_millis())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn find_verification(&self, identifier: &str) -> Result<Option<Verification>, Error> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT identifier, value, expires_at FROM verifications \
+             WHERE identifier = ?1 AND expires_at > ?2 LIMIT 1",
+        )
+        .bind(identifier)
+        .bind(Utc::now().timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(verification))
+    }
+
+    pub async fn take_verification(&self, identifier: &str) -> Result<Option<Verification>, Error> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("DELETE FROM verifications WHERE identifier = ?1 RETURNING identifier, value, expires_at")
+                .bind(identifier)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().max_by_key(|(_, _, ms)| *ms).and_then(verification))
+    }
+
+    pub async fn delete_expired_verifications(&self) -> Result<u64, Error> {
+        let done = sqlx::query("DELETE FROM verifications WHERE expires_at <= ?1")
+            .bind(Utc::now().timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+fn verification((identifier, value, ms): (String, String, i64)) -> Option<Verification> {
+    Some(Verification { identifier, value, expires_at: DateTime::from_timestamp_millis(ms)? })
 }
