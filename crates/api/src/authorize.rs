@@ -1,0 +1,127 @@
+//! `GET /oauth/authorize`: the desktop's request, checked, becomes a sign-in in this
+//! browser (a cookie), and the person sees the sign-in page.
+//!
+//! Errors follow RFC 6749 §4.1.2.1: while the client or its redirect URI is in doubt,
+//! the person is shown an error page and never redirected (an open redirector would
+//! let anyone bounce browsers through this server); after that, errors go back to the
+//! client as `redirect_uri?error=...&state=...`.
+
+use axum::extract::{RawQuery, State};
+use axum::http::header::{CACHE_CONTROL, LOCATION};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use url::Url;
+
+use crate::client::{check_redirect_uri, is_known_client, is_valid_challenge};
+use crate::oauth_error::ErrorCode;
+use crate::params::{Params, Repeated};
+use crate::pending::{self, AuthorizationRequest};
+use crate::server::AppState;
+use crate::{pages, signin};
+
+pub async fn authorize(State(app): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let request = match Params::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(params) => check(&params),
+        Err(Repeated(name)) => Err(Refusal::Show(format!("The parameter {name} was given more than once."), false)),
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match pending::start_sign_in(&app.db, request).await {
+        Ok(cookie) => {
+            let mut response = signin::page(&app, StatusCode::OK, None);
+            response.headers_mut().append(axum::http::header::SET_COOKIE, signin::set_cookie(&app, &cookie));
+            response
+        }
+        Err(e) => signin::unavailable(&e),
+    }
+}
+
+/// Why an authorization request is refused, and where the answer goes.
+enum Refusal {
+    /// On a page; `true` when the client is unknown (`invalid_client`).
+    Show(String, bool),
+    /// Back to the client's (checked) redirect URI.
+    Redirect { redirect_uri: String, state: Option<String>, code: ErrorCode, description: String },
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Show(message, unknown_client) => {
+                let code = if unknown_client { ErrorCode::InvalidClient } else { ErrorCode::InvalidRequest };
+                pages::error(StatusCode::BAD_REQUEST, Some(code.as_str()), &message)
+            }
+            Refusal::Redirect { redirect_uri, state, code, description } => {
+                let mut answer = vec![("error", code.as_str()), ("error_description", description.as_str())];
+                if let Some(state) = &state {
+                    answer.push(("state", state));
+                }
+                redirect_to_client(&redirect_uri, &answer)
+            }
+        }
+    }
+}
+
+fn check(params: &Params) -> Result<AuthorizationRequest, Refusal> {
+    let client_id =
+        params.get("client_id").ok_or_else(|| Refusal::Show("The request has no client_id.".into(), false))?;
+    if !is_known_client(client_id) {
+        return Err(Refusal::Show(format!("The application \u{201c}{client_id}\u{201d} is not known here."), true));
+    }
+    let redirect_uri =
+        params.get("redirect_uri").ok_or_else(|| Refusal::Show("The request has no redirect_uri.".into(), false))?;
+    check_redirect_uri(redirect_uri).map_err(|why| Refusal::Show(format!("{why}."), false))?;
+    let state = params.get("state").map(str::to_owned);
+    let back = |code, description: &str| Refusal::Redirect {
+        redirect_uri: redirect_uri.to_owned(),
+        state: state.clone(),
+        code,
+        description: description.to_owned(),
+    };
+    if params.get("response_type") != Some("code") {
+        return Err(back(ErrorCode::UnsupportedResponseType, "response_type must be code"));
+    }
+    let challenge = params.get("code_challenge").ok_or_else(|| {
+        back(ErrorCode::InvalidRequest, "PKCE is required: send code_challenge with code_challenge_method=S256")
+    })?;
+    // RFC 7636 §4.3: an absent method means `plain`, which is refused like an explicit one.
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err(back(ErrorCode::InvalidRequest, "code_challenge_method must be S256; plain is not accepted"));
+    }
+    if !is_valid_challenge(challenge) {
+        return Err(back(
+            ErrorCode::InvalidRequest,
+            "code_challenge must be the 43-character base64url SHA-256 of the verifier",
+        ));
+    }
+    Ok(AuthorizationRequest {
+        client_id: client_id.to_owned(),
+        redirect_uri: redirect_uri.to_owned(),
+        code_challenge: challenge.to_owned(),
+        state,
+    })
+}
+
+/// Sends the browser to the client's redirect URI with `answer` added to its query.
+/// The URI has been checked when the request came in.
+pub fn redirect_to_client(redirect_uri: &str, answer: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            Some(ErrorCode::InvalidRequest.as_str()),
+            "The redirect_uri is not valid.",
+        );
+    };
+    url.query_pairs_mut().extend_pairs(answer);
+    let Ok(location) = HeaderValue::from_str(url.as_str()) else {
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            Some(ErrorCode::InvalidRequest.as_str()),
+            "The redirect_uri is not valid.",
+        );
+    };
+    (StatusCode::SEE_OTHER, [(LOCATION, location), (CACHE_CONTROL, HeaderValue::from_static("no-store"))])
+        .into_response()
+}

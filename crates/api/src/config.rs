@@ -1,0 +1,262 @@
+//! The auth server's configuration: flags and environment variables, parsed once at
+//! start into [`Config`], then checked as a whole into [`Providers`] (clap sees one
+//! variable at a time; "an id without its secret" needs both).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use superset_auth_db::DatabaseUrl;
+use url::Url;
+
+/// How long an authorization code can be exchanged. RFC 6749 §4.1.2 allows up to ten
+/// minutes; the desktop exchanges its code within a second of receiving it.
+pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "superset-api",
+    version,
+    about = "The Superset auth server: OAuth 2.0 sign-in for the desktop app, issuing sessions in auth.sessions"
+)]
+pub struct Config {
+    /// Where users, accounts and sessions are kept: postgres://USER@HOST/DB or sqlite:PATH.
+    #[arg(long, env = "DATABASE_URL", value_parser = parse_database_url, hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Address to listen on.
+    #[arg(long, env = "API_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, env = "API_PORT", default_value_t = 8788)]
+    pub port: u16,
+
+    /// The URL browsers and the desktop reach this server at: the OAuth issuer and the
+    /// base of the upstream providers' redirect URIs. Default: http://HOST:PORT as bound.
+    #[arg(long, env = "API_PUBLIC_URL", value_parser = parse_http_url)]
+    pub public_url: Option<Url>,
+
+    /// How long an issued session lives: seconds, or a duration such as 30d or 12h.
+    #[arg(long, env = "SESSION_TTL", default_value = "30d", value_parser = parse_ttl)]
+    pub session_ttl: Duration,
+
+    /// GitHub OAuth app client id (needs GITHUB_CLIENT_SECRET).
+    #[arg(long, env = "GITHUB_CLIENT_ID")]
+    pub github_client_id: Option<String>,
+
+    /// GitHub OAuth app client secret.
+    #[arg(long, env = "GITHUB_CLIENT_SECRET", hide_env_values = true)]
+    pub github_client_secret: Option<Secret>,
+
+    /// Google OAuth client id (needs GOOGLE_CLIENT_SECRET).
+    #[arg(long, env = "GOOGLE_CLIENT_ID")]
+    pub google_client_id: Option<String>,
+
+    /// Google OAuth client secret.
+    #[arg(long, env = "GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    pub google_client_secret: Option<Secret>,
+
+    /// Issuer URL of any OpenID Connect provider, found through discovery (needs
+    /// OIDC_CLIENT_ID and OIDC_CLIENT_SECRET).
+    #[arg(long, env = "OIDC_ISSUER", value_parser = parse_issuer)]
+    pub oidc_issuer: Option<String>,
+
+    /// Client id registered at OIDC_ISSUER.
+    #[arg(long, env = "OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// Client secret registered at OIDC_ISSUER.
+    #[arg(long, env = "OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<Secret>,
+
+    /// Offer the development sign-in form, where anyone signs in as anyone by typing a
+    /// name and an email. For local use only; off unless SUPERSET_DEV_LOGIN=1.
+    #[arg(long, env = "SUPERSET_DEV_LOGIN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub dev_login: bool,
+
+    /// Token requests allowed per client IP address and minute.
+    #[arg(long, env = "API_TOKEN_RATE_LIMIT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub token_rate_limit: u32,
+
+    /// How long an authorization code can be exchanged; settable only in code, so tests
+    /// can see a code expire without waiting.
+    #[arg(skip = DEFAULT_CODE_TTL)]
+    pub code_ttl: Duration,
+}
+
+impl Config {
+    /// Every default, for embedding (e.g. `superset dev`) and tests; set fields after.
+    /// The environment is not read: what the embedding program sets is what it gets.
+    pub fn new(database_url: DatabaseUrl) -> Self {
+        let command = Config::command().mut_args(|arg| arg.env(None));
+        let matches = command.get_matches_from(["superset-api"]);
+        let mut config = Config::from_arg_matches(&matches).expect("the defaults parse");
+        config.database_url = Some(database_url);
+        config
+    }
+
+    /// The sign-in methods configured, each complete, or the variable that is missing.
+    pub fn providers(&self) -> Result<Providers, ConfigError> {
+        let github =
+            pair(("GITHUB_CLIENT_ID", &self.github_client_id), ("GITHUB_CLIENT_SECRET", &self.github_client_secret))?;
+        let google =
+            pair(("GOOGLE_CLIENT_ID", &self.google_client_id), ("GOOGLE_CLIENT_SECRET", &self.google_client_secret))?;
+        let oidc = match (
+            &self.oidc_issuer,
+            pair(("OIDC_CLIENT_ID", &self.oidc_client_id), ("OIDC_CLIENT_SECRET", &self.oidc_client_secret))?,
+        ) {
+            (Some(issuer), Some(client)) => Some((issuer.clone(), client)),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::Incomplete { given: "OIDC_ISSUER", missing: "OIDC_CLIENT_ID" }),
+            (None, Some(_)) => return Err(ConfigError::Incomplete { given: "OIDC_CLIENT_ID", missing: "OIDC_ISSUER" }),
+        };
+        let providers = Providers { github, google, oidc, dev_login: self.dev_login };
+        if providers.is_empty() {
+            return Err(ConfigError::NoSignInMethod);
+        }
+        Ok(providers)
+    }
+}
+
+/// The sign-in methods on offer.
+#[derive(Clone, Debug)]
+pub struct Providers {
+    pub github: Option<ClientCredentials>,
+    pub google: Option<ClientCredentials>,
+    /// The issuer exactly as configured: it must equal the `iss` of the provider's
+    /// discovery document and ID tokens, trailing slash and all.
+    pub oidc: Option<(String, ClientCredentials)>,
+    pub dev_login: bool,
+}
+
+impl Providers {
+    fn is_empty(&self) -> bool {
+        self.github.is_none() && self.google.is_none() && self.oidc.is_none() && !self.dev_login
+    }
+}
+
+/// This server's registration at an upstream provider.
+#[derive(Clone, Debug)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// A value that must never reach a log: `Debug` shows that it is set, not what it is.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("DATABASE_URL is not set: give postgres://USER@HOST/DB or sqlite:PATH (or --database-url)")]
+    MissingDatabaseUrl,
+    #[error("{given} is set but {missing} is not: set both, or neither")]
+    Incomplete { given: &'static str, missing: &'static str },
+    #[error(
+        "no sign-in method is configured: set GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET, \
+         GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET, OIDC_ISSUER/OIDC_CLIENT_ID/OIDC_CLIENT_SECRET, \
+         or SUPERSET_DEV_LOGIN=1 for local development"
+    )]
+    NoSignInMethod,
+}
+
+fn pair(
+    (id_name, id): (&'static str, &Option<String>),
+    (secret_name, secret): (&'static str, &Option<Secret>),
+) -> Result<Option<ClientCredentials>, ConfigError> {
+    let id = id.as_ref().filter(|s| !s.trim().is_empty());
+    let secret = secret.as_ref().filter(|s| !s.0.trim().is_empty());
+    match (id, secret) {
+        (Some(id), Some(secret)) => {
+            Ok(Some(ClientCredentials { client_id: id.trim().to_owned(), client_secret: secret.clone() }))
+        }
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Incomplete { given: id_name, missing: secret_name }),
+        (None, Some(_)) => Err(ConfigError::Incomplete { given: secret_name, missing: id_name }),
+    }
+}
+
+fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
+    s.parse().map_err(|e: superset_auth_db::Error| e.to_string())
+}
+
+fn parse_http_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s.trim()).map_err(|e| format!("{e}: expected an http(s) URL"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        _ => Err("expected an http(s) URL such as https://auth.example.com".to_owned()),
+    }
+}
+
+fn parse_issuer(s: &str) -> Result<String, String> {
+    parse_http_url(s)?;
+    Ok(s.trim().to_owned())
+}
+
+/// Seconds (`2592000`) or a humantime duration (`30d`, `12h 30m`); never zero.
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let ttl = match s.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s).map_err(|e| format!("{e}: expected seconds or e.g. 30d, 12h"))?,
+    };
+    if ttl.is_zero() {
+        return Err("a session must live longer than zero seconds".to_owned());
+    }
+    Ok(ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_accepts_seconds_and_durations() {
+        assert_eq!(parse_ttl("2592000"), Ok(Duration::from_secs(2_592_000)));
+        assert_eq!(parse_ttl("30d"), Ok(Duration::from_secs(2_592_000)));
+        assert_eq!(parse_ttl("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_ttl("0").is_err());
+        assert!(parse_ttl("soon").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let mut config = Config::new("sqlite::memory:".parse().unwrap());
+        config.github_client_secret = Some(Secret::new("hunter2-github"));
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn public_url_must_be_http() {
+        assert!(parse_http_url("https://auth.example.com").is_ok());
+        assert!(parse_http_url("ftp://auth.example.com").is_err());
+        assert!(parse_http_url("auth.example.com").is_err());
+    }
+}

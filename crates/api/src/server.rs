@@ -1,0 +1,122 @@
+//! The router and the server's life cycle, shaped like `superset_streams::Server` so
+//! that `superset dev` can run both in one process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::routing::{get, post};
+use axum::Router;
+use superset_auth_db::AuthDb;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Config, ConfigError};
+use crate::rate_limit::RateLimiter;
+use crate::upstream::Upstreams;
+use crate::{authorize, me, metadata, signin, token};
+
+/// OAuth requests are a few short form fields.
+const MAX_BODY: usize = 16 * 1024;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: AuthDb,
+    pub upstreams: Arc<Upstreams>,
+    pub token_limiter: Arc<RateLimiter>,
+    /// The public base URL, without a trailing slash.
+    base_url: Arc<str>,
+    /// Cookies marked `Secure` when the public URL is https.
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    /// An absolute URL of this server; `path` starts with `/` (or is empty: the issuer).
+    pub fn public_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot use the database at {url}: {source}")]
+    Database { url: String, source: superset_auth_db::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// A bound, ready-to-serve auth server.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Checks the configuration, connects to the database (migrating it) and binds.
+    pub async fn bind(config: Config) -> Result<Self, StartError> {
+        let providers = config.providers()?;
+        let url = config.database_url.clone().ok_or(ConfigError::MissingDatabaseUrl)?;
+        let db = AuthDb::connect(&url).await.map_err(|source| StartError::Database { url: url.to_string(), source })?;
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let bound = listener.local_addr().map_err(|source| StartError::Bind { addr: config.host.clone(), source })?;
+        let base_url = match &config.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        };
+        if providers.dev_login {
+            tracing::warn!("development sign-in is enabled: anyone who reaches {base_url} can sign in as anyone");
+        }
+        let state = AppState {
+            upstreams: Arc::new(Upstreams::new(&providers)),
+            token_limiter: Arc::new(RateLimiter::per_minute(config.token_rate_limit)),
+            secure_cookies: base_url.starts_with("https://"),
+            base_url: base_url.into(),
+            config: Arc::new(config),
+            db,
+        };
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound socket has an address")
+    }
+
+    /// The URL clients use: `API_PUBLIC_URL`, or the bound address.
+    pub fn public_url(&self) -> String {
+        self.state.public_url("")
+    }
+
+    /// Serves until `signal` resolves, then stops accepting and lets in-flight requests
+    /// finish.
+    pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = router(self.state);
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .await
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata::document))
+        .route("/oauth/authorize", get(authorize::authorize))
+        .route("/oauth/token", post(token::token))
+        .route("/oauth/revoke", post(token::revoke))
+        .route("/api/me", get(me::me))
+        .route("/signin/dev", post(signin::dev))
+        .route("/signin/{provider}", get(signin::start))
+        .route("/signin/{provider}/callback", get(signin::callback))
+        .route("/health", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Spans name the path only: query strings carry codes and states.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
+        .with_state(state)
+}
