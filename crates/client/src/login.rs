@@ -106,11 +106,12 @@ impl Login {
         });
         let stop_listener = CancellationToken::new();
         let router = Router::new().route(CALLBACK_PATH, get(callback)).with_state(pending);
-        let listener = tokio::spawn(
-            axum::serve(socket, router)
-                .with_graceful_shutdown(stop_listener.clone().cancelled_owned())
-                .into_future_unit(),
-        );
+        let serve = axum::serve(socket, router).with_graceful_shutdown(stop_listener.clone().cancelled_owned());
+        let listener = tokio::spawn(async move {
+            if let Err(e) = serve.await {
+                tracing::warn!(error = %e, "the sign-in listener stopped");
+            }
+        });
         Ok(Login { authorize_url, result, stop_listener, listener, timeout: LOGIN_TIMEOUT })
     }
 
@@ -148,21 +149,6 @@ pub fn open_in_browser(url: &Url) -> bool {
         Err(e) => {
             tracing::info!(error = %e, "cannot open a browser; open the sign-in URL yourself");
             false
-        }
-    }
-}
-
-trait IntoFutureUnit {
-    fn into_future_unit(self) -> impl std::future::Future<Output = ()> + Send + 'static;
-}
-
-impl<F: std::future::IntoFuture<Output = std::io::Result<()>> + Send + 'static> IntoFutureUnit for F
-where
-    F::IntoFuture: Send + 'static,
-{
-    async fn into_future_unit(self) {
-        if let Err(e) = self.await {
-            tracing::warn!(error = %e, "the sign-in listener stopped");
         }
     }
 }

@@ -1,0 +1,93 @@
+//! The real servers on loopback, port 0: superset-api with the dev sign-in form and
+//! superset-streams, sharing one auth database, as `superset dev` runs them.
+
+use std::net::SocketAddr;
+
+use superset_testkit::TestDatabase;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+pub struct Stack {
+    pub db: TestDatabase,
+    pub api: Url,
+    pub streams: Url,
+    pub streams_addr: SocketAddr,
+    stop: CancellationToken,
+    _data: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Both servers on a fresh SQLite database.
+    pub async fn start() -> Stack {
+        Self::on(TestDatabase::sqlite()).await
+    }
+
+    pub async fn on(db: TestDatabase) -> Stack {
+        Self::with_streams_database(db, None).await
+    }
+
+    /// The streams server reaches the database at `streams_db_url` (say, through a
+    /// proxy that can cut it off) instead of directly.
+    pub async fn with_streams_database(db: TestDatabase, streams_db_url: Option<String>) -> Stack {
+        let stop = CancellationToken::new();
+        let data = tempfile::tempdir().unwrap();
+
+        let mut api = superset_api::Config::new(db.database_url());
+        api.port = 0;
+        api.dev_login = true;
+        let api = superset_api::Server::bind(api).await.expect("start superset-api");
+        let api_url = Url::parse(&format!("http://{}/", api.local_addr())).unwrap();
+        tokio::spawn(api.serve(stop.clone().cancelled_owned()));
+
+        let streams_db = streams_db_url.map_or_else(|| db.database_url(), |u| u.parse().unwrap());
+        let mut streams = superset_streams::Config::new(streams_db);
+        streams.port = 0;
+        streams.data_dir = data.path().join("streams");
+        let streams = superset_streams::Server::bind(streams).await.expect("start superset-streams");
+        let streams_addr = streams.local_addr();
+        let streams_url = Url::parse(&format!("http://{streams_addr}/")).unwrap();
+        tokio::spawn(streams.serve(stop.clone().cancelled_owned()));
+
+        Stack { db, api: api_url, streams: streams_url, streams_addr, stop, _data: data }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Plays the person at the browser: opens `authorize_url`, fills in the dev form with
+/// `email`, follows the redirect to the loopback listener. Returns that last page's
+/// status and HTML.
+pub async fn sign_in_with_dev_form(authorize_url: &Url, email: &str) -> (u16, String) {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser.get(authorize_url.clone()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the sign-in page");
+    let html = page.text().await.unwrap();
+    let action = form_action(&html).expect("the sign-in page has the dev form");
+    let name = email.split('@').next().unwrap();
+    let answer = browser.post(action).form(&[("name", name), ("email", email)]).send().await.unwrap();
+    assert!(answer.status().is_redirection(), "the dev form answers with a redirect, got {}", answer.status());
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    follow(&browser, &location).await
+}
+
+/// What the browser shows at `url`.
+pub async fn follow(browser: &reqwest::Client, url: &str) -> (u16, String) {
+    let response = browser.get(url).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn form_action(html: &str) -> Option<String> {
+    let start = html.find("<form")?;
+    let rest = &html[start..];
+    let at = rest.find("action=\"")? + "action=\"".len();
+    let end = rest[at..].find('"')?;
+    Some(rest[at..at + end].replace("&amp;", "&"))
+}
