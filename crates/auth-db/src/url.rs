@@ -24,9 +24,7 @@ impl FromStr for DatabaseUrl {
         } else if s.starts_with("sqlite:") {
             Ok(DatabaseUrl::Sqlite(SqliteConnectOptions::from_str(s).map_err(invalid)?))
         } else {
-            Err(Error::InvalidUrl(
-                "expected postgres://USER@HOST/DB or sqlite:PATH".to_owned(),
-            ))
+            Err(Error::InvalidUrl("expected postgres://USER@HOST/DB or sqlite:PATH".to_owned()))
         }
     }
 }

@@ -1,0 +1,93 @@
+//! The session queries on both drivers, against real databases.
+
+use std::time::Duration;
+
+use superset_auth_db::{AuthDb, NewSession, NewUser};
+use superset_testkit::{Backend, TestDatabase};
+
+fn ada() -> NewUser {
+    NewUser { name: "Ada".into(), email: "ada@example.com".into(), email_verified: false, image: None }
+}
+
+async fn connect(backend: Backend) -> (TestDatabase, AuthDb) {
+    let db = TestDatabase::new(backend).await;
+    let auth = AuthDb::connect(&db.database_url()).await.expect("connect and migrate");
+    (db, auth)
+}
+
+#[tokio::test]
+async fn sessions_round_trip_on_both_drivers() {
+    for backend in Backend::ALL {
+        let (_db, auth) = connect(backend).await;
+        let user = auth.upsert_user(&ada()).await.unwrap();
+        let session = auth
+            .create_session(&NewSession {
+                ip_address: Some("127.0.0.1".into()),
+                user_agent: Some("test".into()),
+                ..NewSession::for_user(&user.id)
+            })
+            .await
+            .unwrap();
+        let found = auth.find_session(&session.token).await.unwrap().expect("{backend:?}: session found");
+        assert_eq!(found.user_id, user.id);
+        let ttl = found.expires_at - chrono::Utc::now();
+        assert!(ttl > chrono::Duration::days(29) && ttl <= chrono::Duration::days(30), "{backend:?}: {ttl}");
+        assert_eq!(auth.find_session("unknown").await.unwrap(), None);
+        assert!(auth.delete_session(&session.token).await.unwrap());
+        assert!(!auth.delete_session(&session.token).await.unwrap());
+        assert_eq!(auth.find_session(&session.token).await.unwrap(), None, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn short_sessions_expire() {
+    for backend in Backend::ALL {
+        let (_db, auth) = connect(backend).await;
+        let user = auth.upsert_user(&ada()).await.unwrap();
+        let session =
+            auth.create_session(&NewSession { ttl: Duration::from_millis(300), ..NewSession::for_user(&user.id) }).await.unwrap();
+        assert!(auth.find_session(&session.token).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(auth.find_session(&session.token).await.unwrap(), None, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn upsert_keeps_one_user_per_email() {
+    for backend in Backend::ALL {
+        let (_db, auth) = connect(backend).await;
+        let first = auth.upsert_user(&ada()).await.unwrap();
+        let again = auth
+            .upsert_user(&NewUser { name: "Ada L.".into(), email_verified: true, image: Some("a.png".into()), ..ada() })
+            .await
+            .unwrap();
+        assert_eq!(again.id, first.id, "{backend:?}");
+        assert_eq!((again.name.as_str(), again.email_verified, again.image.as_deref()), ("Ada L.", true, Some("a.png")));
+        // A later unverified sign-in neither clears the image nor un-verifies the email.
+        let third = auth.upsert_user(&ada()).await.unwrap();
+        assert_eq!((third.email_verified, third.image.as_deref()), (true, Some("a.png")), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_tokens_unique() {
+    for backend in Backend::ALL {
+        let (db, auth) = connect(backend).await;
+        let again = AuthDb::connect(&db.database_url()).await.expect("second start migrates nothing");
+        let user = again.upsert_user(&ada()).await.unwrap();
+        let a = auth.create_session(&NewSession::for_user(&user.id)).await.unwrap();
+        let b = auth.create_session(&NewSession::for_user(&user.id)).await.unwrap();
+        assert_ne!(a.token, b.token);
+        assert!(auth.find_session(&a.token).await.unwrap().is_some());
+        assert!(auth.find_session(&b.token).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_user_deletes_their_sessions() {
+    let (_db, auth) = connect(Backend::Postgres).await;
+    let user = auth.upsert_user(&ada()).await.unwrap();
+    let session = auth.create_session(&NewSession::for_user(&user.id)).await.unwrap();
+    sqlx::query("DELETE FROM auth.users WHERE id = $1::uuid").bind(&user.id).execute(auth.pg_pool().unwrap()).await.unwrap();
+    assert_eq!(auth.find_session(&session.token).await.unwrap(), None);
+}
