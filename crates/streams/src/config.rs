@@ -33,6 +33,10 @@ pub struct Config {
     #[arg(long, env = "STREAMS_LONG_POLL_TIMEOUT_MS", default_value_t = 30_000)]
     pub long_poll_timeout_ms: u64,
 
+    /// Largest request body accepted on a stream (bytes); larger appends get 413.
+    #[arg(long, env = "STREAMS_MAX_APPEND_BYTES", default_value_t = 8 << 20)]
+    pub max_append_bytes: usize,
+
     /// Browser origins allowed to call the server (comma-separated; `*` for any).
     #[arg(long, env = "STREAMS_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,

@@ -6,12 +6,17 @@
 //! - [`auth`]: the session middleware and its cache of validated tokens.
 //! - `health`: liveness and readiness probes.
 //! - [`server`]: the router and the server's life cycle (bind, serve, shut down).
+//! - [`store`]: where streams are kept ([`Store`]; a file log or PostgreSQL).
+//! - `stream`: the Durable Streams protocol under `/v1/stream/{path}`.
 
 pub mod auth;
 pub mod config;
 mod health;
 pub mod server;
+pub mod store;
+mod stream;
 
 pub use auth::AuthUser;
 pub use config::{Config, StorageKind};
 pub use server::{AppState, Server, StartError};
+pub use store::{Store, StreamKey};

@@ -14,7 +14,8 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{require_session, SessionAuth};
-use crate::{AuthUser, Config};
+use crate::store::{FileStore, PgStore, Store};
+use crate::{AuthUser, Config, StorageKind};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: AuthDb,
     pub auth: Arc<SessionAuth>,
+    /// Where streams are kept, per `config.storage`.
+    pub store: Arc<dyn Store>,
     /// Cancelled when the server shuts down, so long-lived responses (SSE, long-poll)
     /// end and graceful shutdown can finish.
     pub shutdown: CancellationToken,
@@ -35,6 +38,12 @@ pub enum StartError {
     Database { url: String, source: superset_auth_db::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("STREAMS_STORAGE=postgres keeps streams in the DATABASE_URL database, which must then be postgres:// (it is sqlite:)")]
+    PostgresStorageNeedsPostgres,
+    #[error("cannot open the file store: {0}")]
+    FileStore(#[from] crate::store::file::OpenError),
+    #[error("cannot prepare the streams schema in PostgreSQL: {0}")]
+    PgStore(#[source] sqlx::Error),
 }
 
 /// A bound, ready-to-serve streams server.
@@ -55,8 +64,9 @@ impl Server {
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let shutdown = CancellationToken::new();
+        let store = open_store(&config, &db, &shutdown).await?;
         let auth = Arc::new(SessionAuth::new(db.clone(), config.auth_cache, shutdown.clone()));
-        let state = AppState { config: Arc::new(config), db, auth, shutdown };
+        let state = AppState { config: Arc::new(config), db, auth, store, shutdown };
         Ok(Server { listener, state })
     }
 
@@ -85,6 +95,7 @@ pub fn router(state: AppState) -> Router {
     // learns nothing about which routes exist.
     let v1 = Router::new()
         .route("/me", get(me))
+        .merge(crate::stream::routes(state.config.max_append_bytes))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(middleware::from_fn_with_state(state.auth.clone(), require_session));
     Router::new()
@@ -93,6 +104,17 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(cors(&state.config.cors_origins))
         .with_state(state)
+}
+
+/// The store `config.storage` names.
+async fn open_store(config: &Config, db: &AuthDb, shutdown: &CancellationToken) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match config.storage {
+        StorageKind::File => Arc::new(FileStore::open(&config.data_dir).await?),
+        StorageKind::Postgres => {
+            let pool = db.pg_pool().ok_or(StartError::PostgresStorageNeedsPostgres)?;
+            Arc::new(PgStore::open(pool.clone(), shutdown.clone()).await.map_err(StartError::PgStore)?)
+        }
+    })
 }
 
 async fn me(Extension(user): Extension<AuthUser>) -> Json<serde_json::Value> {
@@ -111,6 +133,7 @@ const EXPOSED_HEADERS: &[&str] = &[
     "producer-seq",
     "producer-expected-seq",
     "producer-received-seq",
+    "stream-sse-data-encoding",
     "etag",
     "location",
     "retry-after",

@@ -1,0 +1,405 @@
+//! The file store's log: numbered segment files under `<data dir>/log/`, each a
+//! sequence of frames `[length u32][crc32 u32][body]`. Every change to every stream is
+//! one frame, so a change and its bookkeeping (producer state, closure) land together or
+//! not at all. A frame counts only once it is fsynced; a frame cut short by a crash fails
+//! its length or checksum and is cut off when the store opens.
+//!
+//! One writer thread appends frames: whatever queued up while the previous fsync ran is
+//! written and fsynced together (group commit), so concurrent appends share one fsync.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::ProducerTag;
+
+/// A segment is closed once it grows past this; frames never span segments.
+pub const SEGMENT_LIMIT: u64 = 64 << 20;
+const FRAME_HEADER: usize = 8;
+/// The most frames one fsync covers, so acknowledgements keep flowing under load.
+const MAX_BATCH: usize = 4096;
+
+const KIND_CREATE: u8 = 1;
+const KIND_APPEND: u8 = 2;
+const KIND_DELETE: u8 = 3;
+
+/// A new stream, with its initial runs of data.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateMeta {
+    pub id: u64,
+    pub owner: String,
+    pub path: String,
+    pub content_type: String,
+    pub ttl: Option<u64>,
+    pub expires_at_ms: Option<i64>,
+    pub closed: bool,
+    pub fork: Option<ForkMeta>,
+    /// Lengths of the data runs that follow the metadata.
+    pub runs: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ForkMeta {
+    pub source: u64,
+    pub path: String,
+    pub offset: u64,
+    pub sub_offset: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendMeta {
+    pub id: u64,
+    pub start: u64,
+    pub close: bool,
+    pub producer: Option<ProducerTag>,
+    pub stream_seq: Option<String>,
+}
+
+/// A frame read back from disk. `data_at` is where the frame's data starts in its
+/// segment, so reads can go straight to it later.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    Create { meta: CreateMeta, data_at: u64 },
+    Append { meta: AppendMeta, data_at: u64, data: &'a [u8] },
+    Delete { id: u64, soft: bool },
+}
+
+/// An encoded frame and where its data begins within it.
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    pub data_offset: usize,
+}
+
+pub fn encode_create(meta: &CreateMeta, runs: &[&[u8]]) -> Encoded {
+    let json = serde_json::to_vec(meta).expect("metadata serializes");
+    let mut body = Vec::with_capacity(5 + json.len() + runs.iter().map(|r| r.len()).sum::<usize>());
+    body.push(KIND_CREATE);
+    body.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    body.extend_from_slice(&json);
+    let data_offset = FRAME_HEADER + body.len();
+    for run in runs {
+        body.extend_from_slice(run);
+    }
+    Encoded { bytes: frame(body), data_offset }
+}
+
+pub fn encode_append(meta: &AppendMeta, data: &[u8]) -> Encoded {
+    let mut body = Vec::with_capacity(64 + data.len());
+    body.push(KIND_APPEND);
+    body.extend_from_slice(&meta.id.to_le_bytes());
+    body.extend_from_slice(&meta.start.to_le_bytes());
+    let flags = u8::from(meta.close) | u8::from(meta.producer.is_some()) << 1 | u8::from(meta.stream_seq.is_some()) << 2;
+    body.push(flags);
+    if let Some(p) = &meta.producer {
+        put_str(&mut body, &p.id);
+        body.extend_from_slice(&p.epoch.to_le_bytes());
+        body.extend_from_slice(&p.seq.to_le_bytes());
+    }
+    if let Some(seq) = &meta.stream_seq {
+        put_str(&mut body, seq);
+    }
+    let data_offset = FRAME_HEADER + body.len();
+    body.extend_from_slice(data);
+    Encoded { bytes: frame(body), data_offset }
+}
+
+pub fn encode_delete(id: u64, soft: bool) -> Encoded {
+    let mut body = vec![KIND_DELETE];
+    body.extend_from_slice(&id.to_le_bytes());
+    body.push(u8::from(soft));
+    Encoded { bytes: frame(body), data_offset: 0 }
+}
+
+fn put_str(body: &mut Vec<u8>, s: &str) {
+    body.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    body.extend_from_slice(s.as_bytes());
+}
+
+fn frame(body: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FRAME_HEADER + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Reads the frame at `at` in `segment`: `Ok(None)` where valid frames end (end of
+/// file, zeros, a short or mis-checksummed frame), otherwise the frame and its length.
+pub fn decode(segment: &[u8], at: usize) -> Result<Option<(Frame<'_>, usize)>, String> {
+    let Some(header) = segment.get(at..at + FRAME_HEADER) else { return Ok(None) };
+    let len = u32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
+    let crc = u32::from_le_bytes(header[4..].try_into().unwrap());
+    let start = at + FRAME_HEADER;
+    let Some(body) = segment.get(start..start + len) else { return Ok(None) };
+    if len == 0 || crc32fast::hash(body) != crc {
+        return Ok(None);
+    }
+    let mut cursor = Cursor { body, at: 1 };
+    let frame = match body[0] {
+        KIND_CREATE => {
+            let json_len = cursor.u32()? as usize;
+            let meta: CreateMeta = serde_json::from_slice(cursor.take(json_len)?).map_err(|e| e.to_string())?;
+            let data_at = (start + cursor.at) as u64;
+            Frame::Create { meta, data_at }
+        }
+        KIND_APPEND => {
+            let id = cursor.u64()?;
+            let start_pos = cursor.u64()?;
+            let flags = cursor.take(1)?[0];
+            let producer = if flags & 2 != 0 {
+                let id = cursor.string()?;
+                Some(ProducerTag { id, epoch: cursor.u64()?, seq: cursor.u64()? })
+            } else {
+                None
+            };
+            let stream_seq = if flags & 4 != 0 { Some(cursor.string()?) } else { None };
+            let meta = AppendMeta { id, start: start_pos, close: flags & 1 != 0, producer, stream_seq };
+            let data_at = (start + cursor.at) as u64;
+            Frame::Append { meta, data_at, data: &body[cursor.at..] }
+        }
+        KIND_DELETE => Frame::Delete { id: cursor.u64()?, soft: cursor.take(1)?[0] != 0 },
+        other => return Err(format!("unknown frame kind {other}")),
+    };
+    Ok(Some((frame, FRAME_HEADER + len)))
+}
+
+struct Cursor<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let out = self.body.get(self.at..self.at + n).ok_or("frame body too short")?;
+        self.at += n;
+        Ok(out)
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn string(&mut self) -> Result<String, String> {
+        let len = self.u32()? as usize;
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|e| e.to_string())
+    }
+}
+
+pub fn segment_path(dir: &Path, number: u32) -> PathBuf {
+    dir.join(format!("{number:010}.seg"))
+}
+
+/// The segment numbers present in `dir`, in order.
+pub fn segments(dir: &Path) -> io::Result<Vec<u32>> {
+    let mut numbers = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(n) = name.strip_suffix(".seg").and_then(|n| n.parse().ok()) {
+            numbers.push(n);
+        }
+    }
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
+/// Where the log ends after recovery: the segment to keep writing and its length.
+pub struct LogEnd {
+    pub segment: u32,
+    pub length: u64,
+    /// Bytes of a torn tail that were cut off.
+    pub cut: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("segment {path} is damaged at byte {at} ({reason}), before the end of the log; refusing to guess")]
+    Damaged { path: PathBuf, at: u64, reason: String },
+}
+
+/// Replays every frame in order through `apply`, then cuts a torn tail off the last
+/// segment (fsynced), so a second recovery finds exactly the same log.
+pub fn recover(dir: &Path, mut apply: impl FnMut(u32, Frame<'_>)) -> Result<LogEnd, RecoverError> {
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RecoverError::Io { path, source }
+    };
+    let numbers = segments(dir).map_err(io_err(dir))?;
+    let Some(&last) = numbers.last() else {
+        create_segment(dir, 1).map_err(io_err(dir))?;
+        return Ok(LogEnd { segment: 1, length: 0, cut: 0 });
+    };
+    for &number in &numbers {
+        let path = segment_path(dir, number);
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        let mut at = 0;
+        loop {
+            match decode(&bytes, at) {
+                Ok(Some((frame, len))) => {
+                    apply(number, frame);
+                    at += len;
+                }
+                Ok(None) => break,
+                Err(reason) => return Err(RecoverError::Damaged { path, at: at as u64, reason }),
+            }
+        }
+        if at < bytes.len() {
+            if number != last {
+                let reason = "frame fails its checksum".to_owned();
+                return Err(RecoverError::Damaged { path, at: at as u64, reason });
+            }
+            let file = OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
+            file.set_len(at as u64).map_err(io_err(&path))?;
+            file.sync_all().map_err(io_err(&path))?;
+            tracing::warn!(segment = %path.display(), cut = bytes.len() - at, "cut a torn write off the end of the log");
+            return Ok(LogEnd { segment: last, length: at as u64, cut: (bytes.len() - at) as u64 });
+        }
+        if number == last {
+            return Ok(LogEnd { segment: last, length: at as u64, cut: 0 });
+        }
+    }
+    unreachable!("the last segment returns")
+}
+
+fn create_segment(dir: &Path, number: u32) -> io::Result<File> {
+    let file = OpenOptions::new().append(true).create_new(true).open(segment_path(dir, number))?;
+    File::open(dir)?.sync_all()?;
+    Ok(file)
+}
+
+/// Frames for the writer, in log order.
+pub struct Job {
+    /// The log sequence number: jobs are durable in this order.
+    pub lsn: u64,
+    /// Start segment `n` before writing these bytes.
+    pub roll_to: Option<u32>,
+    pub bytes: Vec<u8>,
+}
+
+/// Runs the writer on the calling thread until every sender is gone. After each fsync
+/// it reports the highest durable LSN (or the error that stopped it) to `durable`.
+pub fn write_loop(dir: PathBuf, segment: u32, jobs: Receiver<Job>, mut durable: impl FnMut(io::Result<u64>)) {
+    let mut file = match OpenOptions::new().append(true).open(segment_path(&dir, segment)) {
+        Ok(file) => file,
+        Err(e) => return durable(Err(e)),
+    };
+    let mut buffer = Vec::new();
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let last = batch.last().map(|j| j.lsn).unwrap_or_default();
+        let result = write_batch(&dir, &mut file, &mut buffer, batch).map(|()| last);
+        let failed = result.is_err();
+        durable(result);
+        if failed {
+            return;
+        }
+    }
+}
+
+fn write_batch(dir: &Path, file: &mut File, buffer: &mut Vec<u8>, batch: Vec<Job>) -> io::Result<()> {
+    buffer.clear();
+    for job in batch {
+        if let Some(next) = job.roll_to {
+            file.write_all(buffer)?;
+            file.sync_data()?;
+            buffer.clear();
+            *file = create_segment(dir, next)?;
+        }
+        buffer.extend_from_slice(&job.bytes);
+    }
+    file.write_all(buffer)?;
+    file.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(id: u64, start: u64, data: &[u8]) -> Vec<u8> {
+        let meta = AppendMeta { id, start, close: false, producer: None, stream_seq: None };
+        encode_append(&meta, data).bytes
+    }
+
+    fn replay(dir: &Path) -> (Vec<Vec<u8>>, LogEnd) {
+        let mut seen = Vec::new();
+        let end = recover(dir, |_, frame| {
+            if let Frame::Append { data, .. } = frame {
+                seen.push(data.to_vec());
+            }
+        })
+        .unwrap();
+        (seen, end)
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let meta = AppendMeta {
+            id: 7,
+            start: 42,
+            close: true,
+            producer: Some(ProducerTag { id: "p".into(), epoch: 1, seq: 2 }),
+            stream_seq: Some("s".into()),
+        };
+        let encoded = encode_append(&meta, b"hello");
+        let (frame, len) = decode(&encoded.bytes, 0).unwrap().unwrap();
+        assert_eq!(len, encoded.bytes.len());
+        let Frame::Append { meta: back, data, data_at } = frame else { panic!("not an append") };
+        assert_eq!((back, data, data_at as usize), (meta, &b"hello"[..], encoded.data_offset));
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_back_once_and_for_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = recover(dir.path(), |_, _| {}).unwrap();
+        assert_eq!((first.segment, first.length), (1, 0));
+        let whole = [append(1, 0, b"one"), append(1, 3, b"two")].concat();
+        let torn = append(1, 6, b"three, torn by a crash");
+        let mut file = OpenOptions::new().append(true).open(segment_path(dir.path(), 1)).unwrap();
+        file.write_all(&whole).unwrap();
+        file.write_all(&torn[..torn.len() - 5]).unwrap();
+        drop(file);
+
+        let (seen, end) = replay(dir.path());
+        assert_eq!(seen, vec![b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!((end.length, end.cut), (whole.len() as u64, (torn.len() - 5) as u64));
+        assert_eq!(fs::metadata(segment_path(dir.path(), 1)).unwrap().len(), whole.len() as u64);
+
+        let (again, end) = replay(dir.path());
+        assert_eq!((again, end.cut), (seen, 0));
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_tail_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        recover(dir.path(), |_, _| {}).unwrap();
+        let mut bytes = [append(1, 0, b"kept"), append(1, 4, b"flipped")].concat();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(segment_path(dir.path(), 1), &bytes).unwrap();
+        let (seen, end) = replay(dir.path());
+        assert_eq!(seen, vec![b"kept".to_vec()]);
+        assert!(end.cut > 0);
+    }
+
+    #[test]
+    fn damage_before_the_last_segment_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = append(1, 0, b"x");
+        bad[9] ^= 0xff;
+        fs::write(segment_path(dir.path(), 1), &bad).unwrap();
+        fs::write(segment_path(dir.path(), 2), append(1, 1, b"y")).unwrap();
+        assert!(matches!(recover(dir.path(), |_, _| {}), Err(RecoverError::Damaged { .. })));
+    }
+}

@@ -1,0 +1,236 @@
+//! Where streams are kept. [`Store`] is the one interface the HTTP handlers (and any
+//! other Rust code in this crate, such as chat sessions) use to create, append to, read,
+//! watch and delete streams; two implementations sit behind it:
+//!
+//! - [`FileStore`]: an append-only log under a data directory, for one process;
+//! - [`PgStore`]: tables in schema `streams`, shared by any number of server processes.
+//!
+//! The protocol's decisions (what a create or an append must answer) are made by the
+//! same code for both, in [`rules`], so the backends differ only in how they persist.
+
+pub mod file;
+mod notify;
+mod payload;
+mod postgres;
+pub mod rules;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+pub use file::FileStore;
+pub use notify::Version;
+pub use payload::{is_json, BodyError, Payload};
+pub use postgres::PgStore;
+pub use rules::{AppendError, CreateError};
+
+/// A stream is found by its owner and its path: every user has a namespace of their own,
+/// so another user's stream can neither be reached nor detected.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub owner: String,
+    pub path: String,
+}
+
+impl StreamKey {
+    pub fn new(owner: impl Into<String>, path: impl Into<String>) -> Self {
+        StreamKey { owner: owner.into(), path: path.into() }
+    }
+}
+
+/// How long a stream lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    Never,
+    /// Sliding: expires after this long without a read or a write.
+    Ttl(u64),
+    /// Absolute.
+    At(DateTime<Utc>),
+}
+
+/// Everything a `PUT` can ask for.
+#[derive(Clone, Debug)]
+pub struct CreateStream {
+    /// `None`: `application/octet-stream`, or the source's type for a fork.
+    pub content_type: Option<String>,
+    pub expiry: Expiry,
+    pub closed: bool,
+    pub fork: Option<ForkFrom>,
+    /// Initial content, framed by the stream's content type.
+    pub body: Bytes,
+}
+
+impl CreateStream {
+    /// An empty, open stream of this content type that never expires.
+    pub fn new(content_type: &str) -> Self {
+        CreateStream {
+            content_type: Some(content_type.to_owned()),
+            expiry: Expiry::Never,
+            closed: false,
+            fork: None,
+            body: Bytes::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkFrom {
+    /// The source's path, in the same owner's namespace.
+    pub path: String,
+    /// Defaults to the source's tail.
+    pub offset: Option<u64>,
+    /// Bytes (or JSON messages) of the next append past `offset` to inherit as well.
+    pub sub_offset: u64,
+}
+
+/// The identity of an idempotent producer's request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerTag {
+    pub id: String,
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+/// Everything a `POST` can ask for.
+#[derive(Clone, Debug)]
+pub struct Append {
+    /// The request's content type, compared with the stream's when there is a body.
+    pub content_type: Option<String>,
+    /// `None` for a close-only request (empty body).
+    pub payload: Option<Result<Payload, BodyError>>,
+    pub close: bool,
+    pub stream_seq: Option<String>,
+    pub producer: Option<ProducerTag>,
+}
+
+impl Append {
+    /// Appends one JSON value (or, for a JSON array, each of its elements) the way a
+    /// `POST` with `Content-Type: application/json` would, for code inside this crate.
+    pub fn json(value: &serde_json::Value) -> Self {
+        let body = serde_json::to_vec(value).expect("a Value always serializes");
+        Append {
+            content_type: Some("application/json".to_owned()),
+            payload: Some(Payload::frame("application/json", &body, false)),
+            close: false,
+            stream_seq: None,
+            producer: None,
+        }
+    }
+}
+
+/// A stream's metadata as readers see it: only what is durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Differs between two streams that had the same key at different times.
+    pub id: u64,
+    pub content_type: String,
+    pub expiry: Expiry,
+    pub tail: u64,
+    pub closed: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Created {
+    pub info: StreamInfo,
+    /// False when an identical stream already existed (idempotent `PUT`).
+    pub new: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// New data (or a close) was written; `tail` is the new tail.
+    Written { tail: u64, closed: bool, producer: Option<(u64, u64)> },
+    /// The producer already wrote this; nothing changed. `producer` is
+    /// `(epoch, highest accepted seq)`.
+    Duplicate { tail: u64, closed: bool, producer: Option<(u64, u64)> },
+}
+
+/// Where a read starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadFrom {
+    Start,
+    Tail,
+    At(u64),
+}
+
+/// A run of a stream's bytes. For JSON streams, `data` holds whole messages joined by
+/// commas (without the enclosing brackets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slice {
+    pub start: u64,
+    pub data: Bytes,
+}
+
+/// What a read returns: the data from the requested position up to a size limit, and
+/// the stream as it was when the read was made.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    pub from: u64,
+    pub next: u64,
+    pub slices: Vec<Slice>,
+    pub info: StreamInfo,
+}
+
+impl Chunk {
+    pub fn up_to_date(&self) -> bool {
+        self.next >= self.info.tail
+    }
+
+    /// The reader has everything there will ever be.
+    pub fn at_end(&self) -> bool {
+        self.info.closed && self.up_to_date()
+    }
+}
+
+/// A live view of a stream's tail, for long-polls and SSE.
+pub type Watch = tokio::sync::watch::Receiver<Version>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("stream not found")]
+    NotFound,
+    #[error("stream was deleted but is kept for its forks")]
+    Gone,
+    #[error("{0}")]
+    Create(#[from] CreateError),
+    #[error("{0}")]
+    Append(#[from] AppendError),
+    #[error("offset {0} is past the end of the stream")]
+    OffsetPastTail(u64),
+    #[error("offset {0} is not a message boundary of this JSON stream")]
+    OffsetNotBoundary(u64),
+    #[error("storage failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("storage is unusable after an earlier write failure")]
+    Poisoned,
+    #[error("corrupt stream data: {0}")]
+    Corrupt(String),
+}
+
+/// The streams, on whichever backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn create(&self, key: &StreamKey, request: CreateStream) -> Result<Created, StoreError>;
+    async fn append(&self, key: &StreamKey, request: Append) -> Result<Appended, StoreError>;
+    /// Metadata, without counting as a read (the TTL is not renewed).
+    async fn head(&self, key: &StreamKey) -> Result<StreamInfo, StoreError>;
+    /// Up to about `limit` bytes from `from`; renews a TTL.
+    async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<Chunk, StoreError>;
+    async fn delete(&self, key: &StreamKey) -> Result<(), StoreError>;
+    /// Changes to the stream from now on. Subscribe before reading so that nothing
+    /// written in between is missed.
+    async fn watch(&self, key: &StreamKey) -> Result<Watch, StoreError>;
+}
+
+/// When a stream with this expiry, last touched at `last_access`, stops existing.
+pub(crate) fn expires_at(expiry: Expiry, last_access: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match expiry {
+        Expiry::Never => None,
+        Expiry::Ttl(seconds) => Some(last_access + Duration::from_secs(seconds)),
+        Expiry::At(at) => Some(at),
+    }
+}

@@ -1,0 +1,47 @@
+//! Wakes long-polls and SSE subscribers when a stream changes. Subscribers hold a
+//! `watch` receiver per stream; a change only says "look again", the data is always
+//! read from the store, so a missed intermediate value loses nothing.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+/// The state a subscriber is told about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Version {
+    pub tail: u64,
+    pub closed: bool,
+    /// Deleted or expired: nothing more will come.
+    pub gone: bool,
+}
+
+/// Senders only exist while someone listens, so idle streams cost nothing.
+#[derive(Default)]
+pub struct Notifier {
+    senders: Mutex<HashMap<u64, watch::Sender<Version>>>,
+}
+
+/// Past this many entries, subscribing first drops those nobody listens to any more.
+const SWEEP_ABOVE: usize = 1024;
+
+impl Notifier {
+    pub fn subscribe(&self, stream: u64, current: Version) -> watch::Receiver<Version> {
+        let mut senders = self.senders.lock().expect("notifier lock");
+        if senders.len() > SWEEP_ABOVE {
+            senders.retain(|_, s| s.receiver_count() > 0);
+        }
+        senders.entry(stream).or_insert_with(|| watch::channel(current).0).subscribe()
+    }
+
+    pub fn publish(&self, stream: u64, version: Version) {
+        let mut senders = self.senders.lock().expect("notifier lock");
+        if let Some(sender) = senders.get(&stream) {
+            if sender.receiver_count() == 0 {
+                senders.remove(&stream);
+            } else {
+                sender.send_replace(version);
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! `GET`: catch-up reads and long-polls (SSE lives in [`super::sse`]).
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Extension;
+use bytes::{BufMut, BytesMut};
+use tokio::time::Instant;
+
+use super::headers::*;
+use super::offset::{self, Requested};
+use super::problem::Problem;
+use super::{cursor, key, respond, set, sse, tail_headers};
+use crate::store::{is_json, Chunk, ReadFrom, StoreError, StreamKey};
+use crate::{AppState, AuthUser};
+
+/// The most a catch-up or long-poll response carries; the client reads on from
+/// `Stream-Next-Offset`.
+const READ_LIMIT: usize = 1 << 20;
+
+/// Data that can still grow (the response reached the tail) is revalidated each time;
+/// a full chunk below the tail never changes.
+const CACHE_TAIL: &str = "no-cache";
+const CACHE_CHUNK: &str = "private, max-age=60, stale-while-revalidate=300";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Live {
+    No,
+    LongPoll,
+    Sse,
+}
+
+/// The query of a read: `offset`, `live` and `cursor`; anything else is ignored.
+pub struct ReadQuery {
+    pub offset: Option<Requested>,
+    pub live: Live,
+    pub cursor: Option<String>,
+}
+
+impl ReadQuery {
+    pub fn parse(params: &[(String, String)]) -> Result<ReadQuery, Problem> {
+        let offsets: Vec<&str> = params.iter().filter(|(k, _)| k == "offset").map(|(_, v)| v.as_str()).collect();
+        let offset = match offsets.as_slice() {
+            [] => None,
+            [one] => Some(offset::parse(one).map_err(Problem::bad_request)?),
+            _ => return Err(Problem::bad_request("give the offset parameter once")),
+        };
+        let live = match params.iter().find(|(k, _)| k == "live").map(|(_, v)| v.as_str()) {
+            None => Live::No,
+            Some("long-poll") => Live::LongPoll,
+            Some("sse") => Live::Sse,
+            Some(other) => return Err(Problem::bad_request(format!("live must be long-poll or sse, not {other:?}"))),
+        };
+        if live != Live::No && offset.is_none() {
+            return Err(Problem::bad_request("live reads need an offset (use -1 for the beginning or now for the tail)"));
+        }
+        let cursor = params.iter().find(|(k, _)| k == "cursor").map(|(_, v)| v.clone());
+        Ok(ReadQuery { offset, live, cursor })
+    }
+}
+
+pub fn read_from(offset: Option<Requested>) -> ReadFrom {
+    match offset {
+        None | Some(Requested::Start) => ReadFrom::Start,
+        Some(Requested::Now) => ReadFrom::Tail,
+        Some(Requested::At(pos)) => ReadFrom::At(pos),
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(path): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+    request_headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let key = key(&user, &path)?;
+    let query = ReadQuery::parse(&params)?;
+    match query.live {
+        Live::No => catch_up(&state, &key, query.offset, &request_headers).await,
+        Live::LongPoll => long_poll(&state, &key, query).await,
+        Live::Sse => sse::subscribe(&state, key, query).await,
+    }
+}
+
+async fn catch_up(state: &AppState, key: &StreamKey, offset: Option<Requested>, request: &HeaderMap) -> Result<Response, Problem> {
+    let chunk = state.store.read(key, read_from(offset), READ_LIMIT).await?;
+    let json = is_json(&chunk.info.content_type);
+    if offset == Some(Requested::Now) {
+        let mut headers = chunk_headers(&chunk);
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let body = if json { Body::from("[]") } else { Body::empty() };
+        return Ok(respond(StatusCode::OK, headers, body));
+    }
+    let mut headers = chunk_headers(&chunk);
+    let etag = format!("\"{}:{}:{}{}\"", chunk.info.id, chunk.from, chunk.next, if chunk.at_end() { ":c" } else { "" });
+    set(&mut headers, ETAG.as_str(), &etag);
+    let cache = if chunk.up_to_date() { CACHE_TAIL } else { CACHE_CHUNK };
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    if request.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| matches_etag(v, &etag)) {
+        return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
+    }
+    Ok(respond(StatusCode::OK, headers, Body::from(render(&chunk, json))))
+}
+
+fn matches_etag(if_none_match: &str, etag: &str) -> bool {
+    if_none_match.split(',').any(|candidate| candidate.trim() == etag)
+}
+
+/// Content type, next offset, and the up-to-date and closed flags of a chunk.
+fn chunk_headers(chunk: &Chunk) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    set(&mut headers, CONTENT_TYPE.as_str(), &chunk.info.content_type);
+    tail_headers(&mut headers, chunk.next, chunk.at_end());
+    if chunk.up_to_date() {
+        set(&mut headers, STREAM_UP_TO_DATE, "true");
+    }
+    headers
+}
+
+/// A chunk's body: the bytes, or for JSON streams the messages as one array.
+pub fn render(chunk: &Chunk, json: bool) -> Bytes {
+    if !json && chunk.slices.len() == 1 {
+        return chunk.slices[0].data.clone();
+    }
+    let size: usize = chunk.slices.iter().map(|s| s.data.len() + 1).sum();
+    let mut out = BytesMut::with_capacity(size + 2);
+    if json {
+        out.put_u8(b'[');
+    }
+    for (i, slice) in chunk.slices.iter().enumerate() {
+        if json && i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(&slice.data);
+    }
+    if json {
+        out.put_u8(b']');
+    }
+    out.freeze()
+}
+
+async fn long_poll(state: &AppState, key: &StreamKey, query: ReadQuery) -> Result<Response, Problem> {
+    let deadline = Instant::now() + Duration::from_millis(state.config.long_poll_timeout_ms);
+    let mut watch = state.store.watch(key).await?;
+    let mut chunk = state.store.read(key, read_from(query.offset), READ_LIMIT).await?;
+    let (id, from) = (chunk.info.id, chunk.from);
+    let json = is_json(&chunk.info.content_type);
+    loop {
+        if !chunk.slices.is_empty() {
+            let mut headers = chunk_headers(&chunk);
+            set(&mut headers, STREAM_CURSOR, &cursor::next(query.cursor.as_deref()));
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_CHUNK));
+            return Ok(respond(StatusCode::OK, headers, Body::from(render(&chunk, json))));
+        }
+        if chunk.info.closed {
+            return Ok(nothing_new(from, true, None));
+        }
+        tokio::select! {
+            changed = watch.changed() => {
+                if changed.is_err() || watch.borrow().gone {
+                    return Err(StoreError::NotFound.into());
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return Ok(nothing_new(from, false, Some(&query))),
+            () = state.shutdown.cancelled() => return Ok(nothing_new(from, false, Some(&query))),
+        }
+        chunk = state.store.read(key, ReadFrom::At(from), READ_LIMIT).await?;
+        if chunk.info.id != id {
+            return Err(StoreError::NotFound.into());
+        }
+    }
+}
+
+/// The long-poll answer when no data came: 204, caught up at `from`.
+fn nothing_new(from: u64, closed: bool, query: Option<&ReadQuery>) -> Response {
+    let mut headers = HeaderMap::new();
+    tail_headers(&mut headers, from, closed);
+    set(&mut headers, STREAM_UP_TO_DATE, "true");
+    if let Some(query) = query {
+        set(&mut headers, STREAM_CURSOR, &cursor::next(query.cursor.as_deref()));
+    }
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    respond(StatusCode::NO_CONTENT, headers, Body::empty())
+}
