@@ -15,6 +15,8 @@ use url::Url;
 /// minutes; the desktop exchanges its code within a second of receiving it.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(60);
 
+/// Each flag's value is named after its environment variable, so a parse error
+/// ("invalid value for --port <API_PORT>") names what to fix either way.
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "superset-api",
@@ -27,16 +29,16 @@ pub struct Config {
     pub database_url: Option<DatabaseUrl>,
 
     /// Address to listen on.
-    #[arg(long, env = "API_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "API_HOST", value_name = "API_HOST", default_value = "127.0.0.1")]
     pub host: String,
 
     /// Port to listen on; 0 picks a free one.
-    #[arg(long, env = "API_PORT", default_value_t = 8788)]
+    #[arg(long, env = "API_PORT", value_name = "API_PORT", default_value_t = 8788)]
     pub port: u16,
 
     /// The URL browsers and the desktop reach this server at: the OAuth issuer and the
     /// base of the upstream providers' redirect URIs. Default: http://HOST:PORT as bound.
-    #[arg(long, env = "API_PUBLIC_URL", value_parser = parse_http_url)]
+    #[arg(long, env = "API_PUBLIC_URL", value_name = "API_PUBLIC_URL", value_parser = parse_http_url)]
     pub public_url: Option<Url>,
 
     /// How long an issued session lives: seconds, or a duration such as 30d or 12h.
@@ -78,7 +80,7 @@ pub struct Config {
     pub dev_login: bool,
 
     /// Token requests allowed per client IP address and minute.
-    #[arg(long, env = "API_TOKEN_RATE_LIMIT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "API_TOKEN_RATE_LIMIT", value_name = "API_TOKEN_RATE_LIMIT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub token_rate_limit: u32,
 
     /// How long an authorization code can be exchanged; settable only in code, so tests

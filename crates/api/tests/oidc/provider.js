@@ -12,6 +12,8 @@
 // still properly signed with the provider's own key:
 //   nonce     the ID token carries a nonce other than the one requested
 //   audience  the ID token is addressed to another client
+//   resign    (the control) the ID token is re-signed unchanged, and must be accepted:
+//             it shows that a refusal in the other modes is for the changed claim
 //
 // Environment: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_ACCOUNT_EMAIL, OIDC_ACCOUNT_NAME.
 
@@ -28,8 +30,8 @@ const account = {
   name: process.env.OIDC_ACCOUNT_NAME ?? 'Ada Lovelace',
 };
 const misbehave = process.env.OIDC_MISBEHAVE ?? '';
-if (!['', 'nonce', 'audience'].includes(misbehave)) {
-  console.error(`unknown OIDC_MISBEHAVE=${misbehave}; expected nonce or audience`);
+if (!['', 'nonce', 'audience', 'resign'].includes(misbehave)) {
+  console.error(`unknown OIDC_MISBEHAVE=${misbehave}; expected nonce, audience or resign`);
   process.exit(2);
 }
 

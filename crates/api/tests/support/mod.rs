@@ -271,3 +271,22 @@ pub async fn text(db: &TestDatabase, sql: &str, binds: &[&str]) -> Option<String
         }
     }
 }
+
+pub mod oidc;
+
+/// Walks a browser from `url` through redirects until the next one would go to a URL
+/// for which `stop` is true; returns that URL (or panics on a non-redirect answer).
+pub async fn follow_until(browser: &reqwest::Client, url: &str, stop: impl Fn(&url::Url) -> bool) -> url::Url {
+    let mut url = url::Url::parse(url).unwrap();
+    for _ in 0..20 {
+        let response = browser.get(url.clone()).send().await.unwrap();
+        let status = response.status();
+        assert!(status.is_redirection(), "{url} answered {status}: {}", response.text().await.unwrap());
+        let location = response.headers()["location"].to_str().unwrap();
+        url = url.join(location).unwrap();
+        if stop(&url) {
+            return url;
+        }
+    }
+    panic!("more than 20 redirects");
+}
