@@ -122,7 +122,7 @@ fn failures(output: &str) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_passes_on_both_backends() {
     let mut failed = Vec::new();
-    for storage in [StorageKind::File] {
+    for storage in [StorageKind::File, StorageKind::Postgres] {
         let (ok, output) = run_suite(storage).await;
         println!("conformance on {storage:?} storage: {}", summary(&output));
         if !ok {

@@ -34,6 +34,18 @@ impl Notifier {
         senders.entry(stream).or_insert_with(|| watch::channel(current).0).subscribe()
     }
 
+    /// The last version published for `stream`, if anyone listens to it.
+    pub fn latest(&self, stream: u64) -> Option<Version> {
+        self.senders.lock().expect("notifier lock").get(&stream).map(|s| *s.borrow())
+    }
+
+    /// Makes every subscriber look again: after notifications may have been missed.
+    pub fn wake_all(&self) {
+        for sender in self.senders.lock().expect("notifier lock").values() {
+            sender.send_modify(|_| {});
+        }
+    }
+
     pub fn publish(&self, stream: u64, version: Version) {
         let mut senders = self.senders.lock().expect("notifier lock");
         if let Some(sender) = senders.get(&stream) {
