@@ -127,6 +127,9 @@ impl Queries {
     }
 }
 
+/// A user's columns and a session's expiry, as `find_session_user` reads them.
+type SessionUserRow = (String, String, String, bool, Option<String>, DateTime<Utc>);
+
 #[derive(Clone, Debug)]
 pub struct PgAuth {
     pool: PgPool,
@@ -203,7 +206,7 @@ impl PgAuth {
     }
 
     pub async fn find_session_user(&self, token: &str) -> Result<Option<SessionUser>, Error> {
-        let row: Option<(String, String, String, bool, Option<String>, DateTime<Utc>)> =
+        let row: Option<SessionUserRow> =
             sqlx::query_as(&self.queries.find_session_user).bind(token).fetch_optional(&self.pool).await?;
         Ok(row.map(|(id, name, email, email_verified, image, expires_at)| SessionUser {
             user: User { id, name, email, email_verified, image },
