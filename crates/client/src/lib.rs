@@ -5,14 +5,24 @@
 //! - [`servers`]: where the auth and streams servers are.
 //! - [`token_store`]: the session token, encrypted at rest, its key in the OS keyring.
 //! - [`login`]: OAuth sign-in through the system browser and a loopback redirect.
+//! - [`session_manager`]: every call to the servers once signed in, with the token,
+//!   sign-out, and what 401 and 503 mean.
+//! - [`subscription`]: following a stream live over SSE, resumed from the last offset.
+//! - [`backoff`]: how retries are spaced.
 //! - `http`: the one HTTP client configuration.
 
+pub mod backoff;
 pub mod home;
 mod http;
 pub mod login;
 pub mod servers;
+pub mod session_manager;
+pub mod subscription;
 pub mod token_store;
 
+pub use backoff::RetryPolicy;
 pub use login::{Login, LoginError};
+pub use session_manager::{AuthEvent, ClientError, SessionManager};
+pub use subscription::{StreamEvent, Subscription};
 pub use servers::ServerUrls;
 pub use token_store::{clear_token, load_token, save_token, StoredToken, TokenStore, TokenStoreError};

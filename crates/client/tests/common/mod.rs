@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod cases;
+pub mod http_proxy;
 pub mod servers;
 
 use std::io::Write;

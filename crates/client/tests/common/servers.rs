@@ -23,12 +23,10 @@ impl Stack {
     }
 
     pub async fn on(db: TestDatabase) -> Stack {
-        Self::with_streams_database(db, None).await
+        Self::with(db, Options::default()).await
     }
 
-    /// The streams server reaches the database at `streams_db_url` (say, through a
-    /// proxy that can cut it off) instead of directly.
-    pub async fn with_streams_database(db: TestDatabase, streams_db_url: Option<String>) -> Stack {
+    pub async fn with(db: TestDatabase, options: Options) -> Stack {
         let stop = CancellationToken::new();
         let data = tempfile::tempdir().unwrap();
 
@@ -39,9 +37,10 @@ impl Stack {
         let api_url = Url::parse(&format!("http://{}/", api.local_addr())).unwrap();
         tokio::spawn(api.serve(stop.clone().cancelled_owned()));
 
-        let streams_db = streams_db_url.map_or_else(|| db.database_url(), |u| u.parse().unwrap());
+        let streams_db = options.streams_db_url.map_or_else(|| db.database_url(), |u| u.parse().unwrap());
         let mut streams = superset_streams::Config::new(streams_db);
         streams.port = 0;
+        streams.auth_cache = !options.no_auth_cache;
         streams.data_dir = data.path().join("streams");
         let streams = superset_streams::Server::bind(streams).await.expect("start superset-streams");
         let streams_addr = streams.local_addr();
@@ -50,6 +49,33 @@ impl Stack {
 
         Stack { db, api: api_url, streams: streams_url, streams_addr, stop, _data: data }
     }
+
+    /// A new user with a fresh session token, made directly in the auth database.
+    pub async fn user(&self, email: &str) -> String {
+        let db = superset_auth_db::AuthDb::connect(&self.db.database_url()).await.unwrap();
+        superset_testkit::user_with_session(&db, email).await.1
+    }
+
+    /// Revokes `token` at the auth server, as signing out on another device would.
+    pub async fn revoke(&self, token: &str) {
+        let response = reqwest::Client::new()
+            .post(self.api.join("oauth/revoke").unwrap())
+            .form(&[("token", token), ("client_id", "superset-desktop")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "revocation");
+    }
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// The streams server reaches the database here (say, through a proxy that can
+    /// cut it off) instead of directly.
+    pub streams_db_url: Option<String>,
+    /// Every request checks the database: a revoked token or a database outage shows
+    /// on the very next request instead of after the cache's second.
+    pub no_auth_cache: bool,
 }
 
 impl Drop for Stack {

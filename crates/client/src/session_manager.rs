@@ -1,0 +1,392 @@
+//! The session manager: the one place the client talks to the servers from, once
+//! signed in. Every request and every live subscription carries
+//! `Authorization: Bearer <token>`, the token read through the token store each time
+//! (so a sign-in or sign-out elsewhere is seen at once).
+//!
+//! How answers are treated:
+//! - 401: the token is dead (revoked or expired). It is removed from disk and an
+//!   [`AuthEvent::Required`] goes out, but only if it is still the stored token: a
+//!   late 401 for an old token never signs out a newer sign-in.
+//! - 503 (and 502, 504, 429) or a network failure: the server or its database is
+//!   having trouble. Retried with capped, jittered exponential backoff; the user stays
+//!   signed in whatever happens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, Response, StatusCode};
+use serde::Deserialize;
+use tokio::sync::broadcast;
+use url::Url;
+
+use crate::backoff::{Backoff, RetryPolicy};
+use crate::servers::{ServerUrls, CLIENT_ID};
+use crate::subscription::Subscription;
+use crate::{StoredToken, TokenStore, TokenStoreError};
+
+/// How long one ordinary request may take, answer included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sign-out does not wait longer than this for the server to revoke the session.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Error bodies are quoted in errors up to this many characters.
+const MAX_QUOTED_BODY: usize = 500;
+
+/// Changes of the signed-in state, for the UI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthEvent {
+    /// Signed in, or signed out by the user.
+    Changed { signed_in: bool, expires_at: Option<DateTime<Utc>> },
+    /// The server refused the stored token (revoked or expired) and it was removed:
+    /// the user must sign in again.
+    Required,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("not signed in: run `superset login`")]
+    SignedOut,
+    #[error("the server no longer accepts this sign-in (revoked or expired): sign in again")]
+    AuthRequired,
+    #[error("the server is unavailable ({reason}); you are still signed in, try again later")]
+    Unavailable { reason: String },
+    #[error("{method} {path}: the server answered {status}: {body}")]
+    Status { method: Method, path: String, status: StatusCode, body: String },
+    #[error("{method} {path}: {reason}")]
+    Network { method: Method, path: String, reason: String },
+    #[error("{0}: the server's answer is not what the protocol says")]
+    BadAnswer(String),
+    #[error("{0:?} is not a valid content type")]
+    BadContentType(String),
+    #[error(transparent)]
+    TokenStore(#[from] TokenStoreError),
+}
+
+/// Who the stored token belongs to, from the auth server's `/api/me`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Me {
+    pub user: MeUser,
+    pub session: MeSession,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct MeUser {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub image: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct MeSession {
+    #[serde(rename = "expiresAt")]
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What sign-out did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignOut {
+    /// There was a token to sign out.
+    pub was_signed_in: bool,
+    /// The auth server confirmed the session is revoked. False when it could not be
+    /// reached: the token is removed from this machine all the same.
+    pub revoked_on_server: bool,
+}
+
+/// One read of a stream (catch-up, not live).
+#[derive(Clone, Debug)]
+pub struct ReadChunk {
+    pub data: Bytes,
+    pub next_offset: String,
+    pub up_to_date: bool,
+    pub closed: bool,
+}
+
+/// Whether a request may be sent again after a failure in which it may have reached
+/// the server: appends may not (they would be written twice).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    Safe,
+    OnlyIfNotSent,
+}
+
+/// A request, kept whole so it can be sent again.
+struct Call {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+    replay: Replay,
+}
+
+#[derive(Clone)]
+pub struct SessionManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    urls: ServerUrls,
+    store: Arc<TokenStore>,
+    http: reqwest::Client,
+    events: broadcast::Sender<AuthEvent>,
+    retry: RetryPolicy,
+    /// Serializes "is the refused token still the stored one? then remove it".
+    refusal: tokio::sync::Mutex<()>,
+}
+
+impl SessionManager {
+    pub fn new(urls: ServerUrls, store: TokenStore, retry: RetryPolicy) -> Self {
+        let (events, _) = broadcast::channel(16);
+        SessionManager {
+            inner: Arc::new(Inner {
+                urls,
+                store: Arc::new(store),
+                http: crate::http::client(),
+                events,
+                retry,
+                refusal: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    pub fn urls(&self) -> &ServerUrls {
+        &self.inner.urls
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry
+    }
+
+    /// Sign-in state changes from now on.
+    pub fn auth_events(&self) -> broadcast::Receiver<AuthEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The stored token, if signed in.
+    pub async fn token(&self) -> Option<StoredToken> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.load()).await.unwrap_or(None)
+    }
+
+    /// Stores a token from a completed sign-in.
+    pub async fn signed_in(&self, token: StoredToken) -> Result<(), ClientError> {
+        let store = self.inner.store.clone();
+        let expires_at = token.expires_at;
+        tokio::task::spawn_blocking(move || store.save(&token)).await.expect("token store task")?;
+        let _ = self.inner.events.send(AuthEvent::Changed { signed_in: true, expires_at });
+        Ok(())
+    }
+
+    /// Revokes the session on the auth server, then removes the token from this
+    /// machine, even when the server cannot be reached.
+    pub async fn sign_out(&self) -> Result<SignOut, ClientError> {
+        let Some(token) = self.token().await else {
+            return Ok(SignOut { was_signed_in: false, revoked_on_server: false });
+        };
+        let revoked_on_server = self.revoke(&token).await;
+        drop(token);
+        self.clear().await?;
+        let _ = self.inner.events.send(AuthEvent::Changed { signed_in: false, expires_at: None });
+        Ok(SignOut { was_signed_in: true, revoked_on_server })
+    }
+
+    /// Who the stored token belongs to, according to the auth server.
+    pub async fn me(&self) -> Result<Me, ClientError> {
+        let url = self.inner.urls.api.join("api/me").expect("a relative path joins");
+        let response = self.send(Call::new(Method::GET, url)).await?;
+        let path = response.url().path().to_owned();
+        response.json().await.map_err(|_| ClientError::BadAnswer(format!("GET {path}")))
+    }
+
+    /// Creates a stream (or makes sure it exists with this content type).
+    pub async fn create_stream(&self, path: &str, content_type: &str) -> Result<String, ClientError> {
+        let mut call = Call::new(Method::PUT, self.stream_url(path));
+        call.headers.insert(CONTENT_TYPE, header(content_type)?);
+        next_offset(&self.send(call).await?)
+    }
+
+    /// Appends `body` to a stream; returns the stream's new tail offset. For a JSON
+    /// stream, an array body appends each element as one message.
+    pub async fn append(&self, path: &str, content_type: &str, body: impl Into<Bytes>) -> Result<String, ClientError> {
+        let mut call = Call::new(Method::POST, self.stream_url(path));
+        call.headers.insert(CONTENT_TYPE, header(content_type)?);
+        call.body = Some(body.into());
+        call.replay = Replay::OnlyIfNotSent;
+        next_offset(&self.send(call).await?)
+    }
+
+    /// Closes a stream: readers see its end.
+    pub async fn close_stream(&self, path: &str) -> Result<String, ClientError> {
+        let mut call = Call::new(Method::POST, self.stream_url(path));
+        call.headers.insert("stream-closed", HeaderValue::from_static("true"));
+        next_offset(&self.send(call).await?)
+    }
+
+    pub async fn delete_stream(&self, path: &str) -> Result<(), ClientError> {
+        self.send(Call::new(Method::DELETE, self.stream_url(path))).await.map(drop)
+    }
+
+    /// Reads what the stream holds from `offset` (`-1`: the start).
+    pub async fn read(&self, path: &str, offset: &str) -> Result<ReadChunk, ClientError> {
+        let mut url = self.stream_url(path);
+        url.query_pairs_mut().append_pair("offset", offset);
+        let response = self.send(Call::new(Method::GET, url)).await?;
+        let flag = |name: &str| response.headers().get(name).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        let (up_to_date, closed) = (flag("stream-up-to-date"), flag("stream-closed"));
+        let next_offset = next_offset(&response)?;
+        let data = response.bytes().await.map_err(|e| ClientError::Unavailable { reason: e.to_string() })?;
+        Ok(ReadChunk { data, next_offset, up_to_date, closed })
+    }
+
+    /// Follows a text or JSON stream live from `offset` (`-1`: the start), resuming
+    /// after every dropped connection where the last one left off. See
+    /// [`Subscription`].
+    pub fn subscribe(&self, path: &str, offset: &str) -> Subscription {
+        Subscription::start(self.clone(), self.stream_url(path), offset.to_owned())
+    }
+
+    /// `{streams}/v1/stream/{path}`, each segment of `path` percent-encoded.
+    pub fn stream_url(&self, path: &str) -> Url {
+        let mut url = self.inner.urls.streams.join("v1/stream").expect("a relative path joins");
+        url.path_segments_mut().expect("an http URL has a path").extend(path.split('/').filter(|s| !s.is_empty()));
+        url
+    }
+
+    /// Sends `call` with the stored token, retrying while the server is unavailable.
+    /// Answers other than 401 and the "unavailable" ones are returned as errors when
+    /// they are not successes.
+    async fn send(&self, call: Call) -> Result<Response, ClientError> {
+        let mut backoff = Backoff::new(self.inner.retry);
+        loop {
+            let token = self.token().await.ok_or(ClientError::SignedOut)?;
+            let mut request = self
+                .inner
+                .http
+                .request(call.method.clone(), call.url.clone())
+                .headers(call.headers.clone())
+                .bearer_auth(token.secret())
+                .timeout(REQUEST_TIMEOUT);
+            if let Some(body) = &call.body {
+                request = request.body(body.clone());
+            }
+            let (reason, server_asked) = match request.send().await {
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                    self.refused(&token).await;
+                    return Err(ClientError::AuthRequired);
+                }
+                Ok(response) if is_unavailable(response.status()) => {
+                    (format!("{} answered {}", call.url.path(), response.status()), retry_after(&response))
+                }
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) => return Err(status_error(&call, response).await),
+                Err(e) if e.is_connect() || call.replay == Replay::Safe => (e.to_string(), None),
+                Err(e) => {
+                    return Err(ClientError::Network {
+                        method: call.method,
+                        path: call.url.path().to_owned(),
+                        reason: format!("{e} (not retried: it may have been applied)"),
+                    })
+                }
+            };
+            if backoff.failures() + 1 >= self.inner.retry.max_attempts {
+                return Err(ClientError::Unavailable { reason });
+            }
+            let delay = backoff.next_delay(server_asked);
+            tracing::info!(%reason, ?delay, "server unavailable; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// The server refused `token`: remove it and tell the UI, unless a newer sign-in
+    /// has replaced it meanwhile (or another refusal already did this).
+    pub(crate) async fn refused(&self, token: &StoredToken) {
+        let _one_at_a_time = self.inner.refusal.lock().await;
+        let still_stored = self.token().await.is_some_and(|current| current.secret() == token.secret());
+        if !still_stored {
+            return;
+        }
+        tracing::warn!("the server refused the stored session; signing out");
+        if let Err(e) = self.clear().await {
+            tracing::error!(error = %e, "cannot remove the refused token");
+        }
+        let _ = self.inner.events.send(AuthEvent::Required);
+    }
+
+    async fn clear(&self) -> Result<(), ClientError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.clear()).await.expect("token store task")?;
+        Ok(())
+    }
+
+    /// RFC 7009 revocation; true when the server confirmed it.
+    async fn revoke(&self, token: &StoredToken) -> bool {
+        let url = self.inner.urls.api.join("oauth/revoke").expect("a relative path joins");
+        let form = [("token", token.secret()), ("token_type_hint", "access_token"), ("client_id", CLIENT_ID)];
+        match self.inner.http.post(url).form(&form).timeout(REVOKE_TIMEOUT).send().await {
+            Ok(response) if response.status().is_success() => true,
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "the auth server did not revoke the session");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach the auth server to revoke the session");
+                false
+            }
+        }
+    }
+}
+
+impl Call {
+    fn new(method: Method, url: Url) -> Self {
+        Call { method, url, headers: HeaderMap::new(), body: None, replay: Replay::Safe }
+    }
+}
+
+/// Answers that mean "not now", never "not you".
+pub(crate) fn is_unavailable(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::GATEWAY_TIMEOUT
+            | StatusCode::TOO_MANY_REQUESTS
+    )
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by our servers).
+pub(crate) fn retry_after(response: &Response) -> Option<Duration> {
+    let seconds = response.headers().get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+fn next_offset(response: &Response) -> Result<String, ClientError> {
+    response
+        .headers()
+        .get("stream-next-offset")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| ClientError::BadAnswer(format!("{} (no Stream-Next-Offset)", response.url().path())))
+}
+
+fn header(value: &str) -> Result<HeaderValue, ClientError> {
+    HeaderValue::from_str(value).map_err(|_| ClientError::BadContentType(value.to_owned()))
+}
+
+async fn status_error(call: &Call, response: Response) -> ClientError {
+    let status = response.status();
+    let mut body = response.text().await.unwrap_or_default();
+    if body.len() > MAX_QUOTED_BODY {
+        let cut = (0..=MAX_QUOTED_BODY).rev().find(|&i| body.is_char_boundary(i)).unwrap_or(0);
+        body.truncate(cut);
+        body.push('…');
+    }
+    ClientError::Status { method: call.method.clone(), path: call.url.path().to_owned(), status, body }
+}
