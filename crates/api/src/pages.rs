@@ -22,7 +22,10 @@ pub struct DevForm {
 }
 
 pub fn sign_in(status: StatusCode, providers: &[ProviderLink], dev: Option<&DevForm>) -> Response {
-    let mut body = format!("<h1>Sign in to {PRODUCT_NAME}</h1>\n");
+    let mut body = format!(
+        "<h1>Sign in to {PRODUCT_NAME}</h1>\n<p>The {PRODUCT_NAME} app asked you to sign in. \
+         Once you have, you will be sent back to it.</p>\n"
+    );
     if providers.is_empty() && dev.is_none() {
         body.push_str("<p>No sign-in method is configured on this server.</p>\n");
     }

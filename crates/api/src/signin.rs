@@ -95,6 +95,18 @@ pub async fn callback(
             "The answer from the sign-in provider does not belong to this sign-in (its state does not match).",
         );
     }
+    // RFC 9207: an answer naming another issuer was meant for another provider (a
+    // mix-up attack); like a wrong state, it is not this sign-in's answer.
+    if let (Some(iss), Some(issuer)) = (params.get("iss"), app.upstreams.issuer(leg.provider)) {
+        if iss != issuer {
+            tracing::warn!(provider, "provider answer refused: it names another issuer");
+            return pages::error(
+                StatusCode::BAD_REQUEST,
+                None,
+                "The answer does not come from the sign-in provider this sign-in was sent to (its issuer differs).",
+            );
+        }
+    }
     if let Some(error) = params.get("error") {
         tracing::info!(provider, error, "the provider reported that sign-in did not happen");
         return match pending::finish_sign_in(&app.db, &cookie).await {

@@ -135,6 +135,12 @@ impl Upstreams {
         }
     }
 
+    /// The issuer an OpenID Connect provider names itself with, for the `iss` check on
+    /// its answers (RFC 9207).
+    pub fn issuer(&self, id: ProviderId) -> Option<&str> {
+        self.oidc_for(id).map(|o| o.issuer.as_str())
+    }
+
     pub fn is_configured(&self, id: ProviderId) -> bool {
         self.configured().contains(&id)
     }

@@ -87,7 +87,7 @@ async fn sign_in_through_the_provider_creates_user_account_and_session() {
 }
 
 #[tokio::test]
-async fn provider_answer_with_a_wrong_state_is_refused() {
+async fn provider_answer_with_a_wrong_state_or_issuer_is_refused() {
     let provider = OidcProvider::start(None).await;
     for backend in Backend::ALL {
         let db = TestDatabase::new(backend).await;
@@ -114,6 +114,22 @@ async fn provider_answer_with_a_wrong_state_is_refused() {
             assert!(refused.text().await.unwrap().contains("state does not match"));
         }
         assert_eq!(count(&db, "SELECT count(*) FROM {auth}users", &[]).await, 0, "{backend:?}");
+
+        // The provider names itself (RFC 9207); an answer naming another issuer is refused.
+        assert_eq!(
+            genuine.query_pairs().find(|(k, _)| k == "iss").map(|(_, v)| v.into_owned()),
+            Some(provider.issuer.clone())
+        );
+        let mut mixed_up = genuine.clone();
+        let pairs: Vec<(String, String)> = genuine
+            .query_pairs()
+            .into_owned()
+            .map(|(k, v)| if k == "iss" { (k, "https://attacker.example".to_owned()) } else { (k, v) })
+            .collect();
+        mixed_up.query_pairs_mut().clear().extend_pairs(pairs);
+        let refused = browser.get(mixed_up).send().await.unwrap();
+        assert_eq!(refused.status(), 400, "{backend:?}");
+        assert!(refused.text().await.unwrap().contains("issuer differs"));
 
         // The forgeries did not spoil the genuine answer, which still signs in.
         let accepted = browser.get(genuine).send().await.unwrap();
