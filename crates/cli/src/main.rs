@@ -1,0 +1,39 @@
+//! `superset`: the command line of Superset chat, on the same client core as the
+//! desktop app.
+//!
+//! - `cli`: the command line itself (clap).
+//! - `dev`: `superset dev`, both servers in one process on the embedded default.
+//! - `account`: `login`, `whoami`, `logout`.
+//! - `signal`: Ctrl-C and SIGTERM.
+
+mod account;
+mod cli;
+mod dev;
+mod signal;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Dev(_)) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Dev(args) => dev::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Login(args) => account::login(&cli.servers, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Whoami => account::whoami(&cli.servers).await,
+        Command::Logout => account::logout(&cli.servers).await.map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
+}

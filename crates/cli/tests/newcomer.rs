@@ -1,0 +1,166 @@
+//! A newcomer's first run, scripted: `superset dev` in the background, `superset login
+//! --no-open` with an HTTP client playing the browser on the printed URL through the
+//! dev form, then `superset whoami` and `superset logout`. Real processes, real ports.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_superset");
+
+/// A `superset` command with a private home and no keyring (the key goes to a file).
+fn superset(home: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("SUPERSET_HOME", home)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("SUPERSET_API_URL")
+        .env_remove("SUPERSET_STREAMS_URL")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Lines of a child's stdout, read on a thread so a test can wait with a limit.
+fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// Reads lines until one starts with `prefix`; returns the rest of it.
+fn wait_for(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
+    loop {
+        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line starting {prefix:?}"));
+        if let Some(rest) = line.trim().strip_prefix(prefix) {
+            return rest.trim().to_owned();
+        }
+    }
+}
+
+struct Dev(Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn interrupt(child: &Child) {
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// The browser's part: the sign-in page, the dev form, the redirect to the loopback.
+async fn play_browser(authorize_url: &str, name: &str, email: &str) -> String {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser.get(authorize_url).send().await.unwrap().text().await.unwrap();
+    let form = &page[page.find("<form").expect("a sign-in form")..];
+    let at = form.find("action=\"").unwrap() + "action=\"".len();
+    let action = &form[at..at + form[at..].find('"').unwrap()];
+    let answer = browser.post(action).form(&[("name", name), ("email", email)]).send().await.unwrap();
+    assert!(answer.status().is_redirection(), "{}", answer.status());
+    let loopback = answer.headers()["location"].to_str().unwrap().to_owned();
+    browser.get(loopback).send().await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn dev_then_login_then_whoami_then_logout() {
+    let home = tempfile::tempdir().unwrap();
+    let mut dev = superset(home.path())
+        .args(["dev", "--api-port", "0", "--streams-port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dev_lines = lines(dev.stdout.take().unwrap());
+    let mut dev = Dev(dev);
+    let api = wait_for(&dev_lines, "api listening on");
+    let streams = wait_for(&dev_lines, "streams listening on");
+    assert!(api.starts_with("http://127.0.0.1:") && streams.starts_with("http://127.0.0.1:"), "{api} {streams}");
+    assert!(home.path().join("dev/auth.db").exists(), "SQLite under $SUPERSET_HOME/dev");
+
+    let servers = ["--api-url", api.as_str(), "--streams-url", streams.as_str()];
+    let mut login = superset(home.path()).arg("login").arg("--no-open").args(servers).stdout(Stdio::piped()).spawn().unwrap();
+    let login_lines = lines(login.stdout.take().unwrap());
+    wait_for(&login_lines, "Sign in at this URL");
+    let url = loop {
+        let line = login_lines.recv_timeout(Duration::from_secs(30)).unwrap();
+        if line.trim().starts_with("http") {
+            break line.trim().to_owned();
+        }
+    };
+    let page = play_browser(&url, "Newcomer", "newcomer@example.test").await;
+    assert!(page.contains("Signed in to Superset"), "{page}");
+    assert_eq!(wait_for(&login_lines, "Signed in as"), "newcomer@example.test");
+    assert!(login.wait().unwrap().success());
+    let token_file = std::fs::read(home.path().join("auth-token.enc")).unwrap();
+    assert!(!token_file.is_empty());
+
+    let whoami = superset(home.path()).arg("whoami").args(servers).output().unwrap();
+    assert_eq!(whoami.status.code(), Some(0), "{}", text(&whoami));
+    assert_eq!(String::from_utf8_lossy(&whoami.stdout), "newcomer@example.test\n");
+
+    let logout = superset(home.path()).arg("logout").args(servers).output().unwrap();
+    assert!(logout.status.success(), "{}", text(&logout));
+    assert!(String::from_utf8_lossy(&logout.stdout).contains("Signed out."), "{}", text(&logout));
+    assert!(!home.path().join("auth-token.enc").exists());
+
+    let whoami = superset(home.path()).arg("whoami").args(servers).output().unwrap();
+    assert_eq!(whoami.status.code(), Some(1), "{}", text(&whoami));
+    assert_eq!(String::from_utf8_lossy(&whoami.stdout), "not signed in\n");
+
+    interrupt(&dev.0);
+    let status = dev.0.wait().unwrap();
+    assert!(status.success(), "Ctrl-C stops `superset dev` cleanly: {status:?}");
+}
+
+#[test]
+fn whoami_cannot_tell_when_the_auth_server_is_down_and_keeps_the_token() {
+    let home = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let out = superset(home.path()).args(["whoami", "--api-url", &nowhere]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "signed out: {}", text(&out));
+
+    std::env::remove_var("DBUS_SESSION_BUS_ADDRESS");
+    let store = superset_client::TokenStore::new(home.path());
+    store.save(&superset_client::StoredToken::new("some-token", None)).unwrap();
+    let out = superset(home.path()).args(["whoami", "--api-url", &nowhere]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("unavailable"), "{}", text(&out));
+    assert!(store.load().is_some(), "still signed in");
+}
+
+#[test]
+fn every_command_has_help() {
+    let home = tempfile::tempdir().unwrap();
+    for command in [&[][..], &["dev"], &["login"], &["whoami"], &["logout"]] {
+        let out = superset(home.path()).args(command).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{command:?}: {}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: superset"), "{command:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn a_bad_server_url_is_a_clear_error() {
+    let home = tempfile::tempdir().unwrap();
+    let out = superset(home.path()).args(["whoami", "--api-url", "ftp://example.test"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(text(&out).contains("not an http(s) URL"), "{}", text(&out));
+}
