@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{LoginArgs, ServerArgs};
 
-fn manager(servers: &ServerArgs) -> anyhow::Result<SessionManager> {
+pub fn manager(servers: &ServerArgs) -> anyhow::Result<SessionManager> {
     Ok(SessionManager::new(servers.urls(), TokenStore::from_env()?, RetryPolicy::default()))
 }
 

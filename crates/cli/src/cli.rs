@@ -47,6 +47,22 @@ pub enum Command {
     /// Revoke the session on the auth server and remove the token from this machine
     /// (removed even when the server cannot be reached).
     Logout,
+    /// List your chat sessions, newest first.
+    Sessions,
+    /// Chat in a session (a new one unless SESSION_ID is given): type a line to send
+    /// it. Resuming a session shows its history first.
+    Chat(ChatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The session to continue (a UUID, as `superset sessions` lists).
+    pub session_id: Option<String>,
+
+    /// Send this one message, print the conversation's new messages, and exit (for
+    /// scripts).
+    #[arg(long)]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,9 +4,11 @@
 //! - `cli`: the command line itself (clap).
 //! - `dev`: `superset dev`, both servers in one process on the embedded default.
 //! - `account`: `login`, `whoami`, `logout`.
+//! - `chat`: `sessions` and `chat`.
 //! - `signal`: Ctrl-C and SIGTERM.
 
 mod account;
+mod chat;
 mod cli;
 mod dev;
 mod signal;
@@ -31,6 +33,8 @@ async fn main() -> ExitCode {
         Command::Login(args) => account::login(&cli.servers, args).await.map(|()| ExitCode::SUCCESS),
         Command::Whoami => account::whoami(&cli.servers).await,
         Command::Logout => account::logout(&cli.servers).await.map(|()| ExitCode::SUCCESS),
+        Command::Sessions => chat::sessions(&cli.servers).await.map(|()| ExitCode::SUCCESS),
+        Command::Chat(args) => chat::chat(&cli.servers, args).await.map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -115,6 +115,22 @@ async fn dev_then_login_then_whoami_then_logout() {
     assert_eq!(whoami.status.code(), Some(0), "{}", text(&whoami));
     assert_eq!(String::from_utf8_lossy(&whoami.stdout), "newcomer@example.test\n");
 
+    let sessions = superset(home.path()).arg("sessions").args(servers).output().unwrap();
+    assert!(sessions.status.success(), "{}", text(&sessions));
+    assert!(String::from_utf8_lossy(&sessions.stdout).contains("No sessions yet"), "{}", text(&sessions));
+
+    let chat = superset(home.path()).args(["chat", "--message", "hello, stream"]).args(servers).output().unwrap();
+    assert!(chat.status.success(), "{}", text(&chat));
+    assert_eq!(String::from_utf8_lossy(&chat.stdout), "you: hello, stream\n", "the message replayed from the stream");
+    let session_id = String::from_utf8_lossy(&chat.stderr).lines().find_map(|l| l.strip_prefix("session ").map(str::to_owned)).unwrap();
+
+    let again = superset(home.path()).args(["chat", &session_id, "--message", "second"]).args(servers).output().unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), "you: hello, stream\nyou: second\n", "history shown on resume");
+
+    let sessions = superset(home.path()).arg("sessions").args(servers).output().unwrap();
+    assert!(String::from_utf8_lossy(&sessions.stdout).starts_with(&session_id), "{}", text(&sessions));
+
     let logout = superset(home.path()).arg("logout").args(servers).output().unwrap();
     assert!(logout.status.success(), "{}", text(&logout));
     assert!(String::from_utf8_lossy(&logout.stdout).contains("Signed out."), "{}", text(&logout));
@@ -150,7 +166,7 @@ fn whoami_cannot_tell_when_the_auth_server_is_down_and_keeps_the_token() {
 #[test]
 fn every_command_has_help() {
     let home = tempfile::tempdir().unwrap();
-    for command in [&[][..], &["dev"], &["login"], &["whoami"], &["logout"]] {
+    for command in [&[][..], &["dev"], &["login"], &["whoami"], &["logout"], &["sessions"], &["chat"]] {
         let out = superset(home.path()).args(command).arg("--help").output().unwrap();
         assert!(out.status.success(), "{command:?}: {}", text(&out));
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: superset"), "{command:?}: {}", text(&out));

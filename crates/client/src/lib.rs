@@ -8,10 +8,12 @@
 //! - [`session_manager`]: every call to the servers once signed in, with the token,
 //!   sign-out, and what 401 and 503 mean.
 //! - [`subscription`]: following a stream live over SSE, resumed from the last offset.
+//! - [`chat_sessions`]: the chat-session API (`/v1/sessions`).
 //! - [`backoff`]: how retries are spaced.
 //! - `http`: the one HTTP client configuration.
 
 pub mod backoff;
+pub mod chat_sessions;
 pub mod home;
 mod http;
 pub mod login;

@@ -253,6 +253,25 @@ impl SessionManager {
         Subscription::start(self.clone(), self.stream_url(path), offset.to_owned())
     }
 
+    /// A JSON call to the streams server at `path` (relative to its base URL).
+    /// Bodies are only sent once unless the connection was never made.
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ClientError> {
+        let url = self.inner.urls.streams.join(path).expect("a relative path joins");
+        let mut call = Call::new(method.clone(), url);
+        if let Some(body) = body {
+            call.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            call.body = Some(Bytes::from(body.to_string()));
+            call.replay = if method == Method::PUT { Replay::Safe } else { Replay::OnlyIfNotSent };
+        }
+        let response = self.send(call).await?;
+        response.json().await.map_err(|_| ClientError::BadAnswer(format!("{method} /{path}")))
+    }
+
     /// `{streams}/v1/stream/{path}`, each segment of `path` percent-encoded.
     pub fn stream_url(&self, path: &str) -> Url {
         let mut url = self.inner.urls.streams.join("v1/stream").expect("a relative path joins");

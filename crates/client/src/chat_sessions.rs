@@ -1,0 +1,54 @@
+//! The chat-session API of the streams server (`/v1/sessions`), through the session
+//! manager. A session's events live in the JSON stream `sessions/{id}`, followed with
+//! [`SessionManager::subscribe`].
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::session_manager::{ClientError, SessionManager};
+
+/// What the server shows of a session.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub title: Option<String>,
+    pub created_at: String,
+    pub last_activity_at: String,
+}
+
+/// The stream holding a session's events.
+pub fn session_stream(session_id: &str) -> String {
+    format!("sessions/{session_id}")
+}
+
+impl SessionManager {
+    /// The caller's sessions, newest first.
+    pub async fn list_sessions(&self) -> Result<Vec<SessionInfo>, ClientError> {
+        #[derive(Deserialize)]
+        struct List {
+            sessions: Vec<SessionInfo>,
+        }
+        let list: List = self.json(Method::GET, "v1/sessions", None).await?;
+        Ok(list.sessions)
+    }
+
+    /// Creates the session `session_id` (a UUID), or finds the caller's existing one.
+    pub async fn create_session(&self, session_id: &str) -> Result<(), ClientError> {
+        let _: Value = self.json(Method::PUT, &format!("v1/sessions/{session_id}"), Some(json!({}))).await?;
+        Ok(())
+    }
+
+    /// Sends a user message; returns its id.
+    pub async fn send_message(&self, session_id: &str, content: &str) -> Result<String, ClientError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Sent {
+            message_id: String,
+        }
+        let body = json!({ "content": content });
+        let sent: Sent = self.json(Method::POST, &format!("v1/sessions/{session_id}/messages"), Some(body)).await?;
+        Ok(sent.message_id)
+    }
+}
