@@ -37,6 +37,10 @@ pub struct Config {
     #[arg(long, env = "STREAMS_MAX_APPEND_BYTES", default_value_t = 8 << 20)]
     pub max_append_bytes: usize,
 
+    /// Largest text a chat message or chunk may carry (bytes); larger ones get 400.
+    #[arg(long, env = "STREAMS_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    pub max_message_bytes: usize,
+
     /// Browser origins allowed to call the server (comma-separated; `*` for any).
     #[arg(long, env = "STREAMS_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,

@@ -8,11 +8,13 @@
 //! - [`server`]: the router and the server's life cycle (bind, serve, shut down).
 //! - [`store`]: where streams are kept ([`Store`]; a file log or PostgreSQL).
 //! - `stream`: the Durable Streams protocol under `/v1/stream/{path}`.
+//! - `sessions`: the chat-session API under `/v1/sessions`, on top of the store.
 
 pub mod auth;
 pub mod config;
 mod health;
 pub mod server;
+mod sessions;
 pub mod store;
 mod stream;
 

@@ -25,6 +25,7 @@ pub struct AppState {
     pub auth: Arc<SessionAuth>,
     /// Where streams are kept, per `config.storage`.
     pub store: Arc<dyn Store>,
+    pub sessions: Arc<crate::sessions::Sessions>,
     /// Cancelled when the server shuts down, so long-lived responses (SSE, long-poll)
     /// end and graceful shutdown can finish.
     pub shutdown: CancellationToken,
@@ -66,7 +67,9 @@ impl Server {
         let shutdown = CancellationToken::new();
         let store = open_store(&config, &db, &shutdown).await?;
         let auth = Arc::new(SessionAuth::new(db.clone(), config.auth_cache, shutdown.clone()));
-        let state = AppState { config: Arc::new(config), db, auth, store, shutdown };
+        let shared = (config.storage == StorageKind::Postgres).then(|| db.pg_pool().cloned()).flatten();
+        let sessions = Arc::new(crate::sessions::Sessions::new(store.clone(), shared, config.max_message_bytes));
+        let state = AppState { config: Arc::new(config), db, auth, store, sessions, shutdown };
         Ok(Server { listener, state })
     }
 
@@ -95,7 +98,11 @@ pub fn router(state: AppState) -> Router {
     // learns nothing about which routes exist.
     let v1 = Router::new()
         .route("/me", get(me))
-        .merge(crate::stream::routes(state.config.max_append_bytes))
+        .merge(
+            crate::stream::routes(state.config.max_append_bytes)
+                .route_layer(middleware::from_fn(crate::sessions::read_only_session_streams)),
+        )
+        .merge(crate::sessions::routes(state.config.max_message_bytes))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(middleware::from_fn_with_state(state.auth.clone(), require_session));
     Router::new()

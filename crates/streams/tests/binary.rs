@@ -86,3 +86,41 @@ fn prints_its_address_serves_and_stops_on_sigterm() {
     };
     assert!(status.success(), "exit status {status}");
 }
+
+/// Even at the most verbose log level, no token reaches the logs, valid or not.
+#[test]
+fn tokens_never_reach_the_logs() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(superset_testkit::TestDatabase::postgres());
+    let (_, token) = runtime.block_on(async {
+        let auth = superset_auth_db::AuthDb::connect(&db.database_url()).await.unwrap();
+        superset_testkit::user_with_session(&auth, "quiet@example.com").await
+    });
+    let garbage = "garbage-token-Zm9vYmFy";
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = streams()
+        .env("DATABASE_URL", db.url())
+        .env("STREAMS_PORT", "0")
+        .env("STREAMS_DATA_DIR", dir.path().join("streams"))
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for bearer in [token.as_str(), garbage, &format!("{token}.c2ln")] {
+            client.get(format!("{base}/v1/me")).bearer_auth(bearer).send().await.unwrap();
+        }
+    });
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("/v1/me"), "expected request logs at trace level");
+    assert!(!logged.contains(&token), "the session token was logged");
+    assert!(!logged.contains(garbage), "a presented token was logged");
+}

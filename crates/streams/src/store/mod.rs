@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 pub use file::FileStore;
 pub use notify::Version;
-pub use payload::{is_json, BodyError, Payload};
+pub use payload::{is_json, split_messages, BodyError, Payload};
 pub use postgres::PgStore;
 pub use rules::{AppendError, CreateError};
 

@@ -1,0 +1,169 @@
+//! Each user's list of chat sessions, kept as a JSON stream of small change records at
+//! `sessions/_index` in the user's namespace: creations, renames, activity, deletions.
+//! A server replays it once and then follows it incrementally, which also picks up
+//! what other instances wrote.
+
+use std::collections::HashMap;
+
+use chrono::{SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{read_messages, stream_key, Sessions, STREAM_PREFIX};
+use crate::store::{Append, CreateStream, ReadFrom, StoreError, StreamKey};
+
+/// What the API shows of a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMeta {
+    pub session_id: String,
+    pub title: Option<String>,
+    pub created_at: String,
+    pub last_activity_at: String,
+    pub stream_url: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+enum Record {
+    Create { id: String, title: Option<String>, at: String },
+    Rename { id: String, title: String, at: String },
+    Touch { id: String, at: String },
+    Delete { id: String, at: String },
+}
+
+#[derive(Default)]
+pub struct Index {
+    /// Offset up to which the index stream has been applied.
+    next: Option<u64>,
+    sessions: HashMap<String, SessionMeta>,
+}
+
+impl Index {
+    fn apply(&mut self, record: Record) {
+        match record {
+            Record::Create { id, title, at } => {
+                self.sessions.entry(id.clone()).or_insert_with(|| SessionMeta {
+                    stream_url: format!("/v1/stream/{STREAM_PREFIX}{id}"),
+                    session_id: id,
+                    title,
+                    created_at: at.clone(),
+                    last_activity_at: at,
+                });
+            }
+            Record::Rename { id, title, at } => {
+                if let Some(meta) = self.sessions.get_mut(&id) {
+                    meta.title = Some(title);
+                    meta.last_activity_at = at;
+                }
+            }
+            Record::Touch { id, at } => {
+                if let Some(meta) = self.sessions.get_mut(&id) {
+                    meta.last_activity_at = at;
+                }
+            }
+            Record::Delete { id, .. } => {
+                self.sessions.remove(&id);
+            }
+        }
+    }
+}
+
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn index_key(owner: &str) -> StreamKey {
+    stream_key(owner, "_index")
+}
+
+impl Sessions {
+    /// The owner's sessions, newest activity first.
+    pub async fn list(&self, owner: &str) -> Result<Vec<SessionMeta>, StoreError> {
+        let index = self.index(owner);
+        let mut index = index.lock().await;
+        self.catch_up_index(owner, &mut index).await?;
+        let mut sessions: Vec<_> = index.sessions.values().cloned().collect();
+        sessions.sort_by(|a, b| {
+            (&b.last_activity_at, &b.created_at, &b.session_id).cmp(&(&a.last_activity_at, &a.created_at, &a.session_id))
+        });
+        Ok(sessions)
+    }
+
+    pub async fn meta(&self, owner: &str, id: &str) -> Result<Option<SessionMeta>, StoreError> {
+        let index = self.index(owner);
+        let mut index = index.lock().await;
+        self.catch_up_index(owner, &mut index).await?;
+        Ok(index.sessions.get(id).cloned())
+    }
+
+    pub(super) async fn record_create(&self, owner: &str, id: &str, title: Option<String>) -> Result<(), StoreError> {
+        self.record(owner, Record::Create { id: id.to_owned(), title, at: now() }).await
+    }
+
+    pub(super) async fn record_rename(&self, owner: &str, id: &str, title: String) -> Result<(), StoreError> {
+        self.record(owner, Record::Rename { id: id.to_owned(), title, at: now() }).await
+    }
+
+    pub(super) async fn record_activity(&self, owner: &str, id: &str) -> Result<(), StoreError> {
+        self.record(owner, Record::Touch { id: id.to_owned(), at: now() }).await
+    }
+
+    pub(super) async fn record_delete(&self, owner: &str, id: &str) -> Result<(), StoreError> {
+        self.record(owner, Record::Delete { id: id.to_owned(), at: now() }).await
+    }
+
+    async fn record(&self, owner: &str, record: Record) -> Result<(), StoreError> {
+        let value = serde_json::to_value(&record).expect("records serialize");
+        let key = index_key(owner);
+        match self.store.append(&key, Append::json(&value)).await {
+            Err(StoreError::NotFound) => {
+                self.store.create(&key, CreateStream::new("application/json")).await?;
+                self.store.append(&key, Append::json(&value)).await?;
+            }
+            other => {
+                other?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn catch_up_index(&self, owner: &str, index: &mut Index) -> Result<(), StoreError> {
+        let from = index.next.map_or(ReadFrom::Start, ReadFrom::At);
+        let (records, next) = match read_messages(&*self.store, &index_key(owner), from).await {
+            Err(StoreError::NotFound) => return Ok(()),
+            other => other?,
+        };
+        for record in records {
+            match serde_json::from_value(record) {
+                Ok(record) => index.apply(record),
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable session index record"),
+            }
+        }
+        index.next = Some(next);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_replay_into_metadata() {
+        let mut index = Index::default();
+        index.apply(Record::Create { id: "a".into(), title: None, at: "1".into() });
+        index.apply(Record::Create { id: "b".into(), title: Some("B".into()), at: "2".into() });
+        index.apply(Record::Rename { id: "a".into(), title: "A".into(), at: "3".into() });
+        index.apply(Record::Touch { id: "b".into(), at: "4".into() });
+        index.apply(Record::Delete { id: "x".into(), at: "5".into() });
+        assert_eq!(index.sessions["a"].title.as_deref(), Some("A"));
+        assert_eq!(index.sessions["a"].created_at, "1");
+        assert_eq!(index.sessions["b"].last_activity_at, "4");
+        assert_eq!(index.sessions["b"].stream_url, "/v1/stream/sessions/b");
+        // A second create of an existing id changes nothing.
+        index.apply(Record::Create { id: "a".into(), title: None, at: "9".into() });
+        assert_eq!(index.sessions["a"].title.as_deref(), Some("A"));
+        index.apply(Record::Delete { id: "a".into(), at: "6".into() });
+        assert!(!index.sessions.contains_key("a"));
+    }
+}

@@ -1,0 +1,225 @@
+//! Writing to one session's stream. Every write goes through the session's lock, which
+//! makes "read the next sequence number of this message, append the chunk" atomic:
+//! per-message `seq` is gap-free and ordered however many requests race. With shared
+//! (PostgreSQL) storage a transaction-scoped advisory lock extends that to every
+//! server instance, and each writer first catches up on what the others wrote.
+
+use std::collections::{HashMap, HashSet};
+
+use superset_chat::{Chunk, ChunkRecord, Event, Role};
+
+use super::index::now;
+use super::{read_messages, stream_key, Sessions};
+use crate::store::{Append, Appended, ReadFrom, StoreError, StreamKey};
+
+/// What a writer must know of a session's stream.
+#[derive(Default)]
+pub struct Log {
+    /// Offset up to which the stream has been applied; `None` until first read.
+    next: Option<u64>,
+    messages: HashMap<String, MessageState>,
+    /// Generations announced through `generations/start` and not finished.
+    running: HashSet<String>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct MessageState {
+    next_seq: u64,
+    ended: bool,
+    role: Role,
+}
+
+impl Log {
+    fn apply(&mut self, event: &Event) {
+        if let Event::Chunk { record, .. } = event {
+            let state = self.messages.entry(record.message_id.clone()).or_insert(MessageState {
+                next_seq: 0,
+                ended: false,
+                role: record.role,
+            });
+            state.next_seq = state.next_seq.max(record.seq + 1);
+            state.ended |= ends_message(&record.chunk);
+        }
+    }
+
+    /// Assistant messages that started and have not ended, plus announced generations.
+    fn unfinished(&self) -> Vec<String> {
+        let mut ids: HashSet<String> = self.running.clone();
+        ids.extend(
+            self.messages
+                .iter()
+                .filter(|(_, s)| s.role == Role::Assistant && !s.ended)
+                .map(|(id, _)| id.clone()),
+        );
+        ids.retain(|id| self.messages.get(id).is_none_or(|s| !s.ended));
+        let mut ids: Vec<_> = ids.into_iter().collect();
+        ids.sort();
+        ids
+    }
+}
+
+fn ends_message(chunk: &Chunk) -> bool {
+    matches!(chunk, Chunk::MessageEnd | Chunk::WholeMessage { .. })
+}
+
+/// Why a write to a session was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("message {0} has already ended")]
+    MessageEnded(String),
+    #[error("message {0} already exists")]
+    MessageExists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A chunk to append; the server adds `seq`, `actorId` and `createdAt`.
+pub struct NewChunk {
+    pub message_id: String,
+    pub role: Role,
+    pub actor_id: String,
+    pub chunk: Chunk,
+    pub txid: Option<String>,
+}
+
+/// What to do to a session's log, under its lock.
+pub enum Write {
+    Chunk(NewChunk),
+    /// A new message: refused (409) if its id exists, so a retried send that did
+    /// land is never written twice.
+    Message(NewChunk),
+    Start(String),
+    Finish { message_id: String, actor_id: String },
+    /// Stop `Some(id)`, or every unfinished generation.
+    Stop { message_id: Option<String>, actor_id: String },
+    Raw(serde_json::Value),
+}
+
+impl Sessions {
+    /// Applies one write to a session's stream atomically; returns the sequence
+    /// numbers of the chunks written (or, for `Stop`, nothing when nothing ran).
+    pub(super) async fn write(&self, owner: &str, session_id: &str, write: Write) -> Result<Vec<(String, u64)>, WriteError> {
+        let key = stream_key(owner, session_id);
+        let log = self.log(&key);
+        let mut log = log.lock().await;
+        let cross_instance = match &self.shared {
+            Some(pool) => Some(lock_across_instances(pool, &key).await?),
+            None => None,
+        };
+        if log.next.is_none() || cross_instance.is_some() {
+            self.catch_up(&key, &mut log).await?;
+        }
+        let written = self.plan_and_append(&key, &mut log, write).await;
+        if let Some(tx) = cross_instance {
+            tx.commit().await.map_err(StoreError::from)?;
+        }
+        if written.is_err() {
+            // The stream may have changed in ways not applied here: re-read next time.
+            *log = super::log::Log::default();
+        }
+        written
+    }
+
+    async fn plan_and_append(&self, key: &StreamKey, log: &mut Log, write: Write) -> Result<Vec<(String, u64)>, WriteError> {
+        let chunks = match write {
+            Write::Chunk(chunk) => {
+                if log.messages.get(&chunk.message_id).is_some_and(|s| s.ended) {
+                    return Err(WriteError::MessageEnded(chunk.message_id));
+                }
+                vec![chunk]
+            }
+            Write::Message(chunk) => {
+                if log.messages.contains_key(&chunk.message_id) {
+                    return Err(WriteError::MessageExists(chunk.message_id));
+                }
+                vec![chunk]
+            }
+            Write::Start(message_id) => {
+                if log.messages.get(&message_id).is_some_and(|s| s.ended) {
+                    return Err(WriteError::MessageEnded(message_id));
+                }
+                log.running.insert(message_id);
+                vec![]
+            }
+            Write::Finish { message_id, actor_id } => {
+                log.running.remove(&message_id);
+                match log.messages.get(&message_id) {
+                    Some(s) if s.ended => vec![],
+                    _ => vec![NewChunk { message_id, role: Role::Assistant, actor_id, chunk: Chunk::MessageEnd, txid: None }],
+                }
+            }
+            Write::Stop { message_id, actor_id } => {
+                let targets = message_id.map_or_else(|| log.unfinished(), |id| vec![id]);
+                targets
+                    .into_iter()
+                    .map(|id| NewChunk {
+                        role: log.messages.get(&id).map_or(Role::Assistant, |s| s.role),
+                        message_id: id,
+                        actor_id: actor_id.clone(),
+                        chunk: Chunk::Stop,
+                        txid: None,
+                    })
+                    .collect()
+            }
+            Write::Raw(value) => {
+                let tail = appended_tail(self.store.append(key, Append::json(&value)).await?);
+                log.next = Some(tail);
+                return Ok(vec![]);
+            }
+        };
+        let mut written = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            written.push(self.append_chunk(key, log, chunk).await?);
+        }
+        Ok(written)
+    }
+
+    async fn append_chunk(&self, key: &StreamKey, log: &mut Log, new: NewChunk) -> Result<(String, u64), WriteError> {
+        let seq = log.messages.get(&new.message_id).map_or(0, |s| s.next_seq);
+        let event = Event::Chunk {
+            record: ChunkRecord {
+                message_id: new.message_id.clone(),
+                actor_id: new.actor_id,
+                role: new.role,
+                seq,
+                chunk: new.chunk,
+                created_at: now(),
+            },
+            txid: new.txid,
+        };
+        let tail = appended_tail(self.store.append(key, Append::json(&event.to_json())).await?);
+        log.apply(&event);
+        log.next = Some(tail);
+        Ok((new.message_id, seq))
+    }
+
+    async fn catch_up(&self, key: &StreamKey, log: &mut Log) -> Result<(), StoreError> {
+        let from = log.next.map_or(ReadFrom::Start, ReadFrom::At);
+        let (messages, next) = read_messages(&*self.store, key, from).await?;
+        for message in &messages {
+            log.apply(&Event::from_json(message));
+        }
+        log.next = Some(next);
+        Ok(())
+    }
+}
+
+fn appended_tail(appended: Appended) -> u64 {
+    match appended {
+        Appended::Written { tail, .. } | Appended::Duplicate { tail, .. } => tail,
+    }
+}
+
+/// Holds a PostgreSQL advisory lock on the session until the transaction ends (commit,
+/// or rollback when dropped on an error path), so a crashed writer never keeps it.
+async fn lock_across_instances(
+    pool: &sqlx::PgPool,
+    key: &StreamKey,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7477))")
+        .bind(format!("{}/{}", key.owner, key.path))
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}

@@ -1,0 +1,312 @@
+//! The HTTP face of chat sessions. Every route finds the session in the caller's own
+//! namespace first, so another user's session is a 404 whatever the body says.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+use superset_chat::{Chunk, Event, Role, SessionRecord};
+
+use super::index::{now, SessionMeta};
+use super::log::{NewChunk, Write, WriteError};
+use super::request::{chunk_text, uuid, Body, Invalid};
+use super::{read_messages, stream_key, Sessions};
+use crate::store::{CreateError, CreateStream, ReadFrom, StoreError};
+use crate::{AppState, AuthUser};
+
+const MAX_TITLE_CHARS: usize = 200;
+/// Who writes assistant chunks: the assistant runs on the user's own client.
+const ASSISTANT: &str = "assistant";
+
+pub fn routes(max_content_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route("/sessions", get(list))
+        .route("/sessions/{id}", put(create).get(show).patch(rename).delete(remove))
+        .route("/sessions/{id}/messages", post(message))
+        .route("/sessions/{id}/generations/start", post(start))
+        .route("/sessions/{id}/chunks", post(chunk))
+        .route("/sessions/{id}/generations/finish", post(finish))
+        .route("/sessions/{id}/stop", post(stop))
+        .route("/sessions/{id}/reset", post(reset))
+        .route("/sessions/{id}/fork", post(fork))
+        // Room for the largest allowed content, JSON-escaped, and the other fields.
+        .layer(DefaultBodyLimit::max(max_content_bytes * 2 + 64 * 1024))
+}
+
+type Reply = Result<Response, ApiError>;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Invalid(String),
+    NotFound,
+    Conflict(String),
+    Unavailable,
+}
+
+impl From<Invalid> for ApiError {
+    fn from(Invalid(message): Invalid) -> Self {
+        ApiError::Invalid(message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound | StoreError::Gone => ApiError::NotFound,
+            StoreError::Create(e @ (CreateError::ConfigMismatch | CreateError::PathInUse)) => {
+                ApiError::Conflict(e.to_string())
+            }
+            e => {
+                tracing::error!(error = %e, "chat session storage failed");
+                ApiError::Unavailable
+            }
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Store(e) => e.into(),
+            e => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::Invalid(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "session not found".to_owned()),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable, retry".to_owned()),
+        };
+        let mut response = (status, Json(json!({"error": message}))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert("retry-after", "1".parse().unwrap());
+        }
+        response
+    }
+}
+
+/// The caller's session `id`, or 404.
+async fn existing(sessions: &Sessions, user: &AuthUser, id: &str) -> Result<(String, SessionMeta), ApiError> {
+    let id = uuid("sessionId", id)?;
+    let meta = sessions.meta(&user.user_id, &id).await?.ok_or(ApiError::NotFound)?;
+    Ok((id, meta))
+}
+
+fn created(meta_id: &str, status: StatusCode) -> Response {
+    let body = json!({"sessionId": meta_id, "streamUrl": format!("/v1/stream/{}", stream_key("", meta_id).path)});
+    (status, Json(body)).into_response()
+}
+
+fn title(body: &Body, required: bool) -> Result<Option<String>, Invalid> {
+    let title = if required { Some(body.str("title")?) } else { body.optional_str("title")? };
+    match title {
+        Some(t) if t.chars().count() > MAX_TITLE_CHARS => {
+            Err(Invalid(format!("`title` must be at most {MAX_TITLE_CHARS} characters")))
+        }
+        t => Ok(t),
+    }
+}
+
+fn check_size(sessions: &Sessions, field: &str, text: Option<&str>) -> Result<(), Invalid> {
+    match text {
+        Some(t) if t.len() > sessions.max_content_bytes => {
+            Err(Invalid(format!("`{field}` is larger than {} bytes", sessions.max_content_bytes)))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn list(State(state): State<AppState>, Extension(user): Extension<AuthUser>) -> Reply {
+    let sessions = state.sessions.list(&user.user_id).await?;
+    Ok(Json(json!({"sessions": sessions})).into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let id = uuid("sessionId", &id)?;
+    let title = title(&Body::parse(&body)?, false)?;
+    let sessions = &state.sessions;
+    if sessions.meta(&user.user_id, &id).await?.is_some() {
+        return Ok(created(&id, StatusCode::OK));
+    }
+    sessions.store.create(&stream_key(&user.user_id, &id), CreateStream::new("application/json")).await?;
+    sessions.record_create(&user.user_id, &id, title).await?;
+    Ok(created(&id, StatusCode::CREATED))
+}
+
+async fn show(State(state): State<AppState>, Extension(user): Extension<AuthUser>, Path(id): Path<String>) -> Reply {
+    let (_, meta) = existing(&state.sessions, &user, &id).await?;
+    Ok(Json(meta).into_response())
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let sessions = &state.sessions;
+    let (id, _) = existing(sessions, &user, &id).await?;
+    let title = title(&Body::parse(&body)?, true)?.expect("required");
+    let event = Event::Session(SessionRecord {
+        session_id: id.clone(),
+        title: Some(title.clone()),
+        actor_id: user.user_id.to_string(),
+        updated_at: now(),
+    });
+    sessions.write(&user.user_id, &id, Write::Raw(event.to_json())).await?;
+    sessions.record_rename(&user.user_id, &id, title).await?;
+    let (_, meta) = existing(sessions, &user, &id).await?;
+    Ok(Json(meta).into_response())
+}
+
+async fn remove(State(state): State<AppState>, Extension(user): Extension<AuthUser>, Path(id): Path<String>) -> Reply {
+    let sessions = &state.sessions;
+    let (id, _) = existing(sessions, &user, &id).await?;
+    // The index first: if the stream's deletion then fails, nothing visible remains.
+    sessions.record_delete(&user.user_id, &id).await?;
+    let key = stream_key(&user.user_id, &id);
+    match sessions.store.delete(&key).await {
+        Ok(()) | Err(StoreError::NotFound | StoreError::Gone) => {}
+        Err(e) => return Err(e.into()),
+    }
+    sessions.forget(&key);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn message(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let sessions = &state.sessions;
+    let (id, _) = existing(sessions, &user, &id).await?;
+    let body = Body::parse(&body)?;
+    let content = body.str("content")?;
+    if content.is_empty() {
+        return Err(ApiError::Invalid("`content` must not be empty".into()));
+    }
+    check_size(sessions, "content", Some(&content))?;
+    let message_id = body.optional_uuid("messageId")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let chunk = NewChunk {
+        message_id: message_id.clone(),
+        role: Role::User,
+        actor_id: user.user_id.to_string(),
+        chunk: Chunk::WholeMessage { content },
+        txid: body.optional_str("txid")?,
+    };
+    sessions.write(&user.user_id, &id, Write::Message(chunk)).await?;
+    sessions.record_activity(&user.user_id, &id).await?;
+    Ok(Json(json!({"messageId": message_id})).into_response())
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let sessions = &state.sessions;
+    let (id, _) = existing(sessions, &user, &id).await?;
+    let message_id = Body::parse(&body)?.uuid("messageId")?;
+    sessions.write(&user.user_id, &id, Write::Start(message_id.clone())).await?;
+    Ok(Json(json!({"messageId": message_id})).into_response())
+}
+
+async fn chunk(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let sessions = &state.sessions;
+    let (id, _) = existing(sessions, &user, &id).await?;
+    let body = Body::parse(&body)?;
+    let message_id = body.uuid("messageId")?;
+    let role = body.role()?;
+    let chunk = body.chunk()?;
+    check_size(sessions, "chunk", chunk_text(&chunk))?;
+    let actor_id = if role == Role::Assistant { ASSISTANT.to_owned() } else { user.user_id.to_string() };
+    let new = NewChunk { message_id, role, actor_id, chunk, txid: body.optional_str("txid")? };
+    let written = sessions.write(&user.user_id, &id, Write::Chunk(new)).await?;
+    let (message_id, seq) = &written[0];
+    Ok(Json(json!({"messageId": message_id, "seq": seq})).into_response())
+}
+
+async fn finish(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let sessions = &state.sessions;
+    let (id, _) = existing(sessions, &user, &id).await?;
+    let message_id = Body::parse(&body)?.uuid("messageId")?;
+    let write = Write::Finish { message_id: message_id.clone(), actor_id: ASSISTANT.to_owned() };
+    sessions.write(&user.user_id, &id, write).await?;
+    sessions.record_activity(&user.user_id, &id).await?;
+    Ok(Json(json!({"messageId": message_id})).into_response())
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let sessions = &state.sessions;
+    let (id, _) = existing(sessions, &user, &id).await?;
+    let message_id = Body::parse(&body)?.optional_uuid("messageId")?;
+    let write = Write::Stop { message_id, actor_id: user.user_id.to_string() };
+    let stopped: Vec<String> = sessions.write(&user.user_id, &id, write).await?.into_iter().map(|(m, _)| m).collect();
+    Ok(Json(json!({"stopped": stopped})).into_response())
+}
+
+async fn reset(State(state): State<AppState>, Extension(user): Extension<AuthUser>, Path(id): Path<String>) -> Reply {
+    let sessions = &state.sessions;
+    let (id, _) = existing(sessions, &user, &id).await?;
+    sessions.write(&user.user_id, &id, Write::Raw(Event::Reset.to_json())).await?;
+    Ok(Json(json!({})).into_response())
+}
+
+async fn fork(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let sessions = &state.sessions;
+    let (id, meta) = existing(sessions, &user, &id).await?;
+    let body = Body::parse(&body)?;
+    let at = body.optional_uuid("atMessageId")?;
+    let new_id = body.optional_uuid("newSessionId")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if sessions.meta(&user.user_id, &new_id).await?.is_some() {
+        return Err(ApiError::Conflict(format!("session {new_id} already exists")));
+    }
+    let (events, _) = read_messages(&*sessions.store, &stream_key(&user.user_id, &id), ReadFrom::Start).await?;
+    let prefix = match &at {
+        None => &events[..],
+        Some(at) => {
+            let last = events.iter().rposition(|e| matches!(Event::from_json(e), Event::Chunk { record, .. } if &record.message_id == at));
+            let last = last.ok_or_else(|| Invalid("`atMessageId` is not a message of this session".into()))?;
+            &events[..=last]
+        }
+    };
+    let mut create = CreateStream::new("application/json");
+    create.body = serde_json::to_vec(&Value::Array(prefix.to_vec())).expect("JSON").into();
+    sessions.store.create(&stream_key(&user.user_id, &new_id), create).await?;
+    sessions.record_create(&user.user_id, &new_id, meta.title).await?;
+    Ok(created(&new_id, StatusCode::CREATED))
+}

@@ -1,0 +1,466 @@
+//! The chat-session API on both storage backends (PostgreSQL, and the file store with
+//! SQLite for auth), with two users.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use superset_auth_db::AuthDb;
+use superset_chat::{Conversation, Event, MessageStatus};
+use superset_streams::StorageKind;
+use superset_testkit::{user_with_session, Backend, TestDatabase};
+use support::TestServer;
+use uuid::Uuid;
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+        mod file {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    users_see_only_their_own_sessions,
+    another_users_session_is_404_on_every_route_and_unchanged,
+    conversation_survives_a_restart_and_replays_identically,
+    concurrent_chunks_get_gap_free_seq,
+    fork_copies_exactly_the_prefix,
+    bad_input_is_400_naming_the_field,
+    rename_stop_reset_and_delete,
+    live_subscribers_from_the_start_and_mid_way_agree,
+    session_streams_are_read_only_through_the_raw_api,
+);
+
+struct Setup {
+    db: TestDatabase,
+    data: tempfile::TempDir,
+    alice: String,
+    alice_id: String,
+    bob: String,
+}
+
+async fn setup(backend: Backend) -> Setup {
+    let db = TestDatabase::new(backend).await;
+    let auth = AuthDb::connect(&db.database_url()).await.unwrap();
+    let (alice_id, alice) = user_with_session(&auth, "alice@example.com").await;
+    let (_, bob) = user_with_session(&auth, "bob@example.com").await;
+    Setup { db, data: tempfile::tempdir().unwrap(), alice, alice_id, bob }
+}
+
+impl Setup {
+    /// A server on this setup's storage: PostgreSQL for the PostgreSQL backend, the
+    /// file store (in a directory that outlives restarts) for SQLite.
+    async fn server(&self) -> TestServer {
+        let postgres = self.db.backend() == Backend::Postgres;
+        let dir = self.data.path().to_owned();
+        TestServer::start_with(self.db.url(), move |c| {
+            c.storage = if postgres { StorageKind::Postgres } else { StorageKind::File };
+            c.data_dir = dir;
+        })
+        .await
+    }
+}
+
+async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut request = server.client.request(method, server.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn new_session(server: &TestServer, token: &str) -> String {
+    let id = Uuid::new_v4().to_string();
+    let (status, body) = call(server, token, Method::PUT, &format!("/v1/sessions/{id}"), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body, json!({"sessionId": id, "streamUrl": format!("/v1/stream/sessions/{id}")}));
+    id
+}
+
+/// Writes one turn: a user message, an assistant reply in deltas, its end.
+async fn write_turn(server: &TestServer, token: &str, id: &str, question: &str, answer: &[&str]) -> (String, String) {
+    let (status, body) =
+        call(server, token, Method::POST, &format!("/v1/sessions/{id}/messages"), Some(json!({"content": question}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let question_id = body["messageId"].as_str().unwrap().to_owned();
+    let reply = Uuid::new_v4().to_string();
+    let path = |p: &str| format!("/v1/sessions/{id}/{p}");
+    assert_eq!(call(server, token, Method::POST, &path("generations/start"), Some(json!({"messageId": reply}))).await.0, 200);
+    for delta in answer {
+        let chunk = json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": delta}});
+        assert_eq!(call(server, token, Method::POST, &path("chunks"), Some(chunk)).await.0, 200);
+    }
+    assert_eq!(call(server, token, Method::POST, &path("generations/finish"), Some(json!({"messageId": reply}))).await.0, 200);
+    (question_id, reply)
+}
+
+/// Every event of a session's stream, by catch-up reads from the start.
+async fn events(server: &TestServer, token: &str, id: &str) -> Vec<Value> {
+    let mut offset = "-1".to_owned();
+    let mut all = Vec::new();
+    loop {
+        let response = server
+            .client
+            .get(server.url(&format!("/v1/stream/sessions/{id}?offset={offset}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let next = response.headers()["stream-next-offset"].to_str().unwrap().to_owned();
+        let up_to_date = response.headers().contains_key("stream-up-to-date");
+        let batch: Vec<Value> = response.json().await.unwrap();
+        all.extend(batch);
+        if up_to_date {
+            return all;
+        }
+        offset = next;
+    }
+}
+
+fn materialize(events: &[Value]) -> Conversation {
+    let events: Vec<Event> = events.iter().map(Event::from_json).collect();
+    Conversation::from_events(&events)
+}
+
+async fn users_see_only_their_own_sessions(backend: Backend) {
+    let s = setup(backend).await;
+    let server = s.server().await;
+    let a1 = new_session(&server, &s.alice).await;
+    let a2 = new_session(&server, &s.alice).await;
+    let b1 = new_session(&server, &s.bob).await;
+    write_turn(&server, &s.alice, &a1, "first", &["ok"]).await;
+
+    let (_, list) = call(&server, &s.alice, Method::GET, "/v1/sessions", None).await;
+    let ids: Vec<&str> = list["sessions"].as_array().unwrap().iter().map(|m| m["sessionId"].as_str().unwrap()).collect();
+    assert_eq!(ids, [a1.as_str(), a2.as_str()], "newest activity first");
+    let (_, list) = call(&server, &s.bob, Method::GET, "/v1/sessions", None).await;
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(list["sessions"][0]["sessionId"], b1);
+    // PUT is idempotent for the owner.
+    assert_eq!(call(&server, &s.alice, Method::PUT, &format!("/v1/sessions/{a2}"), None).await.0, StatusCode::OK);
+    server.stop().await;
+}
+
+async fn another_users_session_is_404_on_every_route_and_unchanged(backend: Backend) {
+    let s = setup(backend).await;
+    let server = s.server().await;
+    let id = new_session(&server, &s.alice).await;
+    let (_, reply) = write_turn(&server, &s.alice, &id, "mine", &["all ", "mine"]).await;
+    let before = events(&server, &s.alice, &id).await;
+
+    let message = Uuid::new_v4().to_string();
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/v1/sessions/{id}"), None),
+        (Method::PATCH, format!("/v1/sessions/{id}"), Some(json!({"title": "hijacked"}))),
+        (Method::DELETE, format!("/v1/sessions/{id}"), None),
+        (Method::POST, format!("/v1/sessions/{id}/messages"), Some(json!({"content": "hi"}))),
+        (Method::POST, format!("/v1/sessions/{id}/generations/start"), Some(json!({"messageId": message}))),
+        (
+            Method::POST,
+            format!("/v1/sessions/{id}/chunks"),
+            Some(json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": "x"}})),
+        ),
+        (Method::POST, format!("/v1/sessions/{id}/generations/finish"), Some(json!({"messageId": message}))),
+        (Method::POST, format!("/v1/sessions/{id}/stop"), Some(json!({}))),
+        (Method::POST, format!("/v1/sessions/{id}/reset"), None),
+        (Method::POST, format!("/v1/sessions/{id}/fork"), Some(json!({}))),
+        (Method::GET, format!("/v1/stream/sessions/{id}?offset=-1"), None),
+        (Method::HEAD, format!("/v1/stream/sessions/{id}"), None),
+        (Method::POST, format!("/v1/sessions/{id}/chunks"), Some(json!({"bad": "body"}))),
+    ];
+    for (method, path, body) in routes {
+        let (status, _) = call(&server, &s.bob, method.clone(), &path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    assert_eq!(events(&server, &s.alice, &id).await, before, "bob changed alice's session");
+    let (status, meta) = call(&server, &s.alice, Method::GET, &format!("/v1/sessions/{id}"), None).await;
+    assert_eq!((status, &meta["title"]), (StatusCode::OK, &Value::Null));
+    // Bob's PUT of the same id makes a session of his own; Alice's is untouched.
+    assert_eq!(call(&server, &s.bob, Method::PUT, &format!("/v1/sessions/{id}"), None).await.0, StatusCode::CREATED);
+    assert!(events(&server, &s.bob, &id).await.is_empty());
+    assert_eq!(events(&server, &s.alice, &id).await, before);
+    server.stop().await;
+}
+
+async fn conversation_survives_a_restart_and_replays_identically(backend: Backend) {
+    let s = setup(backend).await;
+    let server = s.server().await;
+    let id = new_session(&server, &s.alice).await;
+    let (question, reply) = write_turn(&server, &s.alice, &id, "What is 2+2?", &["It ", "is ", "4."]).await;
+    let before = materialize(&events(&server, &s.alice, &id).await);
+    assert_eq!(before.messages.len(), 2);
+    assert_eq!(before.message(&question).unwrap().actor_id, s.alice_id);
+    assert_eq!(before.message(&reply).unwrap().text, "It is 4.");
+    assert_eq!(before.message(&reply).unwrap().actor_id, "assistant");
+    assert_eq!(before.message(&reply).unwrap().status, MessageStatus::Complete);
+    server.stop().await;
+
+    let server = s.server().await;
+    assert_eq!(materialize(&events(&server, &s.alice, &id).await), before);
+    // Every route works on a session made before the restart, and seq carries on.
+    let (_, list) = call(&server, &s.alice, Method::GET, "/v1/sessions", None).await;
+    assert_eq!(list["sessions"][0]["sessionId"], id);
+    let (q2, r2) = write_turn(&server, &s.alice, &id, "And 3+3?", &["6."]).await;
+    let (status, _) = call(
+        &server,
+        &s.alice,
+        Method::POST,
+        &format!("/v1/sessions/{id}/chunks"),
+        Some(json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": "late"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "an ended message takes no more chunks");
+    let after = materialize(&events(&server, &s.alice, &id).await);
+    assert_eq!(after.messages.len(), 4);
+    assert_eq!(after.message(&q2).unwrap().text, "And 3+3?");
+    assert_eq!(after.message(&r2).unwrap().text, "6.");
+    server.stop().await;
+}
+
+async fn concurrent_chunks_get_gap_free_seq(backend: Backend) {
+    let s = setup(backend).await;
+    let server = std::sync::Arc::new(s.server().await);
+    let id = new_session(&server, &s.alice).await;
+    let reply = Uuid::new_v4().to_string();
+    const N: u64 = 40;
+    let writers: Vec<_> = (0..N)
+        .map(|i| {
+            let (server, token, id, reply) = (server.clone(), s.alice.clone(), id.clone(), reply.clone());
+            tokio::spawn(async move {
+                let chunk = json!({"messageId": reply, "role": "assistant", "txid": format!("t{i}"),
+                    "chunk": {"type": "text-delta", "delta": format!("<{i}>")}});
+                let (status, body) = call(&server, &token, Method::POST, &format!("/v1/sessions/{id}/chunks"), Some(chunk)).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                body["seq"].as_u64().unwrap()
+            })
+        })
+        .collect();
+    let mut answered = BTreeSet::new();
+    for writer in writers {
+        assert!(answered.insert(writer.await.unwrap()), "a seq was handed out twice");
+    }
+    assert_eq!(answered, (0..N).collect());
+    let stored: Vec<u64> = events(&server, &s.alice, &id).await.iter().map(|e| e["value"]["seq"].as_u64().unwrap()).collect();
+    assert_eq!(stored, (0..N).collect::<Vec<_>>(), "in stream order, gap-free");
+    let events = events(&server, &s.alice, &id).await;
+    let txids: BTreeSet<&str> = events.iter().map(|e| e["headers"]["txid"].as_str().unwrap()).collect();
+    assert_eq!(txids.len(), N as usize, "txid passed through");
+}
+
+async fn fork_copies_exactly_the_prefix(backend: Backend) {
+    let s = setup(backend).await;
+    let server = s.server().await;
+    let id = new_session(&server, &s.alice).await;
+    write_turn(&server, &s.alice, &id, "one", &["1"]).await;
+    let (_, middle) = write_turn(&server, &s.alice, &id, "two", &["2"]).await;
+    write_turn(&server, &s.alice, &id, "three", &["3"]).await;
+    let source = events(&server, &s.alice, &id).await;
+    let cut = source.iter().rposition(|e| e["value"]["messageId"] == middle.as_str()).unwrap();
+
+    let fork_id = Uuid::new_v4().to_string();
+    let (status, body) = call(
+        &server,
+        &s.alice,
+        Method::POST,
+        &format!("/v1/sessions/{id}/fork"),
+        Some(json!({"atMessageId": middle, "newSessionId": fork_id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["sessionId"], fork_id);
+    assert_eq!(events(&server, &s.alice, &fork_id).await, source[..=cut]);
+    assert_eq!(materialize(&events(&server, &s.alice, &fork_id).await).messages.len(), 4);
+    // The fork takes new turns of its own; deleting it leaves the source intact.
+    write_turn(&server, &s.alice, &fork_id, "fork only", &["f"]).await;
+    assert_eq!(call(&server, &s.alice, Method::DELETE, &format!("/v1/sessions/{fork_id}"), None).await.0, 204);
+    assert_eq!(events(&server, &s.alice, &id).await, source);
+    assert_eq!(call(&server, &s.alice, Method::GET, &format!("/v1/sessions/{fork_id}"), None).await.0, 404);
+    // A fork without a message holds everything.
+    let (_, whole) = call(&server, &s.alice, Method::POST, &format!("/v1/sessions/{id}/fork"), Some(json!({}))).await;
+    assert_eq!(events(&server, &s.alice, whole["sessionId"].as_str().unwrap()).await, source);
+    server.stop().await;
+}
+
+async fn bad_input_is_400_naming_the_field(backend: Backend) {
+    let s = setup(backend).await;
+    let server = s.server().await;
+    let id = new_session(&server, &s.alice).await;
+    let reply = Uuid::new_v4().to_string();
+    let big = "x".repeat(1024 * 1024 + 1);
+    let cases: Vec<(String, Value, &str)> = vec![
+        (format!("/v1/sessions/{id}/messages"), json!({}), "content"),
+        (format!("/v1/sessions/{id}/messages"), json!({"content": 5}), "content"),
+        (format!("/v1/sessions/{id}/messages"), json!({"content": big}), "content"),
+        (format!("/v1/sessions/{id}/messages"), json!({"content": "hi", "messageId": "42"}), "messageId"),
+        (format!("/v1/sessions/{id}/chunks"), json!({"messageId": reply, "role": "robot", "chunk": {"type": "stop"}}), "role"),
+        (format!("/v1/sessions/{id}/chunks"), json!({"messageId": reply, "role": "assistant"}), "chunk"),
+        (
+            format!("/v1/sessions/{id}/chunks"),
+            json!({"messageId": reply, "role": "assistant", "chunk": {"type": "dance"}}),
+            "chunk",
+        ),
+        (format!("/v1/sessions/{id}/chunks"), json!({"role": "assistant", "chunk": {"type": "stop"}}), "messageId"),
+        (format!("/v1/sessions/{id}/generations/start"), json!({"messageId": "not-a-uuid"}), "messageId"),
+        (format!("/v1/sessions/{id}/fork"), json!({"atMessageId": reply}), "atMessageId"),
+        ("/v1/sessions/not-a-uuid/messages".to_owned(), json!({"content": "hi"}), "sessionId"),
+    ];
+    for (path, body, field) in cases {
+        let (status, answer) = call(&server, &s.alice, Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}");
+        let message = answer["error"].as_str().unwrap();
+        assert!(message.contains(&format!("`{field}`")), "{message:?} should name {field}");
+    }
+    let response = server
+        .client
+        .post(server.url(&format!("/v1/sessions/{id}/messages")))
+        .bearer_auth(&s.alice)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("not valid JSON"));
+    // Nothing was written by any of that.
+    assert!(events(&server, &s.alice, &id).await.is_empty());
+    server.stop().await;
+}
+
+async fn rename_stop_reset_and_delete(backend: Backend) {
+    let s = setup(backend).await;
+    let server = s.server().await;
+    let id = new_session(&server, &s.alice).await;
+    let (status, meta) =
+        call(&server, &s.alice, Method::PATCH, &format!("/v1/sessions/{id}"), Some(json!({"title": "Trip plans"}))).await;
+    assert_eq!((status, &meta["title"]), (StatusCode::OK, &json!("Trip plans")));
+
+    let reply = Uuid::new_v4().to_string();
+    let path = |p: &str| format!("/v1/sessions/{id}/{p}");
+    call(&server, &s.alice, Method::POST, &path("generations/start"), Some(json!({"messageId": reply}))).await;
+    let chunk = json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": "Let me"}});
+    call(&server, &s.alice, Method::POST, &path("chunks"), Some(chunk)).await;
+    let (status, stopped) = call(&server, &s.alice, Method::POST, &path("stop"), Some(json!({}))).await;
+    assert_eq!((status, stopped), (StatusCode::OK, json!({"stopped": [reply]})));
+    call(&server, &s.alice, Method::POST, &path("generations/finish"), Some(json!({"messageId": reply}))).await;
+
+    let conversation = materialize(&events(&server, &s.alice, &id).await);
+    assert_eq!(conversation.title.as_deref(), Some("Trip plans"));
+    assert_eq!(conversation.message(&reply).unwrap().status, MessageStatus::Stopped);
+    assert_eq!(conversation.message(&reply).unwrap().text, "Let me");
+
+    assert_eq!(call(&server, &s.alice, Method::POST, &path("reset"), None).await.0, StatusCode::OK);
+    let all = events(&server, &s.alice, &id).await;
+    assert_eq!(all.last().unwrap(), &json!({"headers": {"control": "reset"}}));
+    assert!(materialize(&all).messages.is_empty());
+
+    assert_eq!(call(&server, &s.alice, Method::DELETE, &format!("/v1/sessions/{id}"), None).await.0, 204);
+    assert_eq!(call(&server, &s.alice, Method::GET, &format!("/v1/sessions/{id}"), None).await.0, 404);
+    let (_, list) = call(&server, &s.alice, Method::GET, "/v1/sessions", None).await;
+    assert!(list["sessions"].as_array().unwrap().is_empty());
+    let stream = server.client.get(server.url(&format!("/v1/stream/sessions/{id}"))).bearer_auth(&s.alice).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::NOT_FOUND);
+    server.stop().await;
+}
+
+/// Follows a session's stream over SSE from `-1` until a message-end for `until`
+/// arrives, returning every event received.
+async fn follow(server: &TestServer, token: &str, id: &str, until: &str) -> Vec<Value> {
+    use futures::StreamExt;
+    let response = server
+        .client
+        .get(server.url(&format!("/v1/stream/sessions/{id}?offset=-1&live=sse")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.bytes_stream();
+    let (mut buffer, mut events) = (String::new(), Vec::new());
+    while let Some(bytes) = body.next().await {
+        buffer.push_str(std::str::from_utf8(&bytes.unwrap()).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let (mut kind, mut data) = ("", Vec::new());
+            for line in block.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = k.trim();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push(d.strip_prefix(' ').unwrap_or(d));
+                }
+            }
+            if kind == "data" {
+                let batch: Vec<Value> = serde_json::from_str(&data.join("\n")).unwrap();
+                events.extend(batch);
+                let done = events.iter().any(|e| e["value"]["messageId"] == until && e["value"]["chunk"]["type"] == "message-end");
+                if done {
+                    return events;
+                }
+            }
+        }
+    }
+    panic!("the SSE stream ended before {until} did");
+}
+
+async fn live_subscribers_from_the_start_and_mid_way_agree(backend: Backend) {
+    let s = setup(backend).await;
+    let server = std::sync::Arc::new(s.server().await);
+    let id = new_session(&server, &s.alice).await;
+    let reply = Uuid::new_v4().to_string();
+    let spawn_follower = || {
+        let (server, token, id, reply) = (server.clone(), s.alice.clone(), id.clone(), reply.clone());
+        tokio::spawn(async move { follow(&server, &token, &id, &reply).await })
+    };
+    let early = spawn_follower();
+    let path = |p: &str| format!("/v1/sessions/{id}/{p}");
+    call(&server, &s.alice, Method::POST, &path("messages"), Some(json!({"content": "Tell me a story"}))).await;
+    for word in ["Once ", "upon "] {
+        let chunk = json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": word}});
+        call(&server, &s.alice, Method::POST, &path("chunks"), Some(chunk)).await;
+    }
+    let late = spawn_follower();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for word in ["a ", "time."] {
+        let chunk = json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": word}});
+        call(&server, &s.alice, Method::POST, &path("chunks"), Some(chunk)).await;
+    }
+    call(&server, &s.alice, Method::POST, &path("generations/finish"), Some(json!({"messageId": reply}))).await;
+
+    let (early, late) = (early.await.unwrap(), late.await.unwrap());
+    assert_eq!(early, late, "both subscribers saw the same events");
+    let conversation = materialize(&early);
+    assert_eq!(conversation, materialize(&events(&server, &s.alice, &id).await));
+    assert_eq!(conversation.message(&reply).unwrap().text, "Once upon a time.");
+}
+
+async fn session_streams_are_read_only_through_the_raw_api(backend: Backend) {
+    let s = setup(backend).await;
+    let server = s.server().await;
+    let id = new_session(&server, &s.alice).await;
+    let stream = server.url(&format!("/v1/stream/sessions/{id}"));
+    let forged = json!({"type": "chunk", "key": "x:0", "value": {"actorId": "someone-else"}, "headers": {"operation": "insert"}});
+    let attempts = [
+        server.client.post(&stream).json(&forged),
+        server.client.put(&stream).json(&forged),
+        server.client.delete(&stream),
+        server.client.post(server.url("/v1/stream/sessions/_index")).json(&json!({"op": "delete", "id": id, "at": "0"})),
+    ];
+    for attempt in attempts {
+        let response = attempt.bearer_auth(&s.alice).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    assert!(events(&server, &s.alice, &id).await.is_empty());
+    assert_eq!(call(&server, &s.alice, Method::GET, &format!("/v1/sessions/{id}"), None).await.0, StatusCode::OK);
+    server.stop().await;
+}
