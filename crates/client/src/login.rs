@@ -198,7 +198,7 @@ async fn exchange(pending: &Pending, code: &str, verifier: PkceCodeVerifier) -> 
         .await
         .map_err(|e| match e {
             RequestTokenError::ServerResponse(r) => {
-                LoginError::Exchange(describe_refusal(&r.error().to_string(), r.error_description()))
+                LoginError::Exchange(describe_refusal(r.error().as_ref(), r.error_description()))
             }
             other => LoginError::Exchange(other.to_string()),
         })?;
