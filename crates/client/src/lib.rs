@@ -9,9 +9,12 @@
 //!   sign-out, and what 401 and 503 mean.
 //! - [`subscription`]: following a stream live over SSE, resumed from the last offset.
 //! - [`chat_sessions`]: the chat-session API (`/v1/sessions`).
+//! - [`assistant`]: replies generated here, from Anthropic, an OpenAI-compatible
+//!   server or the offline echo, streamed into the session.
 //! - [`backoff`]: how retries are spaced.
 //! - `http`: the one HTTP client configuration.
 
+pub mod assistant;
 pub mod backoff;
 pub mod chat_sessions;
 pub mod home;

@@ -7,7 +7,7 @@
 //! `expiresAt` only informs the UI: the server's 401 decides, so a skewed clock signs
 //! nobody out.
 
-mod atomic_file;
+pub(crate) mod atomic_file;
 pub mod key;
 mod sealed;
 

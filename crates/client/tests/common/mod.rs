@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod http_proxy;
+pub mod providers;
 pub mod servers;
 
 use std::io::Write;

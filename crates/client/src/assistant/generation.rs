@@ -1,0 +1,202 @@
+//! One assistant reply, written into a session as it is generated:
+//! `generations/start` -> `text-delta` chunks -> `message-end` -> `generations/finish`.
+//!
+//! Deltas are batched: the first goes out at once (so people see text within a
+//! moment), later ones at most every `flush_every` or when `max_batch` bytes wait, so a
+//! fast model does not cost one request per token. A `stop` event for the reply, from
+//! any device, or a local cancel ends the provider's request and the reply. A provider
+//! failure becomes an `error` chunk, and the session stays usable.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::{json, Value};
+use superset_chat::{Chunk, Conversation, Event, MessageStatus, Role};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Provider, ProviderError, Turn};
+use crate::chat_sessions::session_stream;
+use crate::session_manager::{ClientError, SessionManager};
+use crate::subscription::{json_messages, StreamEvent};
+
+#[derive(Clone, Copy, Debug)]
+pub struct GenerationOptions {
+    pub flush_every: Duration,
+    pub max_batch: usize,
+}
+
+impl Default for GenerationOptions {
+    fn default() -> Self {
+        GenerationOptions { flush_every: Duration::from_millis(50), max_batch: 4096 }
+    }
+}
+
+/// How a reply ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    /// Stopped from some device, or cancelled here.
+    Stopped,
+    /// The provider failed; the message was written into the session.
+    Failed(ProviderError),
+}
+
+/// A reply being generated.
+pub struct Generation {
+    pub message_id: String,
+    pub outcome: Outcome,
+    /// The text written.
+    pub text: String,
+}
+
+/// Replies to the conversation in `session_id` as it stands, with `provider`.
+pub async fn generate(
+    manager: &SessionManager,
+    session_id: &str,
+    provider: &dyn Provider,
+    options: GenerationOptions,
+    cancel: CancellationToken,
+) -> Result<Generation, ClientError> {
+    let (conversation, offset) = conversation(manager, session_id).await?;
+    let history = history(&conversation);
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let writer = Writer { manager, session_id, message_id: &message_id };
+    writer.post("generations/start", json!({"messageId": message_id})).await?;
+
+    // Watch the session for a stop of this reply, from any device.
+    let stop = cancel.child_token();
+    let watcher = tokio::spawn(watch_for_stop(manager.clone(), session_id.to_owned(), offset, message_id.clone(), stop.clone()));
+    let result = stream_reply(&writer, provider, &history, options, &stop).await;
+    watcher.abort();
+    let (outcome, text) = result?;
+
+    if let Outcome::Failed(error) = &outcome {
+        writer.chunk(Chunk::Error { message: error.to_string() }).await?;
+    }
+    writer.chunk(Chunk::MessageEnd).await?;
+    writer.post("generations/finish", json!({"messageId": message_id})).await?;
+    Ok(Generation { message_id, outcome, text })
+}
+
+/// Streams the provider's text into the session until it ends, fails or is stopped.
+async fn stream_reply(
+    writer: &Writer<'_>,
+    provider: &dyn Provider,
+    history: &[Turn],
+    options: GenerationOptions,
+    stop: &CancellationToken,
+) -> Result<(Outcome, String), ClientError> {
+    let mut deltas = tokio::select! {
+        _ = stop.cancelled() => return Ok((Outcome::Stopped, String::new())),
+        started = provider.reply(history) => match started {
+            Ok(deltas) => deltas,
+            Err(e) => return Ok((Outcome::Failed(e), String::new())),
+        },
+    };
+    let (mut written, mut pending) = (String::new(), String::new());
+    let mut last_flush: Option<Instant> = None;
+    let outcome = loop {
+        let deadline = last_flush.map_or_else(Instant::now, |t| t + options.flush_every);
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break Outcome::Stopped,
+            _ = tokio::time::sleep_until(deadline), if !pending.is_empty() => {
+                flush(writer, &mut pending, &mut written, &mut last_flush).await?;
+            }
+            next = deltas.next() => match next {
+                Some(Ok(delta)) => {
+                    pending.push_str(&delta);
+                    if last_flush.is_none() || pending.len() >= options.max_batch {
+                        flush(writer, &mut pending, &mut written, &mut last_flush).await?;
+                    }
+                }
+                Some(Err(e)) => break Outcome::Failed(e),
+                None => break Outcome::Complete,
+            },
+        }
+    };
+    // Dropping the stream abandons the provider's request at once.
+    drop(deltas);
+    if !pending.is_empty() {
+        flush(writer, &mut pending, &mut written, &mut last_flush).await?;
+    }
+    Ok((outcome, written))
+}
+
+async fn flush(
+    writer: &Writer<'_>,
+    pending: &mut String,
+    written: &mut String,
+    last_flush: &mut Option<Instant>,
+) -> Result<(), ClientError> {
+    let delta = std::mem::take(pending);
+    writer.chunk(Chunk::TextDelta { delta: delta.clone() }).await?;
+    written.push_str(&delta);
+    *last_flush = Some(Instant::now());
+    Ok(())
+}
+
+struct Writer<'a> {
+    manager: &'a SessionManager,
+    session_id: &'a str,
+    message_id: &'a str,
+}
+
+impl Writer<'_> {
+    async fn post(&self, route: &str, body: Value) -> Result<(), ClientError> {
+        let path = format!("v1/sessions/{}/{route}", self.session_id);
+        let _: Value = self.manager.json(Method::POST, &path, Some(body)).await?;
+        Ok(())
+    }
+
+    async fn chunk(&self, chunk: Chunk) -> Result<(), ClientError> {
+        self.post("chunks", json!({"messageId": self.message_id, "role": "assistant", "chunk": chunk})).await
+    }
+}
+
+/// The session's conversation as it stands, and the offset after it.
+pub async fn conversation(manager: &SessionManager, session_id: &str) -> Result<(Conversation, String), ClientError> {
+    let path = session_stream(session_id);
+    let (mut conversation, mut offset) = (Conversation::default(), "-1".to_owned());
+    loop {
+        let read = manager.read(&path, &offset).await?;
+        let text = std::str::from_utf8(&read.data).map_err(|_| ClientError::BadAnswer(path.clone()))?;
+        if !text.trim().is_empty() {
+            for message in json_messages(text).map_err(|_| ClientError::BadAnswer(path.clone()))? {
+                conversation.apply(&Event::from_json(&message));
+            }
+        }
+        offset = read.next_offset;
+        if read.up_to_date || read.closed {
+            return Ok((conversation, offset));
+        }
+    }
+}
+
+/// What the provider is shown: finished messages with text, oldest first.
+pub fn history(conversation: &Conversation) -> Vec<Turn> {
+    conversation
+        .messages
+        .iter()
+        .filter(|m| matches!(m.status, MessageStatus::Complete | MessageStatus::Stopped) && !m.text.is_empty())
+        .map(|m| Turn { role: m.role, text: m.text.clone() })
+        .collect()
+}
+
+/// Cancels `stop` when a `stop` chunk for `message_id` appears in the session.
+async fn watch_for_stop(manager: SessionManager, session_id: String, offset: String, message_id: String, stop: CancellationToken) {
+    let mut subscription = manager.subscribe(&session_stream(&session_id), &offset);
+    while let Some(event) = subscription.next().await {
+        let Ok(StreamEvent::Data { data, .. }) = event else { continue };
+        let stopped = json_messages(&data).unwrap_or_default().iter().any(|m| {
+            matches!(Event::from_json(m), Event::Chunk { record, .. }
+                if record.message_id == message_id && record.chunk == Chunk::Stop && record.role == Role::Assistant)
+        });
+        if stopped {
+            stop.cancel();
+            return;
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Which assistant a user chose, and the API keys it needs.
+//!
+//! The choice (provider, model, base URL) is no secret: `assistant.json` in the
+//! Superset home. Keys are: they go to the OS keyring (service `superset`), or, where
+//! none is reachable, to a file readable by the user only, as the token store does.
+//! They are never written to a session, a log or the settings file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+use zeroize::Zeroizing;
+
+use super::anthropic::{self, Anthropic};
+use super::echo::Echo;
+use super::openai::{self, OpenAi};
+use super::Provider;
+use crate::token_store::atomic_file;
+use crate::token_store::KEYRING_SERVICE;
+
+const SETTINGS_FILE: &str = "assistant.json";
+const KEYS_DIR: &str = "api-keys";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    #[default]
+    Echo,
+    Anthropic,
+    Openai,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 3] = [ProviderKind::Echo, ProviderKind::Anthropic, ProviderKind::Openai];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Echo => "echo",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Openai => "openai",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        Self::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An API key. It prints as `***`, and its memory is wiped when dropped.
+#[derive(Clone)]
+pub struct ApiKey(Zeroizing<String>);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(Zeroizing::new(key.into().trim().to_owned()))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("no API key for {0}: set one with `superset config set-key {0}`")]
+    NoKey(ProviderKind),
+    #[error("the base URL {0:?} is not an http(s) URL")]
+    BadBaseUrl(String),
+    #[error("cannot write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// The user's choice of assistant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    #[serde(default)]
+    pub provider: ProviderKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+impl Settings {
+    /// The saved settings; the defaults (echo) when there are none or they are
+    /// unreadable (with a warning), so the app always has an assistant.
+    pub fn load(home: &Path) -> Settings {
+        let path = home.join(SETTINGS_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "unreadable assistant settings; using the defaults");
+                Settings::default()
+            }),
+            Err(_) => Settings::default(),
+        }
+    }
+
+    pub fn save(&self, home: &Path) -> Result<(), SettingsError> {
+        let path = home.join(SETTINGS_FILE);
+        let bytes = serde_json::to_vec_pretty(self).expect("settings serialize");
+        atomic_file::private_dir(home)
+            .and_then(|()| atomic_file::write(&path, &bytes))
+            .map_err(|source| SettingsError::Io { path, source })
+    }
+
+    /// The provider these settings describe, with its key from `keys`.
+    pub fn provider(&self, keys: &ApiKeys) -> Result<Box<dyn Provider>, SettingsError> {
+        let base_url = |default: &str| {
+            let url = self.base_url.as_deref().unwrap_or(default);
+            Url::parse(url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| SettingsError::BadBaseUrl(url.to_owned()))
+        };
+        Ok(match self.provider {
+            ProviderKind::Echo => Box::new(Echo::default()),
+            ProviderKind::Anthropic => {
+                let key = keys.get(ProviderKind::Anthropic).ok_or(SettingsError::NoKey(ProviderKind::Anthropic))?;
+                let model = self.model.as_deref().unwrap_or(anthropic::DEFAULT_MODEL);
+                Box::new(Anthropic::new(base_url(anthropic::DEFAULT_BASE_URL)?, key, model))
+            }
+            ProviderKind::Openai => {
+                let model = self.model.as_deref().unwrap_or(openai::DEFAULT_MODEL);
+                Box::new(OpenAi::new(base_url(openai::DEFAULT_BASE_URL)?, keys.get(ProviderKind::Openai), model))
+            }
+        })
+    }
+}
+
+/// Where a key was put.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyPlace {
+    Keyring,
+    /// No keyring answered: kept in this file, mode 0600.
+    File(PathBuf),
+}
+
+/// API keys of the user whose Superset home this is. Keyring calls block (D-Bus on
+/// Linux): async callers run them off the runtime.
+pub struct ApiKeys {
+    home: PathBuf,
+}
+
+impl ApiKeys {
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        ApiKeys { home: home.into() }
+    }
+
+    pub fn get(&self, kind: ProviderKind) -> Option<ApiKey> {
+        match self.entry(kind).and_then(|e| e.get_password()) {
+            Ok(key) => Some(ApiKey::new(key)),
+            Err(keyring::Error::NoEntry) => self.read_file(kind),
+            Err(e) => {
+                tracing::debug!(error = %e, "keyring unreachable; looking for the key file");
+                self.read_file(kind)
+            }
+        }
+    }
+
+    pub fn set(&self, kind: ProviderKind, key: &ApiKey) -> Result<KeyPlace, SettingsError> {
+        match self.entry(kind).and_then(|e| e.set_password(key.expose())) {
+            Ok(()) => {
+                self.remove_file(kind)?;
+                Ok(KeyPlace::Keyring)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no OS keyring reachable: keeping the API key in a file only you can read");
+                let path = self.file(kind);
+                atomic_file::private_dir(&self.home.join(KEYS_DIR))
+                    .and_then(|()| atomic_file::write(&path, key.expose().as_bytes()))
+                    .map_err(|source| SettingsError::Io { path: path.clone(), source })?;
+                Ok(KeyPlace::File(path))
+            }
+        }
+    }
+
+    pub fn delete(&self, kind: ProviderKind) -> Result<(), SettingsError> {
+        if let Ok(entry) = self.entry(kind) {
+            let _ = entry.delete_credential();
+        }
+        self.remove_file(kind)
+    }
+
+    /// One keyring entry per home and provider, so profiles never share keys.
+    fn entry(&self, kind: ProviderKind) -> keyring::Result<keyring::Entry> {
+        let home = std::path::absolute(&self.home).unwrap_or_else(|_| self.home.clone());
+        keyring::Entry::new(KEYRING_SERVICE, &format!("api-key:{kind}:{}", home.display()))
+    }
+
+    fn file(&self, kind: ProviderKind) -> PathBuf {
+        self.home.join(KEYS_DIR).join(kind.as_str())
+    }
+
+    fn read_file(&self, kind: ProviderKind) -> Option<ApiKey> {
+        let key = Zeroizing::new(std::fs::read_to_string(self.file(kind)).ok()?);
+        Some(ApiKey::new(key.as_str())).filter(|k| !k.expose().is_empty())
+    }
+
+    fn remove_file(&self, kind: ProviderKind) -> Result<(), SettingsError> {
+        let path = self.file(kind);
+        atomic_file::remove(&path).map_err(|source| SettingsError::Io { path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_print() {
+        let key = ApiKey::new("sk-secret-123");
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+        assert!(!format!("{:?}", Some(key)).contains("secret"));
+    }
+
+    #[test]
+    fn settings_round_trip_and_default_to_echo() {
+        let home = tempfile::tempdir().unwrap();
+        assert_eq!(Settings::load(home.path()), Settings::default());
+        let settings = Settings {
+            provider: ProviderKind::Openai,
+            model: Some("llama3".into()),
+            base_url: Some("http://127.0.0.1:11434/v1".into()),
+        };
+        settings.save(home.path()).unwrap();
+        assert_eq!(Settings::load(home.path()), settings);
+        std::fs::write(home.path().join(SETTINGS_FILE), b"{garbage").unwrap();
+        assert_eq!(Settings::load(home.path()).provider, ProviderKind::Echo);
+    }
+
+    #[test]
+    fn anthropic_without_a_key_says_how_to_set_one() {
+        let home = tempfile::tempdir().unwrap();
+        let settings = Settings { provider: ProviderKind::Anthropic, ..Settings::default() };
+        let error = settings.provider(&ApiKeys::new(home.path())).err().unwrap();
+        assert!(error.to_string().contains("superset config set-key anthropic"), "{error}");
+    }
+}
