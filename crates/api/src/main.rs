@@ -1,7 +1,35 @@
 use anyhow::Context;
-use clap::Parser;
-use superset_api::{Config, Server};
+use clap::{Parser, Subcommand};
+use superset_api::{Config, ConfigError, Server};
+use superset_auth_db::AuthDb;
 use tracing_subscriber::EnvFilter;
+
+/// The command line: the server's settings, and what to do with them (serve, unless
+/// a task is named).
+#[derive(Parser)]
+#[command(
+    name = "superset-api",
+    version,
+    about = "The Superset auth server: OAuth 2.0 sign-in for the desktop app, issuing sessions in auth.sessions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Option<Task>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Migrate the database (the auth schema), then exit; needs only DATABASE_URL.
+    /// Serving migrates too; this is for a deploy step that runs before any instance
+    /// starts.
+    Migrate,
+    /// Ask the server running with these settings for GET /health (on loopback when it
+    /// listens on every interface); exit 0 if it answers 200, 1 otherwise. The image's
+    /// HEALTHCHECK, which has no curl.
+    Probe,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -9,11 +37,26 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    let config = Config::parse();
+    let Cli { task, config } = Cli::parse();
+    match task {
+        None => serve(config).await,
+        Some(Task::Migrate) => migrate(config).await,
+        Some(Task::Probe) => Ok(superset_probe::health(&config.host, config.port)?),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::bind(config).await?;
     println!("listening on http://{}", server.local_addr());
     server.serve(shutdown_signal()).await.context("serving")?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let url = config.database_url.ok_or(ConfigError::MissingDatabaseUrl)?;
+    AuthDb::connect(&url).await.with_context(|| format!("migrating the auth schema at {url}"))?;
+    println!("migrated {url}");
     Ok(())
 }
 
