@@ -5,10 +5,14 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use superset_chat::{Conversation, Event, MessageStatus, Role};
+use superset_client::assistant::settings::ApiKeys;
+use superset_client::assistant::{generate, GenerationOptions, Provider, Settings};
 use superset_client::chat_sessions::session_stream;
+use superset_client::home::superset_home;
 use superset_client::subscription::json_messages;
-use superset_client::{StreamEvent, Subscription};
+use superset_client::{SessionManager, StreamEvent, Subscription};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
 
 use crate::account::manager;
 use crate::cli::{ChatArgs, ServerArgs};
@@ -27,35 +31,69 @@ pub async fn sessions(servers: &ServerArgs) -> anyhow::Result<()> {
 
 pub async fn chat(servers: &ServerArgs, args: ChatArgs) -> anyhow::Result<()> {
     let manager = manager(servers)?;
+    let home = superset_home()?;
+    let provider = Settings::load(&home).provider(&ApiKeys::new(&home))?;
     let id = args.session_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     manager.create_session(&id).await.context("cannot open the session")?;
     eprintln!("session {id}");
-    let mut subscription = manager.subscribe(&session_stream(&id), "-1");
-    let mut view = View::default();
+    eprintln!("assistant: {}", provider.name());
+    let mut turn = Turn { manager: &manager, session_id: &id, provider: &*provider, view: View::default(),
+        subscription: manager.subscribe(&session_stream(&id), "-1") };
     match args.message {
-        Some(text) => {
-            let message_id = manager.send_message(&id, &text).await?;
-            while view.conversation.message(&message_id).is_none() {
-                view.next(&mut subscription).await?;
-            }
-        }
+        Some(text) => turn.take(&text).await,
         None => {
             let mut lines = BufReader::new(tokio::io::stdin()).lines();
             loop {
                 tokio::select! {
                     line = lines.next_line() => match line? {
-                        Some(line) if !line.trim().is_empty() => {
-                            manager.send_message(&id, line.trim()).await?;
-                        }
+                        Some(line) if !line.trim().is_empty() => turn.take(line.trim()).await?,
                         Some(_) => {}
                         None => return Ok(()),
                     },
-                    more = view.next(&mut subscription) => more?,
+                    more = turn.view.next(&mut turn.subscription) => more?,
                 }
             }
         }
     }
-    Ok(())
+}
+
+/// One exchange: the user's message, then the assistant's reply generated here,
+/// printed as it streams in from the session (as every other device sees it).
+struct Turn<'a> {
+    manager: &'a SessionManager,
+    session_id: &'a str,
+    provider: &'a dyn Provider,
+    view: View,
+    subscription: Subscription,
+}
+
+impl Turn<'_> {
+    async fn take(&mut self, text: &str) -> anyhow::Result<()> {
+        self.manager.send_message(self.session_id, text).await?;
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        let signal = tokio::spawn(async move {
+            crate::signal::shutdown().await;
+            on_signal.cancel();
+        });
+        let generation = generate(self.manager, self.session_id, self.provider, GenerationOptions::default(), cancel);
+        tokio::pin!(generation);
+        let mut reply: Option<String> = None;
+        let result = loop {
+            if reply.as_deref().is_some_and(|id| self.view.has_shown_end_of(id)) {
+                break Ok(());
+            }
+            tokio::select! {
+                done = &mut generation, if reply.is_none() => match done {
+                    Ok(generation) => reply = Some(generation.message_id),
+                    Err(e) => break Err(e.into()),
+                },
+                more = self.view.next(&mut self.subscription) => if let Err(e) = more { break Err(e) },
+            }
+        };
+        signal.abort();
+        result
+    }
 }
 
 /// The conversation so far, and how much of each message is on screen.
@@ -83,6 +121,10 @@ impl View {
             StreamEvent::Closed { .. } => anyhow::bail!("the session was closed"),
         }
         Ok(())
+    }
+
+    fn has_shown_end_of(&self, message_id: &str) -> bool {
+        self.shown.get(message_id).is_some_and(|(_, ended)| *ended)
     }
 
     fn print_new(&mut self) {

@@ -1,6 +1,7 @@
 //! The command line.
 
 use clap::{Args, Parser, Subcommand};
+use superset_client::assistant::ProviderKind;
 use superset_client::servers::{parse_base_url, ServerUrls, DEFAULT_API_URL, DEFAULT_STREAMS_URL};
 use url::Url;
 
@@ -52,6 +53,44 @@ pub enum Command {
     /// Chat in a session (a new one unless SESSION_ID is given): type a line to send
     /// it. Resuming a session shows its history first.
     Chat(ChatArgs),
+    /// Choose the assistant that replies (echo, Anthropic, an OpenAI-compatible server)
+    /// and manage its API keys.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show the assistant settings (never the keys themselves).
+    Show,
+    /// Choose the assistant: `echo` (offline, the default), `anthropic`, or `openai`
+    /// (OpenAI, or any compatible server: Ollama, llama.cpp, vLLM; give --base-url).
+    SetProvider {
+        #[arg(value_parser = parse_provider)]
+        provider: ProviderKind,
+        /// The model to ask for (default: the provider's usual one).
+        #[arg(long)]
+        model: Option<String>,
+        /// The API root, e.g. http://127.0.0.1:11434/v1 for Ollama.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// Store a provider's API key in the OS keyring (a file only you can read where
+    /// there is none). The key is read from standard input, never from the command
+    /// line, where other users of the machine could see it.
+    SetKey {
+        #[arg(value_parser = parse_provider)]
+        provider: ProviderKind,
+    },
+    /// Remove a provider's API key.
+    DeleteKey {
+        #[arg(value_parser = parse_provider)]
+        provider: ProviderKind,
+    },
+}
+
+fn parse_provider(s: &str) -> Result<ProviderKind, String> {
+    ProviderKind::parse(s).ok_or_else(|| format!("unknown provider {s:?}: use echo, anthropic or openai"))
 }
 
 #[derive(Debug, Args)]
@@ -59,8 +98,8 @@ pub struct ChatArgs {
     /// The session to continue (a UUID, as `superset sessions` lists).
     pub session_id: Option<String>,
 
-    /// Send this one message, print the conversation's new messages, and exit (for
-    /// scripts).
+    /// Send this one message, print the conversation with the assistant's reply as it
+    /// streams in, and exit once the reply is complete (for scripts).
     #[arg(long)]
     pub message: Option<String>,
 }

@@ -5,11 +5,13 @@
 //! - `dev`: `superset dev`, both servers in one process on the embedded default.
 //! - `account`: `login`, `whoami`, `logout`.
 //! - `chat`: `sessions` and `chat`.
+//! - `config`: the assistant's provider, model and API keys.
 //! - `signal`: Ctrl-C and SIGTERM.
 
 mod account;
 mod chat;
 mod cli;
+mod config;
 mod dev;
 mod signal;
 
@@ -35,6 +37,7 @@ async fn main() -> ExitCode {
         Command::Logout => account::logout(&cli.servers).await.map(|()| ExitCode::SUCCESS),
         Command::Sessions => chat::sessions(&cli.servers).await.map(|()| ExitCode::SUCCESS),
         Command::Chat(args) => chat::chat(&cli.servers, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Config(command) => config::run(command).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

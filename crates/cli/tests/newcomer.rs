@@ -121,12 +121,20 @@ async fn dev_then_login_then_whoami_then_logout() {
 
     let chat = superset(home.path()).args(["chat", "--message", "hello, stream"]).args(servers).output().unwrap();
     assert!(chat.status.success(), "{}", text(&chat));
-    assert_eq!(String::from_utf8_lossy(&chat.stdout), "you: hello, stream\n", "the message replayed from the stream");
+    assert_eq!(
+        String::from_utf8_lossy(&chat.stdout),
+        "you: hello, stream\nassistant: You said: hello, stream\n",
+        "the message and the echo assistant's reply, replayed from the stream"
+    );
     let session_id = String::from_utf8_lossy(&chat.stderr).lines().find_map(|l| l.strip_prefix("session ").map(str::to_owned)).unwrap();
 
     let again = superset(home.path()).args(["chat", &session_id, "--message", "second"]).args(servers).output().unwrap();
     assert!(again.status.success(), "{}", text(&again));
-    assert_eq!(String::from_utf8_lossy(&again.stdout), "you: hello, stream\nyou: second\n", "history shown on resume");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "you: hello, stream\nassistant: You said: hello, stream\nyou: second\nassistant: You said: second\n",
+        "history shown on resume"
+    );
 
     let sessions = superset(home.path()).arg("sessions").args(servers).output().unwrap();
     assert!(String::from_utf8_lossy(&sessions.stdout).starts_with(&session_id), "{}", text(&sessions));
@@ -166,7 +174,21 @@ fn whoami_cannot_tell_when_the_auth_server_is_down_and_keeps_the_token() {
 #[test]
 fn every_command_has_help() {
     let home = tempfile::tempdir().unwrap();
-    for command in [&[][..], &["dev"], &["login"], &["whoami"], &["logout"], &["sessions"], &["chat"]] {
+    let commands: [&[&str]; 12] = [
+        &[],
+        &["dev"],
+        &["login"],
+        &["whoami"],
+        &["logout"],
+        &["sessions"],
+        &["chat"],
+        &["config"],
+        &["config", "show"],
+        &["config", "set-provider"],
+        &["config", "set-key"],
+        &["config", "delete-key"],
+    ];
+    for command in commands {
         let out = superset(home.path()).args(command).arg("--help").output().unwrap();
         assert!(out.status.success(), "{command:?}: {}", text(&out));
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: superset"), "{command:?}: {}", text(&out));
@@ -179,4 +201,41 @@ fn a_bad_server_url_is_a_clear_error() {
     let out = superset(home.path()).args(["whoami", "--api-url", "ftp://example.test"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
     assert!(text(&out).contains("not an http(s) URL"), "{}", text(&out));
+}
+
+#[test]
+fn config_chooses_the_assistant_and_keeps_keys_out_of_sight() {
+    let home = tempfile::tempdir().unwrap();
+    let show = superset(home.path()).args(["config", "show"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&show.stdout).contains("provider: echo"), "echo by default: {}", text(&show));
+
+    let set = superset(home.path())
+        .args(["config", "set-provider", "openai", "--model", "llama3", "--base-url", "http://127.0.0.1:11434/v1"])
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{}", text(&set));
+
+    let mut set_key = superset(home.path()).args(["config", "set-key", "anthropic"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    set_key.stdin.take().unwrap().write_all(b"sk-ant-cli-SECRET\n").unwrap();
+    let set_key = set_key.wait_with_output().unwrap();
+    assert!(set_key.status.success(), "{}", text(&set_key));
+    assert!(!text(&set_key).contains("sk-ant-cli-SECRET"));
+
+    let show = superset(home.path()).args(["config", "show"]).output().unwrap();
+    let shown = text(&show);
+    assert!(shown.contains("provider: openai") && shown.contains("llama3") && shown.contains("11434"), "{shown}");
+    assert!(shown.contains("anthropic API key: set") && shown.contains("openai API key: not set"), "{shown}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+    let settings = std::fs::read_to_string(home.path().join("assistant.json")).unwrap();
+    assert!(!settings.contains("SECRET"), "keys stay out of the settings file");
+
+    let bad = superset(home.path()).args(["config", "set-provider", "skynet"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("use echo, anthropic or openai"), "{}", text(&bad));
+
+    let delete = superset(home.path()).args(["config", "delete-key", "anthropic"]).output().unwrap();
+    assert!(delete.status.success(), "{}", text(&delete));
+    let show = superset(home.path()).args(["config", "show"]).output().unwrap();
+    assert!(text(&show).contains("anthropic API key: not set"), "{}", text(&show));
 }

@@ -62,6 +62,10 @@ impl ApiKey {
         ApiKey(Zeroizing::new(key.into().trim().to_owned()))
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
