@@ -1,0 +1,54 @@
+import type { Store } from "../store";
+import { Composer, Messages } from "./Chat";
+import { ConnectionBanner, Notice, TopBar } from "./Chrome";
+import { useStoreState } from "./hooks";
+import { Sidebar, sessionTitle } from "./Sidebar";
+import { ExpiredDialog, SignInScreen } from "./SignIn";
+
+export function App({ store }: { store: Store }) {
+  const state = useStoreState(store);
+  if (state.phase === "loading") {
+    return (
+      <main class="loading" aria-busy="true">
+        <p role="status">Loading…</p>
+      </main>
+    );
+  }
+  if (state.phase === "signed-out") {
+    return (
+      <>
+        <ConnectionBanner store={store} banner={state.banner} />
+        <Notice store={store} text={state.notice} />
+        <SignInScreen store={store} signIn={state.signIn} />
+      </>
+    );
+  }
+  const active = state.sessions.find((s) => s.sessionId === state.activeId);
+  const title = state.activeId ? state.chat?.title ?? sessionTitle(active) : "New chat";
+  return (
+    <div class="app">
+      <TopBar store={store} user={state.user} />
+      <ConnectionBanner store={store} banner={state.banner} />
+      <div class="body">
+        <Sidebar store={store} sessions={state.sessions} activeId={state.activeId} />
+        <main class="chat" aria-labelledby="chat-title">
+          <header class="chat-header">
+            <h1 id="chat-title">{title}</h1>
+            {state.chat && !state.chat.live && state.activeId && (
+              <span class="chip" title="Not receiving updates">Offline copy</span>
+            )}
+          </header>
+          <Notice store={store} text={state.notice} />
+          <Messages store={store} chat={state.chat} />
+          <Composer
+            store={store}
+            draft={store.draft()}
+            running={store.replyRunning()}
+            canSend={store.canSend()}
+          />
+        </main>
+      </div>
+      <ExpiredDialog store={store} signIn={state.signIn} open={state.expired} />
+    </div>
+  );
+}

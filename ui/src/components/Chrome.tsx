@@ -1,0 +1,96 @@
+// The frame around the chats: top bar (who is signed in, theme, sign out) and banners.
+
+import { useState } from "preact/hooks";
+import type { User } from "../ipc";
+import type { Banner, Store } from "../store";
+import { applyTheme, loadTheme, nextTheme, type ThemeChoice } from "../theme";
+import { LogoIcon, MonitorIcon, MoonIcon, SunIcon } from "./icons";
+
+const THEME_LABEL: Record<ThemeChoice, string> = { system: "System", light: "Light", dark: "Dark" };
+
+export function ThemeToggle() {
+  const [choice, setChoice] = useState<ThemeChoice>(loadTheme);
+  const next = nextTheme(choice);
+  const Icon = choice === "light" ? SunIcon : choice === "dark" ? MoonIcon : MonitorIcon;
+  return (
+    <button
+      type="button"
+      class="ghost theme-toggle"
+      aria-label={`Theme: ${THEME_LABEL[choice]}. Switch to ${THEME_LABEL[next]}`}
+      title={`Theme: ${THEME_LABEL[choice]}`}
+      onClick={() => {
+        applyTheme(next);
+        setChoice(next);
+      }}
+    >
+      <Icon />
+      <span class="theme-label">{THEME_LABEL[choice]}</span>
+    </button>
+  );
+}
+
+function initials(user: User): string {
+  const source = (user.name || user.email || "?").trim();
+  const parts = source.split(/[\s@.]+/).filter(Boolean);
+  return ((parts[0]?.[0] ?? "?") + (parts.length > 1 ? parts[1][0] : "")).toUpperCase();
+}
+
+export function TopBar({ store, user }: { store: Store; user: User | null }) {
+  return (
+    <header class="topbar">
+      <div class="brand">
+        <LogoIcon />
+        <span>Superset</span>
+      </div>
+      <div class="topbar-actions">
+        <ThemeToggle />
+        {user && (
+          <div class="who" aria-label="Signed in account">
+            {/* The profile picture is a remote URL: never loaded, initials instead. */}
+            <span class="avatar" aria-hidden="true">{initials(user)}</span>
+            <span class="who-text">
+              <span class="who-name">{user.name || user.email}</span>
+              {user.name && user.email && <span class="who-email">{user.email}</span>}
+            </span>
+          </div>
+        )}
+        <button type="button" class="secondary" onClick={() => void store.signOut()}>
+          Sign out
+        </button>
+      </div>
+    </header>
+  );
+}
+
+const BANNER_TEXT = {
+  offline: "You're offline: the server can't be reached.",
+  server: "The server ran into a problem.",
+};
+
+export function ConnectionBanner({ store, banner }: { store: Store; banner: Banner | null }) {
+  if (!banner) return null;
+  const headline = banner.source === "stream" ? "Lost the connection to this chat." : BANNER_TEXT[banner.kind];
+  return (
+    <div class={`banner banner-${banner.kind}`} role="alert" data-testid="banner">
+      <span class="banner-text">
+        <strong>{headline}</strong> {banner.retrying ? "Retrying…" : ""}
+        {banner.message && <span class="banner-detail"> ({banner.message})</span>}
+      </span>
+      <button type="button" class="secondary small" onClick={() => void store.retry()}>
+        Retry now
+      </button>
+    </div>
+  );
+}
+
+export function Notice({ store, text }: { store: Store; text: string | null }) {
+  if (!text) return null;
+  return (
+    <div class="notice" role="status">
+      <span>{text}</span>
+      <button type="button" class="ghost small" aria-label="Dismiss message" onClick={() => store.dismissNotice()}>
+        ✕
+      </button>
+    </div>
+  );
+}

@@ -1,0 +1,85 @@
+// Signing in: the browser round trip can take minutes, so the wait is visible and
+// can be cancelled.
+
+import { useEffect, useRef } from "preact/hooks";
+import type { SignInError } from "../ipc";
+import type { SignInState, Store } from "../store";
+import { ThemeToggle } from "./Chrome";
+import { LogoIcon } from "./icons";
+
+const ERROR_TEXT: Record<SignInError["kind"], string> = {
+  cancelled: "Sign-in was cancelled.",
+  timeout: "Sign-in took too long and timed out. Please try again.",
+  network: "Couldn't reach the sign-in server. Check your connection and try again.",
+  server: "The sign-in server ran into a problem. Please try again.",
+};
+
+function SignInControls({ store, signIn, label }: { store: Store; signIn: SignInState; label: string }) {
+  const cancelRef = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (signIn.waiting) cancelRef.current?.focus();
+  }, [signIn.waiting]);
+  if (signIn.waiting) {
+    return (
+      <div class="signin-progress">
+        <progress aria-label="Waiting for sign-in to finish" />
+        <p role="status">Waiting for you to finish signing in in your browser…</p>
+        <button ref={cancelRef} type="button" class="secondary" onClick={() => void store.cancelSignIn()}>
+          Cancel
+        </button>
+      </div>
+    );
+  }
+  return (
+    <div class="signin-actions">
+      {signIn.error && (
+        <p class={signIn.error.kind === "cancelled" ? "signin-note" : "signin-error"} role="alert">
+          {ERROR_TEXT[signIn.error.kind]}
+        </p>
+      )}
+      <button type="button" class="primary" onClick={() => void store.signIn()}>
+        {label}
+      </button>
+    </div>
+  );
+}
+
+export function SignInScreen({ store, signIn }: { store: Store; signIn: SignInState }) {
+  return (
+    <main class="signin" aria-labelledby="signin-title">
+      <div class="signin-theme">
+        <ThemeToggle />
+      </div>
+      <section class="signin-card">
+        <LogoIcon />
+        <h1 id="signin-title">Sign in to Superset</h1>
+        <p class="muted">Your browser opens to finish signing in, then you come back here.</p>
+        <SignInControls store={store} signIn={signIn} label="Sign in with your browser" />
+      </section>
+    </main>
+  );
+}
+
+/** Over the app, so the open chat and the unsent draft stay where they are. */
+export function ExpiredDialog({ store, signIn, open }: { store: Store; signIn: SignInState; open: boolean }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (open && !dialog.open) dialog.showModal();
+    if (!open && dialog.open) dialog.close();
+  }, [open]);
+  return (
+    <dialog
+      ref={ref}
+      class="dialog"
+      aria-labelledby="expired-title"
+      aria-describedby="expired-text"
+      onCancel={(e) => e.preventDefault()}
+    >
+      <h2 id="expired-title">Your session expired</h2>
+      <p id="expired-text">Sign in again to keep chatting. Your unsent message is kept.</p>
+      <SignInControls store={store} signIn={signIn} label="Sign in again" />
+    </dialog>
+  );
+}

@@ -1,0 +1,488 @@
+// The app's state and everything that changes it. Components only read the state and
+// call these actions, so the behaviour is testable without a DOM.
+
+import { Conversation, type Message } from "./conversation";
+import {
+  isCommandError,
+  type Api,
+  type CommandError,
+  type SessionFeed,
+  type SessionMeta,
+  type SignInError,
+  type User,
+} from "./ipc";
+
+export type Phase = "loading" | "signed-out" | "signed-in";
+
+export interface SignInState {
+  waiting: boolean;
+  error: SignInError | null;
+}
+
+/** A problem reaching the server; `source` says what clears it. */
+export interface Banner {
+  kind: "offline" | "server";
+  source: "command" | "stream";
+  message: string;
+  /** True while a retry is scheduled or the shell is reconnecting on its own. */
+  retrying: boolean;
+}
+
+export interface ChatView {
+  title: string | null;
+  messages: Message[];
+  streaming: Message | null;
+  /** The subscription ended (closed or failed for good); what is shown may be stale. */
+  live: boolean;
+}
+
+export interface State {
+  phase: Phase;
+  user: User | null;
+  signIn: SignInState;
+  /** The session expired or was revoked: prompt to sign in again over the app. */
+  expired: boolean;
+  sessions: SessionMeta[];
+  activeId: string | null;
+  chat: ChatView | null;
+  /** Unsent text per session; "" is the new-chat composer. */
+  drafts: Record<string, string>;
+  sending: boolean;
+  /** The user message whose reply has not started yet (Stop is offered meanwhile). */
+  awaitingReplyTo: string | null;
+  banner: Banner | null;
+  notice: string | null;
+}
+
+const NEW_CHAT = "";
+const TITLE_LENGTH = 60;
+const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
+
+export function initialState(): State {
+  return {
+    phase: "loading",
+    user: null,
+    signIn: { waiting: false, error: null },
+    expired: false,
+    sessions: [],
+    activeId: null,
+    chat: null,
+    drafts: {},
+    sending: false,
+    awaitingReplyTo: null,
+    banner: null,
+    notice: null,
+  };
+}
+
+/** A title for a chat started by its first message. */
+export function titleFrom(content: string): string {
+  const line = content.trim().split("\n")[0].trim();
+  return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1).trimEnd()}…` : line;
+}
+
+function byActivity(a: SessionMeta, b: SessionMeta): number {
+  return b.lastActivityAt.localeCompare(a.lastActivityAt);
+}
+
+export class Store {
+  state: State = initialState();
+  private listeners = new Set<() => void>();
+  private conversation: Conversation | null = null;
+  /** Bumped on every (un)subscribe so feed items from an old channel are dropped. */
+  private subscription = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private retryAttempt = 0;
+  private unlisteners: Array<() => void> = [];
+  private signingOut = false;
+
+  constructor(private readonly api: Api) {}
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private set(patch: Partial<State>): void {
+    this.state = { ...this.state, ...patch };
+    for (const listener of this.listeners) listener();
+  }
+
+  async start(): Promise<void> {
+    this.unlisteners.push(
+      await this.api.onAuthRequired(() => this.authRequired()),
+      await this.api.onAuthChanged(({ signedIn }) => void this.authChanged(signedIn)),
+    );
+    try {
+      const config = await this.api.getConfig();
+      if (config.authToken === null) this.set({ phase: "signed-out" });
+      else await this.enter();
+    } catch (error) {
+      this.set({ phase: "signed-out" });
+      this.fail(error);
+    }
+  }
+
+  stopAll(): void {
+    for (const unlisten of this.unlisteners) unlisten();
+    this.unlisteners = [];
+    this.clearRetry();
+    this.subscription++;
+  }
+
+  /** Loads who is signed in and their chats. */
+  private async enter(): Promise<void> {
+    const [user, sessions] = await Promise.all([this.api.currentUser(), this.api.listSessions()]);
+    this.set({ phase: "signed-in", user, sessions: [...sessions].sort(byActivity), expired: false });
+  }
+
+  private async authChanged(signedIn: boolean): Promise<void> {
+    // Signed out by something other than our own button (expiry, revocation): prompt
+    // over the app instead of dropping it, so nothing typed is lost.
+    if (!signedIn && this.state.phase === "signed-in" && !this.signingOut) this.authRequired();
+    if (signedIn && this.state.phase === "signed-out" && !this.state.signIn.waiting) {
+      await this.enter().catch((error) => this.fail(error));
+    }
+  }
+
+  private authRequired(): void {
+    if (this.state.phase !== "signed-in") return;
+    this.set({ expired: true, signIn: { waiting: false, error: null }, sending: false });
+  }
+
+  async signIn(): Promise<void> {
+    if (this.state.signIn.waiting) return;
+    this.set({ signIn: { waiting: true, error: null }, notice: null });
+    try {
+      await this.api.signIn();
+    } catch (error) {
+      this.set({ signIn: { waiting: false, error: error as SignInError } });
+      return;
+    }
+    this.set({ signIn: { waiting: false, error: null } });
+    const wasExpired = this.state.expired;
+    try {
+      await this.enter();
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    // The old subscription died with the old token: replay the open chat afresh.
+    if (wasExpired && this.state.activeId) await this.resubscribe(this.state.activeId);
+  }
+
+  async cancelSignIn(): Promise<void> {
+    await this.api.cancelSignIn().catch((error) => this.fail(error));
+  }
+
+  async signOut(): Promise<void> {
+    this.signingOut = true;
+    try {
+      await this.api.signOut();
+      this.toSignedOut();
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.signingOut = false;
+    }
+  }
+
+  private toSignedOut(): void {
+    this.closeStream();
+    this.clearRetry();
+    this.conversation = null;
+    this.set({ ...initialState(), phase: "signed-out" });
+  }
+
+  // ---- chats ----
+
+  async openSession(sessionId: string | null): Promise<void> {
+    if (sessionId === this.state.activeId) return;
+    this.closeStream();
+    this.set({ activeId: sessionId, chat: null, awaitingReplyTo: null, notice: null });
+    if (sessionId) await this.openStream(sessionId);
+  }
+
+  newChat(): Promise<void> {
+    return this.openSession(null);
+  }
+
+  async renameSession(sessionId: string, title: string): Promise<boolean> {
+    const trimmed = title.trim();
+    if (!trimmed) return false;
+    try {
+      const meta = await this.api.renameSession(sessionId, trimmed);
+      this.set({ sessions: this.state.sessions.map((s) => (s.sessionId === sessionId ? meta : s)) });
+      return true;
+    } catch (error) {
+      this.fail(error, sessionId);
+      return false;
+    }
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    try {
+      await this.api.deleteSession(sessionId);
+    } catch (error) {
+      if (!isCommandError(error) || error.kind !== "not_found") {
+        this.fail(error);
+        return;
+      }
+    }
+    this.forget(sessionId);
+  }
+
+  /** Drops a chat that no longer exists from the list and, if open, from the view. */
+  private forget(sessionId: string): void {
+    const drafts = { ...this.state.drafts };
+    delete drafts[sessionId];
+    this.set({ sessions: this.state.sessions.filter((s) => s.sessionId !== sessionId), drafts });
+    if (this.state.activeId === sessionId) {
+      this.closeStream();
+      this.set({ activeId: null, chat: null, awaitingReplyTo: null });
+    }
+  }
+
+  // ---- composing ----
+
+  draft(): string {
+    return this.state.drafts[this.state.activeId ?? NEW_CHAT] ?? "";
+  }
+
+  setDraft(text: string): void {
+    this.set({ drafts: { ...this.state.drafts, [this.state.activeId ?? NEW_CHAT]: text } });
+  }
+
+  canSend(): boolean {
+    const s = this.state;
+    return s.phase === "signed-in" && !s.expired && !s.sending && !this.replyRunning() && this.draft().trim() !== "";
+  }
+
+  replyRunning(): boolean {
+    return this.state.chat?.streaming != null || this.state.awaitingReplyTo !== null;
+  }
+
+  /** Sends the draft; it stays in the composer until the shell has accepted it. */
+  async send(): Promise<void> {
+    if (!this.canSend()) return;
+    const content = this.draft();
+    this.set({ sending: true, notice: null });
+    try {
+      let sessionId = this.state.activeId;
+      if (!sessionId) {
+        const meta = await this.api.startSession(titleFrom(content));
+        this.set({ sessions: [meta, ...this.state.sessions] });
+        sessionId = meta.sessionId;
+        this.moveDraft(NEW_CHAT, sessionId);
+        this.closeStream();
+        this.set({ activeId: sessionId, chat: null, awaitingReplyTo: null });
+        await this.openStream(sessionId);
+      }
+      const { messageId } = await this.api.sendMessage(sessionId, content);
+      this.touch(sessionId);
+      const drafts = { ...this.state.drafts, [sessionId]: "" };
+      const awaiting = this.state.activeId === sessionId && !this.hasReplyAfter(messageId) ? messageId : null;
+      this.set({ drafts, sending: false, awaitingReplyTo: awaiting });
+    } catch (error) {
+      this.set({ sending: false });
+      this.fail(error, this.state.activeId ?? undefined);
+    }
+  }
+
+  private moveDraft(from: string, to: string): void {
+    const drafts = { ...this.state.drafts, [to]: this.state.drafts[from] ?? "" };
+    delete drafts[from];
+    this.set({ drafts });
+  }
+
+  private touch(sessionId: string): void {
+    const now = new Date().toISOString();
+    const sessions = this.state.sessions.map((s) => (s.sessionId === sessionId ? { ...s, lastActivityAt: now } : s));
+    this.set({ sessions: sessions.sort(byActivity) });
+  }
+
+  async stop(): Promise<void> {
+    const sessionId = this.state.activeId;
+    if (!sessionId || !this.replyRunning()) return;
+    const messageId = this.state.chat?.streaming?.id;
+    try {
+      await this.api.stop(sessionId, messageId);
+      if (!messageId) this.set({ awaitingReplyTo: null });
+    } catch (error) {
+      this.fail(error, sessionId);
+    }
+  }
+
+  // ---- the open chat's stream ----
+
+  private async openStream(sessionId: string): Promise<void> {
+    const id = ++this.subscription;
+    this.conversation = new Conversation();
+    // On a re-subscribe the old view stays up until the replay replaces it.
+    if (!this.state.chat) this.set({ chat: this.view(true) });
+    try {
+      await this.api.subscribeSession(sessionId, (feed) => {
+        if (id === this.subscription) this.onFeed(feed);
+      });
+    } catch (error) {
+      if (id !== this.subscription) return;
+      this.set({ chat: this.view(false) });
+      this.fail(error, sessionId);
+    }
+  }
+
+  private async resubscribe(sessionId: string): Promise<void> {
+    this.closeStream();
+    await this.openStream(sessionId);
+  }
+
+  private closeStream(): void {
+    const sessionId = this.state.activeId;
+    this.subscription++;
+    this.conversation = null;
+    if (this.state.banner?.source === "stream") this.set({ banner: null });
+    if (sessionId) void this.api.unsubscribeSession(sessionId).catch(() => undefined);
+  }
+
+  private onFeed(feed: SessionFeed): void {
+    const conversation = this.conversation;
+    if (!conversation) return;
+    switch (feed.kind) {
+      case "events": {
+        for (const event of feed.events) conversation.applyRaw(event);
+        let banner = this.state.banner;
+        if (banner?.source === "stream") {
+          banner = null;
+          this.clearRetry();
+        }
+        this.set({ chat: this.view(true), banner, ...this.titleChange(), ...this.replyStarted() });
+        break;
+      }
+      case "closed":
+        this.set({ chat: this.view(false), awaitingReplyTo: null });
+        break;
+      case "error":
+        this.set({
+          chat: this.view(feed.retrying),
+          banner: { kind: "offline", source: "stream", message: feed.message, retrying: true },
+        });
+        // The shell reconnects on its own while `retrying`; once it gives up, we do.
+        if (!feed.retrying) this.scheduleRetry();
+        break;
+    }
+  }
+
+  /** A `session` event renamed the open chat (maybe on another device). */
+  private titleChange(): Partial<State> {
+    const title = this.conversation?.title;
+    const id = this.state.activeId;
+    if (!title || !this.state.sessions.some((s) => s.sessionId === id && s.title !== title)) return {};
+    return { sessions: this.state.sessions.map((s) => (s.sessionId === id ? { ...s, title } : s)) };
+  }
+
+  private replyStarted(): Partial<State> {
+    const waitingFor = this.state.awaitingReplyTo;
+    return waitingFor && this.hasReplyAfter(waitingFor) ? { awaitingReplyTo: null } : {};
+  }
+
+  private hasReplyAfter(messageId: string): boolean {
+    const messages = this.conversation?.messages ?? [];
+    const i = messages.findIndex((m) => m.id === messageId);
+    return i >= 0 && messages.slice(i + 1).some((m) => m.role !== "user");
+  }
+
+  private view(live: boolean): ChatView {
+    const c = this.conversation ?? new Conversation();
+    return {
+      title: c.title,
+      messages: c.messages.map((m) => ({ ...m })),
+      streaming: c.streaming() ? { ...c.streaming()! } : null,
+      live,
+    };
+  }
+
+  // ---- errors and retries ----
+
+  /** Routes a failed command: re-auth prompt, connection banner, or a notice. */
+  private fail(raw: unknown, sessionId?: string): void {
+    const error: CommandError = isCommandError(raw) ? raw : { kind: "invalid", message: String(raw) };
+    switch (error.kind) {
+      case "auth_required":
+        if (this.state.phase === "signed-in") this.authRequired();
+        else this.set({ notice: "Please sign in." });
+        break;
+      case "network":
+      case "server":
+        this.set({
+          banner: {
+            kind: error.kind === "network" ? "offline" : "server",
+            source: "command",
+            message: error.message,
+            retrying: true,
+          },
+        });
+        this.scheduleRetry();
+        break;
+      case "not_found":
+        if (sessionId) {
+          this.forget(sessionId);
+          this.set({ notice: "That chat no longer exists." });
+        } else this.set({ notice: error.message });
+        break;
+      case "invalid":
+        this.set({ notice: error.message });
+        break;
+    }
+  }
+
+  async openLink(url: string): Promise<void> {
+    await this.api.openLink(url).catch((error) => this.set({ notice: `Could not open the link: ${String(error)}` }));
+  }
+
+  dismissNotice(): void {
+    this.set({ notice: null });
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    const delay = RETRY_DELAYS_MS[Math.min(this.retryAttempt, RETRY_DELAYS_MS.length - 1)];
+    this.retryAttempt++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.retry();
+    }, delay);
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.retryAttempt = 0;
+  }
+
+  /** Checks the connection again now; clears the banner once the server answers. */
+  async retry(): Promise<void> {
+    const banner = this.state.banner;
+    if (!banner) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (banner.source === "stream") {
+      if (this.state.activeId) await this.resubscribe(this.state.activeId);
+      return;
+    }
+    try {
+      if (this.state.phase === "signed-in") {
+        const sessions = await this.api.listSessions();
+        this.set({ sessions: [...sessions].sort(byActivity) });
+      } else {
+        const config = await this.api.getConfig();
+        if (config.authToken !== null) await this.enter();
+      }
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    this.clearRetry();
+    this.set({ banner: null });
+    if (this.state.activeId && this.state.chat && !this.state.chat.live) await this.resubscribe(this.state.activeId);
+  }
+}

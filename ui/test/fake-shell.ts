@@ -1,0 +1,357 @@
+// A scriptable stand-in for the desktop shell (src-tauri), installed with
+// @tauri-apps/api/mocks. It speaks the IPC contract the real shell implements:
+// the same commands, argument names, error shapes, events, and Channel wire format
+// ({message, index} to the channel's callback), and writes replies to a session the
+// way the server would store them (State Protocol chunk events with per-message seq).
+// Unit tests (jsdom) and the browser end-to-end tests (bundled into the page) share it.
+
+import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
+import type { CommandError, SessionFeed, SessionMeta, User } from "../src/ipc";
+
+export interface ScenarioSession {
+  title: string | null;
+  /** Minutes since the last activity; sets the list order. */
+  minutesAgo?: number;
+  /** Messages already in the session: [role, text] pairs, replies complete. */
+  messages?: Array<["user" | "assistant", string]>;
+}
+
+export interface Scenario {
+  signedIn?: boolean;
+  user?: User;
+  sessions?: ScenarioSession[];
+  /** "auto": replies stream on a timer; "manual": the test calls streamNext(). */
+  replyMode?: "auto" | "manual";
+  replyIntervalMs?: number;
+}
+
+interface StoredSession {
+  meta: SessionMeta;
+  events: unknown[];
+  seq: Map<string, number>;
+}
+
+interface Generation {
+  sessionId: string;
+  messageId: string;
+  pieces: string[];
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+export interface Call {
+  cmd: string;
+  args: Record<string, unknown>;
+}
+
+const PROXY_URL = "http://127.0.0.1:8787";
+export const DEFAULT_USER: User = { id: "user-1", name: "Ada Lovelace", email: "ada@example.com", image: "https://avatars.example.com/ada.png" };
+
+let counter = 0;
+function newId(prefix: string): string {
+  counter++;
+  const random = globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(16)}-${counter}`;
+  return prefix ? `${prefix}-${random}` : random;
+}
+
+function iso(minutesAgo = 0): string {
+  return new Date(Date.now() - minutesAgo * 60_000).toISOString();
+}
+
+/** The reply the fake assistant writes when a test scripted none: Markdown with code. */
+export function defaultReply(content: string): string[] {
+  return ["You said: ", `**${content}**`, "\n\nHere is ", "some code:\n\n", "```ts\nconst answer = 42;\n", "```\n"];
+}
+
+export class FakeShell {
+  signedIn: boolean;
+  user: User;
+  calls: Call[] = [];
+  offline = false;
+  /** Errors the next calls of a command fail with, in order. */
+  failures = new Map<string, CommandError[]>();
+  /** Pieces of the next reply (text deltas); defaultReply() if unset. */
+  nextReply: string[] | null = null;
+  replyMode: "auto" | "manual";
+  replyIntervalMs: number;
+  sessions = new Map<string, StoredSession>();
+  opened: string[] = [];
+  private signInPending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
+  private channels = new Map<string, { id: number; index: number }>();
+  private generations = new Map<string, Generation>();
+
+  constructor(scenario: Scenario = {}) {
+    this.signedIn = scenario.signedIn ?? false;
+    this.user = scenario.user ?? DEFAULT_USER;
+    this.replyMode = scenario.replyMode ?? "auto";
+    this.replyIntervalMs = scenario.replyIntervalMs ?? 40;
+    for (const s of scenario.sessions ?? []) this.addSession(s);
+  }
+
+  install(): this {
+    mockWindows("main");
+    mockIPC((cmd, args) => this.handle(cmd, (args ?? {}) as Record<string, unknown>), { shouldMockEvents: true });
+    return this;
+  }
+
+  // ---- what tests do to the shell ----
+
+  addSession(s: ScenarioSession): SessionMeta {
+    const sessionId = newId("");
+    const meta: SessionMeta = {
+      sessionId,
+      title: s.title,
+      createdAt: iso((s.minutesAgo ?? 0) + 60),
+      lastActivityAt: iso(s.minutesAgo ?? 0),
+      streamUrl: `${PROXY_URL}/v1/stream/sessions/${sessionId}`,
+    };
+    const stored: StoredSession = { meta, events: [], seq: new Map() };
+    this.sessions.set(sessionId, stored);
+    for (const [role, text] of s.messages ?? []) {
+      const messageId = newId("m");
+      if (role === "user") this.chunk(stored, messageId, "user", { type: "whole-message", content: text });
+      else {
+        this.chunk(stored, messageId, "assistant", { type: "text-delta", delta: text });
+        this.chunk(stored, messageId, "assistant", { type: "message-end" });
+      }
+    }
+    return meta;
+  }
+
+  sessionByTitle(title: string): StoredSession | undefined {
+    return [...this.sessions.values()].find((s) => s.meta.title === title);
+  }
+
+  callsOf(cmd: string): Call[] {
+    return this.calls.filter((c) => c.cmd === cmd);
+  }
+
+  failNext(cmd: string, error: CommandError, times = 1): void {
+    const queue = this.failures.get(cmd) ?? [];
+    for (let i = 0; i < times; i++) queue.push(error);
+    this.failures.set(cmd, queue);
+  }
+
+  signInWaiting(): boolean {
+    return this.signInPending !== null;
+  }
+
+  completeSignIn(): void {
+    const pending = this.signInPending;
+    if (!pending) throw new Error("no sign-in is running");
+    this.signInPending = null;
+    this.signedIn = true;
+    const expiresAt = iso(-30 * 24 * 60);
+    pending.resolve({ signedIn: true, expiresAt });
+    void emit("auth:changed", { signedIn: true, expiresAt });
+  }
+
+  failSignIn(kind: "timeout" | "network" | "server", message = `sign-in failed: ${kind}`): void {
+    const pending = this.signInPending;
+    if (!pending) throw new Error("no sign-in is running");
+    this.signInPending = null;
+    pending.reject({ kind, message });
+  }
+
+  /** The token expired or was revoked: what the shell does on a 401. */
+  expire(): void {
+    this.signedIn = false;
+    void emit("auth:changed", { signedIn: false, expiresAt: null }).then(() => emit("auth:required"));
+  }
+
+  /** Sends a raw feed item to a session's subscriber, as the shell's Channel would. */
+  feed(sessionId: string, item: SessionFeed): void {
+    const channel = this.channels.get(sessionId);
+    if (!channel) throw new Error(`nobody subscribed to ${sessionId}`);
+    const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, data: unknown): void } })
+      .__TAURI_INTERNALS__;
+    internals.runCallback(channel.id, { message: item, index: channel.index++ });
+  }
+
+  subscribed(sessionId: string): boolean {
+    return this.channels.has(sessionId);
+  }
+
+  /** Re-delivers every event of a session (a duplicate-delivery bug upstream). */
+  redeliver(sessionId: string): void {
+    this.feed(sessionId, { kind: "events", events: [...this.sessions.get(sessionId)!.events] });
+  }
+
+  /** Manual replies: writes the next `n` pieces of every running reply (all if n is omitted). */
+  streamNext(n = Infinity): void {
+    for (const generation of [...this.generations.values()]) {
+      for (let i = 0; i < n && this.generations.has(generation.sessionId); i++) this.step(generation);
+    }
+  }
+
+  replyRunning(): boolean {
+    return this.generations.size > 0;
+  }
+
+  // ---- the commands ----
+
+  private async handle(cmd: string, rawArgs: Record<string, unknown>): Promise<unknown> {
+    // Arguments cross the real IPC as JSON (a Channel becomes "__CHANNEL__:<id>").
+    const args = JSON.parse(JSON.stringify(rawArgs)) as Record<string, unknown>;
+    this.calls.push({ cmd, args });
+    if (cmd === "plugin:opener|open_url") {
+      this.opened.push(String(args.url));
+      return null;
+    }
+    const queued = this.failures.get(cmd);
+    if (queued?.length) throw queued.shift();
+    if (this.offline) throw { kind: "network", message: "error sending request: connection refused" };
+    switch (cmd) {
+      case "get_config":
+        return { proxyUrl: PROXY_URL, authToken: this.signedIn ? "test-session-token" : null };
+      case "current_user":
+        return this.signedIn ? this.user : null;
+      case "sign_in":
+        return this.signIn();
+      case "cancel_sign_in":
+        this.signInPending?.reject({ kind: "cancelled", message: "sign-in cancelled" });
+        this.signInPending = null;
+        return null;
+      case "sign_out":
+        this.signedIn = false;
+        void emit("auth:changed", { signedIn: false, expiresAt: null });
+        return null;
+    }
+    if (!this.signedIn) throw { kind: "auth_required", message: "not signed in" };
+    switch (cmd) {
+      case "list_sessions":
+        return [...this.sessions.values()].map((s) => s.meta).sort((a, b) => b.lastActivityAt.localeCompare(a.lastActivityAt));
+      case "start_session":
+        return this.addSession({ title: typeof args.title === "string" ? args.title : null });
+      case "rename_session":
+        return this.rename(this.session(args), this.text(args, "title"));
+      case "delete_session":
+        return this.remove(this.session(args));
+      case "send_message":
+        return this.send(this.session(args), this.text(args, "content"));
+      case "stop":
+        return this.stop(this.session(args), args.messageId);
+      case "subscribe_session":
+        return this.subscribe(this.session(args), args.onEvent);
+      case "unsubscribe_session":
+        this.channels.delete(String(args.sessionId));
+        return null;
+      default:
+        throw { kind: "invalid", message: `unknown command ${cmd}` };
+    }
+  }
+
+  private session(args: Record<string, unknown>): StoredSession {
+    const stored = typeof args.sessionId === "string" ? this.sessions.get(args.sessionId) : undefined;
+    if (!stored) throw { kind: "not_found", message: "session not found" };
+    return stored;
+  }
+
+  private text(args: Record<string, unknown>, field: string): string {
+    const value = args[field];
+    if (typeof value !== "string" || !value.trim()) throw { kind: "invalid", message: `${field} is required` };
+    return value;
+  }
+
+  private signIn(): Promise<unknown> {
+    if (this.signInPending) return Promise.reject({ kind: "server", message: "a sign-in is already running" });
+    return new Promise((resolve, reject) => (this.signInPending = { resolve, reject }));
+  }
+
+  private append(stored: StoredSession, event: unknown): void {
+    stored.events.push(event);
+    stored.meta = { ...stored.meta, lastActivityAt: iso() };
+    if (this.channels.has(stored.meta.sessionId)) this.feed(stored.meta.sessionId, { kind: "events", events: [event] });
+  }
+
+  private chunk(stored: StoredSession, messageId: string, role: "user" | "assistant", chunk: Record<string, unknown>): void {
+    const seq = stored.seq.get(messageId) ?? 0;
+    stored.seq.set(messageId, seq + 1);
+    const value = {
+      messageId,
+      actorId: role === "user" ? this.user.id : "assistant",
+      role,
+      seq,
+      chunk,
+      createdAt: iso(),
+    };
+    this.append(stored, { type: "chunk", key: `${messageId}:${seq}`, value, headers: { operation: "insert" } });
+  }
+
+  private rename(stored: StoredSession, title: string): SessionMeta {
+    stored.meta = { ...stored.meta, title };
+    this.append(stored, {
+      type: "session",
+      key: stored.meta.sessionId,
+      value: { sessionId: stored.meta.sessionId, title, actorId: this.user.id, updatedAt: iso() },
+      headers: { operation: "update" },
+    });
+    return stored.meta;
+  }
+
+  private remove(stored: StoredSession): null {
+    const id = stored.meta.sessionId;
+    this.sessions.delete(id);
+    this.generations.delete(id);
+    if (this.channels.has(id)) this.feed(id, { kind: "closed" });
+    this.channels.delete(id);
+    return null;
+  }
+
+  private subscribe(stored: StoredSession, onEvent: unknown): null {
+    const match = /^__CHANNEL__:(\d+)$/.exec(String(onEvent));
+    if (!match) throw { kind: "invalid", message: "onEvent must be a Channel" };
+    const id = stored.meta.sessionId;
+    this.channels.set(id, { id: Number(match[1]), index: 0 });
+    // Like the real shell: the history from the start, then live events, after the reply.
+    setTimeout(() => {
+      if (this.channels.get(id)?.id === Number(match[1])) this.feed(id, { kind: "events", events: [...stored.events] });
+    }, 0);
+    return null;
+  }
+
+  private send(stored: StoredSession, content: string): { messageId: string } {
+    const messageId = newId("m");
+    this.chunk(stored, messageId, "user", { type: "whole-message", content });
+    const generation: Generation = {
+      sessionId: stored.meta.sessionId,
+      messageId: newId("a"),
+      pieces: this.nextReply ?? defaultReply(content),
+      timer: null,
+    };
+    this.nextReply = null;
+    this.generations.set(generation.sessionId, generation);
+    if (this.replyMode === "auto") this.schedule(generation);
+    return { messageId };
+  }
+
+  private schedule(generation: Generation): void {
+    generation.timer = setTimeout(() => {
+      if (this.generations.get(generation.sessionId) !== generation) return;
+      this.step(generation);
+      if (this.generations.get(generation.sessionId) === generation) this.schedule(generation);
+    }, this.replyIntervalMs);
+  }
+
+  private step(generation: Generation): void {
+    const stored = this.sessions.get(generation.sessionId);
+    if (!stored) return;
+    const piece = generation.pieces.shift();
+    if (piece !== undefined) {
+      this.chunk(stored, generation.messageId, "assistant", { type: "text-delta", delta: piece });
+      return;
+    }
+    this.chunk(stored, generation.messageId, "assistant", { type: "message-end" });
+    this.generations.delete(generation.sessionId);
+  }
+
+  private stop(stored: StoredSession, messageId: unknown): null {
+    const generation = this.generations.get(stored.meta.sessionId);
+    if (!generation || (messageId !== undefined && messageId !== generation.messageId)) return null;
+    if (generation.timer) clearTimeout(generation.timer);
+    this.generations.delete(stored.meta.sessionId);
+    this.chunk(stored, generation.messageId, "assistant", { type: "stop" });
+    this.chunk(stored, generation.messageId, "assistant", { type: "message-end" });
+    return null;
+  }
+}
