@@ -3,19 +3,20 @@
 //! [`SessionManager::subscribe`].
 
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::session_manager::{ClientError, SessionManager};
 
 /// What the server shows of a session.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     pub session_id: String,
     pub title: Option<String>,
     pub created_at: String,
     pub last_activity_at: String,
+    pub stream_url: String,
 }
 
 /// The stream holding a session's events.
@@ -50,5 +51,30 @@ impl SessionManager {
         let body = json!({ "content": content });
         let sent: Sent = self.json(Method::POST, &format!("v1/sessions/{session_id}/messages"), Some(body)).await?;
         Ok(sent.message_id)
+    }
+
+    /// One of the caller's sessions.
+    pub async fn session(&self, session_id: &str) -> Result<SessionInfo, ClientError> {
+        self.json(Method::GET, &format!("v1/sessions/{session_id}"), None).await
+    }
+
+    /// Renames a session; every device sees the new title.
+    pub async fn rename_session(&self, session_id: &str, title: &str) -> Result<SessionInfo, ClientError> {
+        self.json(Method::PATCH, &format!("v1/sessions/{session_id}"), Some(json!({ "title": title }))).await
+    }
+
+    /// Deletes a session and its stream.
+    pub async fn delete_session(&self, session_id: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &format!("v1/sessions/{session_id}")).await
+    }
+
+    /// Asks the running generation (or `message_id`'s) to stop, from any device.
+    pub async fn stop_generation(&self, session_id: &str, message_id: Option<&str>) -> Result<(), ClientError> {
+        let body = match message_id {
+            Some(id) => json!({ "messageId": id }),
+            None => json!({}),
+        };
+        let _: Value = self.json(Method::POST, &format!("v1/sessions/{session_id}/stop"), Some(body)).await?;
+        Ok(())
     }
 }

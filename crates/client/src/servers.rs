@@ -29,11 +29,23 @@ pub struct BadUrl {
 impl ServerUrls {
     /// From the environment, with the dev defaults for what is unset.
     pub fn from_env() -> Result<Self, BadUrl> {
-        let read = |name: &'static str, default: &str| {
-            let value = std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
+        Self::from_env_or(None, None)
+    }
+
+    /// From the environment; what is unset there comes from `api` and `streams` (say,
+    /// values fixed when the app was built), else the dev defaults.
+    pub fn from_env_or(api: Option<&str>, streams: Option<&str>) -> Result<Self, BadUrl> {
+        let read = |name: &'static str, fallback: Option<&str>, default: &str| {
+            let value = std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| fallback.filter(|v| !v.is_empty()).unwrap_or(default).to_owned());
             parse_base_url(&value).map_err(|_| BadUrl { name, value })
         };
-        Ok(ServerUrls { api: read(API_URL_ENV, DEFAULT_API_URL)?, streams: read(STREAMS_URL_ENV, DEFAULT_STREAMS_URL)? })
+        Ok(ServerUrls {
+            api: read(API_URL_ENV, api, DEFAULT_API_URL)?,
+            streams: read(STREAMS_URL_ENV, streams, DEFAULT_STREAMS_URL)?,
+        })
     }
 }
 

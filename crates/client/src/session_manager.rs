@@ -272,6 +272,12 @@ impl SessionManager {
         response.json().await.map_err(|_| ClientError::BadAnswer(format!("{method} /{path}")))
     }
 
+    /// A call to the streams server at `path` whose answer has no body to read.
+    pub(crate) async fn call(&self, method: Method, path: &str) -> Result<(), ClientError> {
+        let url = self.inner.urls.streams.join(path).expect("a relative path joins");
+        self.send(Call::new(method, url)).await.map(drop)
+    }
+
     /// `{streams}/v1/stream/{path}`, each segment of `path` percent-encoded.
     pub fn stream_url(&self, path: &str) -> Url {
         let mut url = self.inner.urls.streams.join("v1/stream").expect("a relative path joins");

@@ -1,0 +1,72 @@
+//! superset-desktop: the Tauri shell. Everything that talks to a server is
+//! superset-client's; this crate only exposes it to the web UI.
+//!
+//! - `commands`: what the UI may invoke (exactly the list the capability allows).
+//! - `state`: what the commands share: the session manager and running work.
+//! - `error`: errors as the UI receives them (`{kind, message}`).
+//! - `events`: sign-in changes pushed to the UI (`auth:changed`, `auth:required`).
+
+mod commands;
+mod error;
+mod events;
+mod state;
+
+use tauri::Manager;
+use tauri_plugin_deep_link::DeepLinkExt;
+use tracing_subscriber::EnvFilter;
+
+/// Starts the app. Where the servers are comes from `SUPERSET_API_URL` and
+/// `SUPERSET_STREAMS_URL` at run time, else from the same variables at build time,
+/// else the local dev stack.
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let state = match state::AppState::from_env() {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("superset-desktop: {e}");
+            std::process::exit(2);
+        }
+    };
+    tauri::Builder::default()
+        // First, so a second launch (say, by a superset:// link) hands its arguments
+        // to the running app instead of starting another.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_opener::init())
+        .manage(state)
+        .setup(|app| {
+            #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
+            if let Err(e) = app.deep_link().register_all() {
+                tracing::warn!(error = %e, "cannot register the superset:// link handler");
+            }
+            if let Ok(Some(urls)) = app.deep_link().get_current() {
+                tracing::info!(count = urls.len(), "started by a superset:// link");
+            }
+            events::forward_auth_events(app.handle().clone());
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::get_config,
+            commands::current_user,
+            commands::sign_in,
+            commands::cancel_sign_in,
+            commands::sign_out,
+            commands::list_sessions,
+            commands::start_session,
+            commands::rename_session,
+            commands::delete_session,
+            commands::send_message,
+            commands::stop,
+            commands::subscribe_session,
+            commands::unsubscribe_session,
+        ])
+        .run(tauri::generate_context!("tauri.conf.json"))
+        .expect("the app runs");
+}

@@ -1,0 +1,37 @@
+//! What the commands share.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use superset_client::home::superset_home;
+use superset_client::servers::ServerUrls;
+use superset_client::{RetryPolicy, SessionManager, TokenStore};
+use tokio_util::sync::CancellationToken;
+
+pub struct AppState {
+    pub manager: SessionManager,
+    pub home: PathBuf,
+    /// The sign-in waiting for the browser, to cancel it.
+    pub sign_in: Mutex<Option<CancellationToken>>,
+    /// Live subscriptions by session id; cancelling one ends it.
+    pub subscriptions: Mutex<HashMap<String, CancellationToken>>,
+    /// Replies being generated here, by session id.
+    pub generations: Mutex<HashMap<String, CancellationToken>>,
+}
+
+impl AppState {
+    pub fn from_env() -> Result<Self, String> {
+        let home = superset_home().map_err(|e| e.to_string())?;
+        let urls = ServerUrls::from_env_or(option_env!("SUPERSET_API_URL"), option_env!("SUPERSET_STREAMS_URL"))
+            .map_err(|e| e.to_string())?;
+        let manager = SessionManager::new(urls, TokenStore::new(&home), RetryPolicy::default());
+        Ok(AppState {
+            manager,
+            home,
+            sign_in: Mutex::default(),
+            subscriptions: Mutex::default(),
+            generations: Mutex::default(),
+        })
+    }
+}
