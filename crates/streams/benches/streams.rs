@@ -1,2 +1,386 @@
-//! Placeholder; the benchmark is written after the stores.
-fn main() {}
+//! `cargo bench -p superset-streams --bench streams`: this server on both backends
+//! beside the Node reference server (`@durable-streams/server`, from
+//! `conformance/node_modules`, in its durable file mode and in memory), all as separate
+//! processes on this machine, measured in the same run:
+//!
+//! - appends: 16 concurrent writers of ~200-byte JSON messages for a few seconds;
+//!   appends/s and latency percentiles;
+//! - catch-up: reading a 10,000-message stream from the start, MB/s;
+//! - fan-out: 1,000 SSE subscribers, one writer appending every 10 ms; delivery latency
+//!   percentiles, lost and duplicated messages, and the server's resident memory per
+//!   idle subscriber.
+//!
+//! Needs PostgreSQL (TEST_DATABASE_URL, as the tests) and `npm ci` in `conformance/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use superset_auth_db::AuthDb;
+use superset_testkit::{user_with_session, TestDatabase};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Barrier;
+
+const WRITERS: usize = 16;
+const APPEND_FOR: Duration = Duration::from_secs(4);
+const CATCH_UP_MESSAGES: usize = 10_000;
+const CATCH_UP_ROUNDS: usize = 5;
+const SUBSCRIBERS: usize = 1_000;
+const FAN_OUT_MESSAGES: usize = 300;
+const FAN_OUT_EVERY: Duration = Duration::from_millis(10);
+const FAN_OUT_GRACE: Duration = Duration::from_secs(10);
+/// The writer stops here even if it could not keep up the pace.
+const FAN_OUT_WRITE_LIMIT: Duration = Duration::from_secs(15);
+
+/// A server under test, running as its own process.
+struct Target {
+    name: &'static str,
+    base: String,
+    token: Option<String>,
+    child: Child,
+    _keep: (Option<TestDatabase>, Option<tempfile::TempDir>),
+}
+
+impl Target {
+    fn url(&self, path: &str) -> String {
+        format!("{}/v1/stream/{path}", self.base)
+    }
+
+    fn request(&self, client: &reqwest::Client, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let request = client.request(method, url);
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Resident memory of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("server running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc");
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("VmRSS")
+    }
+}
+
+/// Waits for the `listening on URL` line a server prints at start.
+async fn listening(child: &mut Child) -> String {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.expect("server starts").unwrap().expect("output");
+        if let Some(url) = line.strip_prefix("listening on ") {
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return url.trim_end_matches('/').to_owned();
+        }
+    }
+}
+
+async fn start_ours(name: &'static str, postgres: bool) -> Target {
+    let database = if postgres { TestDatabase::postgres().await } else { TestDatabase::sqlite() };
+    let data = tempfile::tempdir().unwrap();
+    let db = AuthDb::connect(&database.database_url()).await.unwrap();
+    let (_, token) = user_with_session(&db, "bench@example.com").await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_superset-streams"))
+        .env("DATABASE_URL", database.url())
+        .env("STREAMS_PORT", "0")
+        .env("STREAMS_DATA_DIR", data.path())
+        .env("STREAMS_STORAGE", if postgres { "postgres" } else { "file" })
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start superset-streams");
+    let base = listening(&mut child).await;
+    Target { name, base, token: Some(token), child, _keep: (Some(database), Some(data)) }
+}
+
+fn conformance_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance")
+}
+
+async fn start_reference(name: &'static str, data_dir: Option<&Path>) -> Target {
+    let script = "import { DurableStreamTestServer } from '@durable-streams/server';\n\
+        const server = new DurableStreamTestServer({ port: 0, host: '127.0.0.1', dataDir: process.env.DATA_DIR || undefined });\n\
+        console.log('listening on ' + await server.start());\n\
+        process.on('SIGTERM', async () => { await server.stop(); process.exit(0); });";
+    let mut command = Command::new("node");
+    command.args(["--input-type=module", "-e", script]).current_dir(conformance_dir()).stdout(Stdio::piped()).kill_on_drop(true);
+    if let Some(dir) = data_dir {
+        command.env("DATA_DIR", dir);
+    }
+    let mut child = command.spawn().expect("start node (Node.js 20+ is needed for the baseline)");
+    let base = listening(&mut child).await;
+    Target { name, base, token: None, child, _keep: (None, None) }
+}
+
+/// A ~200-byte JSON message.
+fn message(fields: Value) -> String {
+    let mut m = fields;
+    let len = m.to_string().len();
+    m["pad"] = json!("x".repeat(200usize.saturating_sub(len + 9)));
+    m.to_string()
+}
+
+async fn create_json_stream(client: &reqwest::Client, target: &Target, path: &str) -> String {
+    let url = target.url(path);
+    let created = target.request(client, reqwest::Method::PUT, &url).header("content-type", "application/json").send().await.unwrap();
+    assert!(created.status().is_success(), "{}: create {}", target.name, created.status());
+    url
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// 16 writers append for a while: (appends/s, p50 ms, p99 ms, errors).
+async fn appends(client: &reqwest::Client, target: &Arc<Target>) -> (f64, f64, f64, usize) {
+    let url = create_json_stream(client, target, "bench-appends").await;
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let (client, target, url) = (client.clone(), target.clone(), url.clone());
+        writers.push(tokio::spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0);
+            let mut n = 0;
+            while started.elapsed() < APPEND_FOR {
+                let body = message(json!({ "w": w, "n": n }));
+                let sent = Instant::now();
+                let response = target.request(&client, reqwest::Method::POST, &url).header("content-type", "application/json").body(body).send().await;
+                match response {
+                    Ok(r) if r.status().is_success() => latencies.push(sent.elapsed().as_secs_f64() * 1e3),
+                    _ => errors += 1,
+                }
+                n += 1;
+            }
+            (latencies, errors)
+        }));
+    }
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for w in writers {
+        let (l, e) = w.await.unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    (latencies.len() as f64 / elapsed, percentile(&latencies, 0.5), percentile(&latencies, 0.99), errors)
+}
+
+/// Reads a 10,000-message stream from the start, best of a few rounds: MB/s.
+async fn catch_up(client: &reqwest::Client, target: &Arc<Target>) -> f64 {
+    let url = create_json_stream(client, target, "bench-catch-up").await;
+    let mut fillers = Vec::new();
+    for w in 0..WRITERS {
+        let (client, target, url) = (client.clone(), target.clone(), url.clone());
+        fillers.push(tokio::spawn(async move {
+            for n in (w..CATCH_UP_MESSAGES).step_by(WRITERS) {
+                let body = message(json!({ "n": n }));
+                let r = target.request(&client, reqwest::Method::POST, &url).header("content-type", "application/json").body(body).send().await.unwrap();
+                assert!(r.status().is_success());
+            }
+        }));
+    }
+    for f in fillers {
+        f.await.unwrap();
+    }
+    let mut best = 0.0_f64;
+    for _ in 0..CATCH_UP_ROUNDS {
+        let started = Instant::now();
+        let (mut bytes, mut messages, mut offset) = (0, 0, "-1".to_owned());
+        loop {
+            let r = target.request(client, reqwest::Method::GET, &format!("{url}?offset={offset}")).send().await.unwrap();
+            offset = r.headers()["stream-next-offset"].to_str().unwrap().to_owned();
+            let up_to_date = r.headers().contains_key("stream-up-to-date");
+            let body = r.bytes().await.unwrap();
+            bytes += body.len();
+            messages += serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(&body).unwrap().len();
+            if up_to_date {
+                break;
+            }
+        }
+        assert_eq!(messages, CATCH_UP_MESSAGES, "{}: catch-up read every message", target.name);
+        best = best.max(bytes as f64 / 1e6 / started.elapsed().as_secs_f64());
+    }
+    best
+}
+
+struct FanOut {
+    /// Messages written (fewer than planned if appends were too slow).
+    sent: usize,
+    p50: f64,
+    p99: f64,
+    lost: usize,
+    duplicated: usize,
+    kib_per_subscriber: f64,
+}
+
+/// 1,000 SSE subscribers, a message every 10 ms.
+async fn fan_out(target: &Arc<Target>, epoch: Instant) -> FanOut {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let url = create_json_stream(&client, target, "bench-fan-out").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = target.rss_kib();
+    let ready = Arc::new(Barrier::new(SUBSCRIBERS + 1));
+    let mut subscribers = Vec::new();
+    let mut received = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (client, target, url, ready) = (client.clone(), target.clone(), url.clone(), ready.clone());
+        subscribers.push(tokio::spawn(subscribe(client, target, url, ready, epoch, seen.clone())));
+        received.push(seen);
+    }
+    tokio::time::timeout(Duration::from_secs(60), ready.wait()).await.expect("subscribers connect");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let kib_per_subscriber = target.rss_kib().saturating_sub(idle) as f64 / SUBSCRIBERS as f64;
+
+    let mut tick = tokio::time::interval(FAN_OUT_EVERY);
+    let writing = Instant::now();
+    let mut sent = 0;
+    for seq in 0..FAN_OUT_MESSAGES {
+        tick.tick().await;
+        if writing.elapsed() > FAN_OUT_WRITE_LIMIT {
+            break;
+        }
+        sent += 1;
+        let body = message(json!({ "seq": seq, "t": epoch.elapsed().as_nanos() as u64 }));
+        let r = target.request(&client, reqwest::Method::POST, &url).header("content-type", "application/json").body(body).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+    // Whatever has not arrived within the grace period counts as lost.
+    let _ = tokio::time::timeout(FAN_OUT_GRACE, futures::future::join_all(subscribers.iter_mut())).await;
+    for s in &subscribers {
+        s.abort();
+    }
+    let (mut latencies, mut lost, mut duplicated) = (Vec::new(), 0, 0);
+    for seen in received {
+        let seen = seen.lock().unwrap();
+        let mut unique: Vec<usize> = seen.iter().map(|(seq, _)| *seq).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        lost += sent - unique.len();
+        duplicated += seen.len() - unique.len();
+        latencies.extend(seen.iter().map(|(_, l)| *l));
+    }
+    latencies.sort_by(f64::total_cmp);
+    FanOut { sent, p50: percentile(&latencies, 0.5), p99: percentile(&latencies, 0.99), lost, duplicated, kib_per_subscriber }
+}
+
+/// One SSE subscriber from the tail, recording (seq, delivery latency in ms) of every
+/// message into `seen`; reconnects from its last offset if dropped.
+async fn subscribe(
+    client: reqwest::Client,
+    target: Arc<Target>,
+    url: String,
+    ready: Arc<Barrier>,
+    epoch: Instant,
+    seen: Arc<std::sync::Mutex<Vec<(usize, f64)>>>,
+) {
+    let mut offset = "now".to_owned();
+    let mut waiting = Some(ready);
+    loop {
+        let Ok(response) = target.request(&client, reqwest::Method::GET, &format!("{url}?offset={offset}&live=sse")).send().await else {
+            continue;
+        };
+        let mut body = response.bytes_stream();
+        let mut buffer = Vec::new();
+        while let Some(Ok(bytes)) = body.next().await {
+            buffer.extend_from_slice(&bytes);
+            while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+                let event: Vec<u8> = buffer.drain(..end + 2).collect();
+                let event = String::from_utf8(event).unwrap();
+                let data: String = event.lines().filter_map(|l| l.strip_prefix("data:")).collect::<Vec<_>>().join("\n");
+                let Ok(value) = serde_json::from_str::<Value>(&data) else { continue };
+                if event.starts_with("event: control") {
+                    offset = value["streamNextOffset"].as_str().unwrap_or(&offset).to_owned();
+                    if let Some(ready) = waiting.take() {
+                        ready.wait().await;
+                    }
+                    continue;
+                }
+                let now = epoch.elapsed().as_nanos() as f64;
+                let mut seen = seen.lock().unwrap();
+                for m in value.as_array().into_iter().flatten() {
+                    let seq = m["seq"].as_u64().unwrap() as usize;
+                    seen.push((seq, (now - m["t"].as_u64().unwrap() as f64) / 1e6));
+                    if seq + 1 == FAN_OUT_MESSAGES {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 1,000 subscribers plus the servers' own sockets need more descriptors than the
+/// usual soft limit of 1024; the servers inherit the raised limit.
+fn raise_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain libc calls on a stack value.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max.min(65_536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    raise_file_limit();
+    assert!(
+        conformance_dir().join("node_modules/@durable-streams/server").exists(),
+        "the Node reference server is not installed: run `npm ci` in {}",
+        conformance_dir().display()
+    );
+    let epoch = Instant::now();
+    let client = reqwest::Client::new();
+    let reference_dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    for which in 0..4 {
+        let target = Arc::new(match which {
+            0 => start_ours("superset-streams, file store", false).await,
+            1 => start_ours("superset-streams, PostgreSQL", true).await,
+            2 => start_reference("reference (Node), file mode", Some(reference_dir.path())).await,
+            _ => start_reference("reference (Node), in memory", None).await,
+        });
+        eprintln!("benchmarking {} ...", target.name);
+        let (rate, p50, p99, errors) = appends(&client, &target).await;
+        let mb_s = catch_up(&client, &target).await;
+        let fan = fan_out(&target, epoch).await;
+        rows.push(format!(
+            "| {:<30} | {:>9.0} | {:>6.2} | {:>6.2} | {:>7.1} | {:>6.2} | {:>6.2} | {:>4} | {:>4} | {:>6.1} |{}",
+            target.name,
+            rate,
+            p50,
+            p99,
+            mb_s,
+            fan.p50,
+            fan.p99,
+            fan.lost,
+            fan.duplicated,
+            fan.kib_per_subscriber,
+            [
+                (errors > 0).then(|| format!(" {errors} append errors.")),
+                (fan.sent < FAN_OUT_MESSAGES).then(|| format!(" Fan-out writer managed {} of {FAN_OUT_MESSAGES} messages in {} s.", fan.sent, FAN_OUT_WRITE_LIMIT.as_secs())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<String>()
+        ));
+        drop(target);
+    }
+    println!();
+    println!("appends: {WRITERS} writers, ~200-byte JSON, {} s; catch-up: {CATCH_UP_MESSAGES} messages; fan-out: {SUBSCRIBERS} SSE subscribers, 1 append / {} ms, {FAN_OUT_MESSAGES} messages", APPEND_FOR.as_secs(), FAN_OUT_EVERY.as_millis());
+    println!();
+    println!("| server                         | appends/s | append p50 ms | append p99 ms | catch-up MB/s | fan-out p50 ms | fan-out p99 ms | lost | dup | RSS KiB/subscriber |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+}
