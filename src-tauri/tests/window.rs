@@ -1,0 +1,270 @@
+//! The built app in a real window (WebKitGTK under Xvfb), driven through tauri-driver
+//! and WebKitWebDriver against a real local stack: sign in through the dev sign-in
+//! (the test plays the browser), chat with the echo assistant, quit, relaunch still
+//! signed in with the history there, sign out: the token file is gone and the server
+//! refuses the old token. Screenshots go to the test's target tmp dir.
+//!
+//! Needs the release build (`scripts/build-desktop-linux`), `tauri-driver` (cargo install tauri-driver), `WebKitWebDriver` (Debian's
+//! webkit2gtk-driver) and `Xvfb` (xvfb) when there is no display: missing ones fail
+//! the test with what to install.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use superset_client::{StoredToken, TokenStore};
+use tokio_util::sync::CancellationToken;
+
+/// The app as shipped: the release build `scripts/build-desktop-linux` makes, which
+/// serves the embedded UI (a debug build would load the dev server's URL instead).
+fn app() -> PathBuf {
+    let app = std::env::var_os("SUPERSET_DESKTOP_APP").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("release/superset-desktop")
+    });
+    assert!(app.is_file(), "{} is not built: run scripts/build-desktop-linux first", app.display());
+    app
+}
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn find(program: &str, install: &str) -> PathBuf {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin"));
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain(cargo_bin)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not installed: {install}"))
+}
+
+/// A display: the one we have, or a fresh Xvfb.
+fn display() -> (String, Option<Killed>) {
+    if let Ok(display) = std::env::var("DISPLAY") {
+        return (display, None);
+    }
+    let xvfb = find("Xvfb", "apt-get install xvfb");
+    let number = 90 + std::process::id() % 100;
+    let child = Command::new(xvfb)
+        .args([format!(":{number}").as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10), "Xvfb did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (format!(":{number}"), Some(Killed(child)))
+}
+
+/// superset-api (dev sign-in) and superset-streams on SQLite, as `superset dev` runs them.
+struct Stack {
+    api: String,
+    streams: String,
+    stop: CancellationToken,
+    _db: superset_testkit::TestDatabase,
+    _data: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start() -> Stack {
+        let db = superset_testkit::TestDatabase::sqlite();
+        let data = tempfile::tempdir().unwrap();
+        let stop = CancellationToken::new();
+        let mut api = superset_api::Config::new(db.database_url());
+        api.port = 0;
+        api.dev_login = true;
+        let api = superset_api::Server::bind(api).await.unwrap();
+        let api_url = format!("http://{}", api.local_addr());
+        tokio::spawn(api.serve(stop.clone().cancelled_owned()));
+        let mut streams = superset_streams::Config::new(db.database_url());
+        streams.port = 0;
+        streams.data_dir = data.path().join("streams");
+        let streams = superset_streams::Server::bind(streams).await.unwrap();
+        let streams_url = format!("http://{}", streams.local_addr());
+        tokio::spawn(streams.serve(stop.clone().cancelled_owned()));
+        Stack { api: api_url, streams: streams_url, stop, _db: db, _data: data }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// tauri-driver, with the app's environment: its own Superset home, the stack's URLs,
+/// and an `xdg-open` that records the URL instead of opening a browser.
+fn tauri_driver(port: u16, display: &str, home: &Path, stack: &Stack, opened: &Path) -> Killed {
+    let driver = find("tauri-driver", "cargo install tauri-driver --locked");
+    find("WebKitWebDriver", "apt-get install webkit2gtk-driver");
+    let bin = home.join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let opener = bin.join("xdg-open");
+    std::fs::write(&opener, format!("#!/bin/sh\necho \"$1\" >> '{}'\n", opened.display())).unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let child = Command::new(driver)
+        .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
+        .env("DISPLAY", display)
+        .env("PATH", path)
+        .env("SUPERSET_HOME", home.join("superset"))
+        .env("SUPERSET_API_URL", &stack.api)
+        .env("SUPERSET_STREAMS_URL", &stack.streams)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
+async fn launch(port: u16) -> Client {
+    let started = Instant::now();
+    let capabilities = json!({"tauri:options": {"application": app()}, "browserName": "wry"});
+    loop {
+        let mut builder = ClientBuilder::rustls().unwrap();
+        builder.capabilities(capabilities.as_object().unwrap().clone());
+        match builder.connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(client) => return client,
+            Err(e) => {
+                assert!(started.elapsed() < WAIT, "cannot start the app through tauri-driver: {e}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
+fn button(text: &str) -> String {
+    format!("//button[normalize-space()='{text}' or @aria-label='{text}']")
+}
+
+async fn wait_for(client: &Client, xpath: &str) -> fantoccini::elements::Element {
+    match client.wait().at_most(WAIT).for_element(Locator::XPath(xpath)).await {
+        Ok(element) => element,
+        Err(e) => {
+            failed(client).await;
+            panic!("{xpath}: {e}")
+        }
+    }
+}
+
+/// Keeps what the window showed when a wait failed.
+async fn failed(client: &Client) {
+    screenshot(client, "failure").await;
+    if let Ok(source) = client.source().await {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("window-failure.html");
+        std::fs::write(&path, source).unwrap();
+        eprintln!("page source: {}", path.display());
+    }
+}
+
+async fn wait_for_text(client: &Client, text: &str) {
+    let started = Instant::now();
+    while !client.source().await.unwrap().contains(text) {
+        if started.elapsed() > WAIT {
+            failed(client).await;
+            panic!("the window never showed {text:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("window-{name}.png"));
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+}
+
+/// Plays the person at the browser: the dev sign-in form, then the loopback redirect.
+async fn sign_in_in_browser(opened: &Path) {
+    let started = Instant::now();
+    let url = loop {
+        if let Some(url) = std::fs::read_to_string(opened).ok().and_then(|s| s.lines().last().map(str::to_owned)) {
+            break url;
+        }
+        assert!(started.elapsed() < WAIT, "the app never opened the browser");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let html = browser.get(&url).send().await.unwrap().text().await.unwrap();
+    let form = &html[html.find("<form").expect("the dev sign-in form")..];
+    let at = form.find("action=\"").unwrap() + "action=\"".len();
+    let action = form[at..at + form[at..].find('"').unwrap()].replace("&amp;", "&");
+    let answer = browser.post(action).form(&[("name", "Window"), ("email", "window@example.test")]).send().await.unwrap();
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    let page = browser.get(location).send().await.unwrap();
+    assert!(page.status().is_success(), "the app's loopback listener took the code");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_chat_relaunch_and_sign_out_in_the_real_window() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (display, _xvfb) = display();
+    let stack = Stack::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let opened = home.path().join("opened-urls");
+    let port = free_port();
+    let _driver = tauri_driver(port, &display, home.path(), &stack, &opened);
+
+    let client = launch(port).await;
+    wait_for(&client, &button("Sign in with your browser")).await.click().await.unwrap();
+    sign_in_in_browser(&opened).await;
+    let message = wait_for(&client, "//textarea[@aria-label='Message']").await;
+    screenshot(&client, "signed-in").await;
+    message.send_keys("hello window\u{E007}").await.unwrap();
+    wait_for_text(&client, "You said: hello window").await;
+    screenshot(&client, "reply").await;
+    client.close().await.unwrap();
+
+    // Relaunch: still signed in, and the conversation is there.
+    let client = launch(port).await;
+    let session = "//button[contains(@class,'session-open')][.//*[normalize-space()='hello window']]";
+    wait_for(&client, session).await.click().await.unwrap();
+    wait_for_text(&client, "You said: hello window").await;
+    screenshot(&client, "relaunched").await;
+
+    let store = TokenStore::new(home.path().join("superset"));
+    let token: StoredToken = store.load().expect("a token is stored while signed in");
+    wait_for(&client, &button("Sign out")).await.click().await.unwrap();
+    wait_for(&client, &button("Sign in with your browser")).await;
+    screenshot(&client, "signed-out").await;
+    client.close().await.unwrap();
+    assert!(!home.path().join("superset/auth-token.enc").exists(), "the token file is gone");
+
+    let me = format!("{}/v1/me", stack.streams);
+    let started = Instant::now();
+    loop {
+        let status = reqwest::Client::new().get(&me).bearer_auth(token.secret()).send().await.unwrap().status();
+        if status == 401 {
+            break;
+        }
+        // The streams server may trust a validated token for up to 1 s without a
+        // notification channel (SQLite).
+        assert!(started.elapsed() < Duration::from_millis(1500), "the old token still works: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
