@@ -124,3 +124,61 @@ fn tokens_never_reach_the_logs() {
     assert!(!logged.contains(&token), "the session token was logged");
     assert!(!logged.contains(garbage), "a presented token was logged");
 }
+
+/// SIGTERM with a live SSE subscriber and a pending long-poll: both responses end
+/// cleanly and the process exits 0, instead of waiting for clients to leave.
+#[test]
+fn graceful_shutdown_ends_live_reads() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("auth.db").display());
+    let token = runtime.block_on(async {
+        let auth = superset_auth_db::AuthDb::connect(&url.parse().unwrap()).await.unwrap();
+        superset_testkit::user_with_session(&auth, "live@example.com").await.1
+    });
+    let mut child = streams()
+        .env("DATABASE_URL", &url)
+        .env("STREAMS_PORT", "0")
+        .env("STREAMS_DATA_DIR", dir.path().join("streams"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    runtime.block_on(async {
+        use futures::StreamExt;
+        let client = reqwest::Client::new();
+        let stream = format!("{base}/v1/stream/live");
+        let created = client.put(&stream).bearer_auth(&token).header("content-type", "text/plain").send().await.unwrap();
+        assert!(created.status().is_success());
+        let sse = client.get(format!("{stream}?offset=-1&live=sse")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(sse.status(), 200);
+        let long_poll = tokio::spawn(client.get(format!("{stream}?offset=now&live=long-poll")).bearer_auth(&token).send());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let mut body = sse.bytes_stream();
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(chunk) = body.next().await {
+                if chunk.is_err() {
+                    return false;
+                }
+            }
+            true
+        });
+        assert!(drained.await.expect("the SSE response ended on shutdown"), "the SSE response ended cleanly");
+        let answered = tokio::time::timeout(Duration::from_secs(10), long_poll).await.expect("the long-poll ended");
+        assert!(answered.unwrap().is_ok(), "the pending long-poll got an answer, not a reset");
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+}
