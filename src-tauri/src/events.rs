@@ -1,4 +1,5 @@
-//! The session manager's sign-in changes, pushed to the UI as Tauri events.
+//! What the UI is told without asking: sign-in changes (from the session manager) and
+//! a newer release (from the updater, which checks the release's signed `latest.json`).
 
 use serde_json::json;
 use superset_client::AuthEvent;
@@ -24,6 +25,29 @@ pub fn forward_auth_events(app: AppHandle) {
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
+        }
+    });
+}
+
+pub const UPDATE_AVAILABLE: &str = "update:available";
+
+/// Checks for a newer signed release once at start and tells the UI; installing waits
+/// for the person to agree.
+#[cfg_attr(debug_assertions, allow(dead_code))]
+pub fn announce_update(app: AppHandle) {
+    use tauri_plugin_updater::UpdaterExt;
+    tauri::async_runtime::spawn(async move {
+        let update = match app.updater() {
+            Ok(updater) => updater.check().await,
+            Err(e) => Err(e),
+        };
+        match update {
+            Ok(Some(update)) => {
+                tracing::info!(version = %update.version, "a newer release is available");
+                let _ = app.emit(UPDATE_AVAILABLE, json!({"version": update.version}));
+            }
+            Ok(None) => tracing::debug!("this is the newest release"),
+            Err(e) => tracing::info!(error = %e, "cannot check for updates"),
         }
     });
 }

@@ -40,6 +40,7 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .manage(state)
         .setup(|app| {
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
@@ -50,6 +51,8 @@ pub fn run() {
                 tracing::info!(count = urls.len(), "started by a superset:// link");
             }
             events::forward_auth_events(app.handle().clone());
+            #[cfg(not(debug_assertions))]
+            events::announce_update(app.handle().clone());
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

@@ -26,7 +26,7 @@ impl TimeLayout {
     }
 
     /// SQL turning a `timestamptz` parameter into this layout.
-    fn from_param(self, param: &str) -> String {
+    fn param(self, param: &str) -> String {
         match self {
             TimeLayout::Utc => format!("({param}::timestamptz AT TIME ZONE 'utc')"),
             TimeLayout::Zoned => format!("{param}::timestamptz"),
@@ -71,7 +71,7 @@ impl Queries {
                 "INSERT INTO auth.sessions \
                  (id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id) \
                  VALUES ($1::uuid, {}, $3, {now}, {now}, $4, $5, $6::uuid)",
-                t.from_param("$2"),
+                t.param("$2"),
                 now = t.now()
             ),
             upsert_user: format!(
@@ -108,7 +108,7 @@ impl Queries {
             insert_verification: format!(
                 "INSERT INTO auth.verifications (id, identifier, value, expires_at, created_at, updated_at) \
                  VALUES ($1::uuid, $2, $3, {}, {now}, {now})",
-                t.from_param("$4"),
+                t.param("$4"),
                 now = t.now()
             ),
             find_verification: format!(

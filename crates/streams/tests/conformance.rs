@@ -111,7 +111,7 @@ fn strip_ansi(s: &str) -> String {
 
 /// The vitest summary line, e.g. `Tests  312 passed | 5 skipped (317)`.
 fn summary(output: &str) -> String {
-    output.lines().filter(|l| l.trim_start().starts_with("Tests")).last().unwrap_or("(no summary)").trim().to_owned()
+    output.lines().rfind(|l| l.trim_start().starts_with("Tests")).unwrap_or("(no summary)").trim().to_owned()
 }
 
 /// The failing tests' names, from vitest's `FAIL` lines.
