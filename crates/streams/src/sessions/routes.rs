@@ -2,7 +2,8 @@
 //! namespace first, so another user's session is a 404 whatever the body says.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -92,11 +93,31 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The caller's session `id`, or 404.
-async fn existing(sessions: &Sessions, user: &AuthUser, id: &str) -> Result<(String, SessionMeta), ApiError> {
-    let id = uuid("sessionId", id)?;
-    let meta = sessions.meta(&user.user_id, &id).await?.ok_or(ApiError::NotFound)?;
-    Ok((id, meta))
+/// The caller's session named by the path, found in their own namespace: 404 when it
+/// is absent or someone else's, before anything else about the request is looked at.
+struct OwnSession {
+    id: String,
+    meta: SessionMeta,
+    user: AuthUser,
+}
+
+impl FromRequestParts<AppState> for OwnSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+        // The session middleware puts the caller on every request under /v1.
+        let user = parts.extensions.get::<AuthUser>().cloned().ok_or(ApiError::NotFound)?;
+        let id = uuid("sessionId", &id)?;
+        let meta = state.sessions.meta(&user.user_id, &id).await?.ok_or(ApiError::NotFound)?;
+        Ok(OwnSession { id, meta, user })
+    }
+}
+
+impl OwnSession {
+    async fn write(&self, sessions: &Sessions, write: Write) -> Result<Vec<(String, u64)>, WriteError> {
+        sessions.write(&self.user.user_id, &self.id, write).await
+    }
 }
 
 fn created(meta_id: &str, status: StatusCode) -> Response {
@@ -145,38 +166,30 @@ async fn create(
     Ok(created(&id, StatusCode::CREATED))
 }
 
-async fn show(State(state): State<AppState>, Extension(user): Extension<AuthUser>, Path(id): Path<String>) -> Reply {
-    let (_, meta) = existing(&state.sessions, &user, &id).await?;
-    Ok(Json(meta).into_response())
+async fn show(session: OwnSession) -> Reply {
+    Ok(Json(session.meta).into_response())
 }
 
-async fn rename(
-    State(state): State<AppState>,
-    Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Reply {
+async fn rename(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let sessions = &state.sessions;
-    let (id, _) = existing(sessions, &user, &id).await?;
     let title = title(&Body::parse(&body)?, true)?.expect("required");
     let event = Event::Session(SessionRecord {
-        session_id: id.clone(),
+        session_id: session.id.clone(),
         title: Some(title.clone()),
-        actor_id: user.user_id.to_string(),
+        actor_id: session.user.user_id.to_string(),
         updated_at: now(),
     });
-    sessions.write(&user.user_id, &id, Write::Raw(event.to_json())).await?;
-    sessions.record_rename(&user.user_id, &id, title).await?;
-    let (_, meta) = existing(sessions, &user, &id).await?;
+    session.write(sessions, Write::Raw(event.to_json())).await?;
+    sessions.record_rename(&session.user.user_id, &session.id, title).await?;
+    let meta = sessions.meta(&session.user.user_id, &session.id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(meta).into_response())
 }
 
-async fn remove(State(state): State<AppState>, Extension(user): Extension<AuthUser>, Path(id): Path<String>) -> Reply {
+async fn remove(State(state): State<AppState>, session: OwnSession) -> Reply {
     let sessions = &state.sessions;
-    let (id, _) = existing(sessions, &user, &id).await?;
     // The index first: if the stream's deletion then fails, nothing visible remains.
-    sessions.record_delete(&user.user_id, &id).await?;
-    let key = stream_key(&user.user_id, &id);
+    sessions.record_delete(&session.user.user_id, &session.id).await?;
+    let key = stream_key(&session.user.user_id, &session.id);
     match sessions.store.delete(&key).await {
         Ok(()) | Err(StoreError::NotFound | StoreError::Gone) => {}
         Err(e) => return Err(e.into()),
@@ -185,14 +198,8 @@ async fn remove(State(state): State<AppState>, Extension(user): Extension<AuthUs
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn message(
-    State(state): State<AppState>,
-    Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Reply {
+async fn message(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let sessions = &state.sessions;
-    let (id, _) = existing(sessions, &user, &id).await?;
     let body = Body::parse(&body)?;
     let content = body.str("content")?;
     if content.is_empty() {
@@ -203,99 +210,65 @@ async fn message(
     let chunk = NewChunk {
         message_id: message_id.clone(),
         role: Role::User,
-        actor_id: user.user_id.to_string(),
+        actor_id: session.user.user_id.to_string(),
         chunk: Chunk::WholeMessage { content },
         txid: body.optional_str("txid")?,
     };
-    sessions.write(&user.user_id, &id, Write::Message(chunk)).await?;
-    sessions.record_activity(&user.user_id, &id).await?;
+    session.write(sessions, Write::Message(chunk)).await?;
+    sessions.record_activity(&session.user.user_id, &session.id).await?;
     Ok(Json(json!({"messageId": message_id})).into_response())
 }
 
-async fn start(
-    State(state): State<AppState>,
-    Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Reply {
-    let sessions = &state.sessions;
-    let (id, _) = existing(sessions, &user, &id).await?;
+async fn start(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let message_id = Body::parse(&body)?.uuid("messageId")?;
-    sessions.write(&user.user_id, &id, Write::Start(message_id.clone())).await?;
+    session.write(&state.sessions, Write::Start(message_id.clone())).await?;
     Ok(Json(json!({"messageId": message_id})).into_response())
 }
 
-async fn chunk(
-    State(state): State<AppState>,
-    Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Reply {
+async fn chunk(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let sessions = &state.sessions;
-    let (id, _) = existing(sessions, &user, &id).await?;
     let body = Body::parse(&body)?;
     let message_id = body.uuid("messageId")?;
     let role = body.role()?;
     let chunk = body.chunk()?;
     check_size(sessions, "chunk", chunk_text(&chunk))?;
-    let actor_id = if role == Role::Assistant { ASSISTANT.to_owned() } else { user.user_id.to_string() };
+    let actor_id = if role == Role::Assistant { ASSISTANT.to_owned() } else { session.user.user_id.to_string() };
     let new = NewChunk { message_id, role, actor_id, chunk, txid: body.optional_str("txid")? };
-    let written = sessions.write(&user.user_id, &id, Write::Chunk(new)).await?;
+    let written = session.write(sessions, Write::Chunk(new)).await?;
     let (message_id, seq) = &written[0];
     Ok(Json(json!({"messageId": message_id, "seq": seq})).into_response())
 }
 
-async fn finish(
-    State(state): State<AppState>,
-    Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Reply {
-    let sessions = &state.sessions;
-    let (id, _) = existing(sessions, &user, &id).await?;
+async fn finish(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let message_id = Body::parse(&body)?.uuid("messageId")?;
     let write = Write::Finish { message_id: message_id.clone(), actor_id: ASSISTANT.to_owned() };
-    sessions.write(&user.user_id, &id, write).await?;
-    sessions.record_activity(&user.user_id, &id).await?;
+    session.write(&state.sessions, write).await?;
+    state.sessions.record_activity(&session.user.user_id, &session.id).await?;
     Ok(Json(json!({"messageId": message_id})).into_response())
 }
 
-async fn stop(
-    State(state): State<AppState>,
-    Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Reply {
-    let sessions = &state.sessions;
-    let (id, _) = existing(sessions, &user, &id).await?;
+async fn stop(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let message_id = Body::parse(&body)?.optional_uuid("messageId")?;
-    let write = Write::Stop { message_id, actor_id: user.user_id.to_string() };
-    let stopped: Vec<String> = sessions.write(&user.user_id, &id, write).await?.into_iter().map(|(m, _)| m).collect();
+    let write = Write::Stop { message_id, actor_id: session.user.user_id.to_string() };
+    let stopped: Vec<String> = session.write(&state.sessions, write).await?.into_iter().map(|(m, _)| m).collect();
     Ok(Json(json!({"stopped": stopped})).into_response())
 }
 
-async fn reset(State(state): State<AppState>, Extension(user): Extension<AuthUser>, Path(id): Path<String>) -> Reply {
-    let sessions = &state.sessions;
-    let (id, _) = existing(sessions, &user, &id).await?;
-    sessions.write(&user.user_id, &id, Write::Raw(Event::Reset.to_json())).await?;
+async fn reset(State(state): State<AppState>, session: OwnSession) -> Reply {
+    session.write(&state.sessions, Write::Raw(Event::Reset.to_json())).await?;
     Ok(Json(json!({})).into_response())
 }
 
-async fn fork(
-    State(state): State<AppState>,
-    Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Reply {
+async fn fork(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let sessions = &state.sessions;
-    let (id, meta) = existing(sessions, &user, &id).await?;
+    let (id, meta, user) = (&session.id, session.meta.clone(), &session.user);
     let body = Body::parse(&body)?;
     let at = body.optional_uuid("atMessageId")?;
     let new_id = body.optional_uuid("newSessionId")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     if sessions.meta(&user.user_id, &new_id).await?.is_some() {
         return Err(ApiError::Conflict(format!("session {new_id} already exists")));
     }
-    let (events, _) = read_messages(&*sessions.store, &stream_key(&user.user_id, &id), ReadFrom::Start).await?;
+    let (events, _) = read_messages(&*sessions.store, &stream_key(&user.user_id, id), ReadFrom::Start).await?;
     let prefix = match &at {
         None => &events[..],
         Some(at) => {
