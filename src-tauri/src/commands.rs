@@ -145,8 +145,9 @@ pub async fn stop(state: State<'_, AppState>, session_id: String, message_id: Op
 }
 
 /// Forwards the session's events, from the start and then live, to the UI.
+/// Async so it runs on the async runtime, which the subscription's task needs.
 #[tauri::command]
-pub fn subscribe_session(state: State<'_, AppState>, session_id: String, on_event: Channel<Value>) {
+pub async fn subscribe_session(state: State<'_, AppState>, session_id: String, on_event: Channel<Value>) -> CommandResult<()> {
     let stop = CancellationToken::new();
     if let Some(previous) = state.subscriptions.lock().unwrap().insert(session_id.clone(), stop.clone()) {
         previous.cancel();
@@ -177,6 +178,7 @@ pub fn subscribe_session(state: State<'_, AppState>, session_id: String, on_even
             }
         }
     });
+    Ok(())
 }
 
 #[tauri::command]
