@@ -10,6 +10,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,10 +30,15 @@ fn app() -> PathBuf {
 }
 const WAIT: Duration = Duration::from_secs(60);
 
+/// A child process (and, for one started in a group of its own, everything it started)
+/// killed when the test ends, however it ends.
 struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        // tauri-driver leaves WebKitWebDriver running when killed: end its group.
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -126,6 +132,7 @@ fn tauri_driver(port: u16, display: &str, home: &Path, stack: &Stack, opened: &P
     std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let child = Command::new(driver)
+        .process_group(0)
         .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
         .env("DISPLAY", display)
         .env("PATH", path)
