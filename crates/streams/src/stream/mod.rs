@@ -28,7 +28,32 @@ pub fn routes(max_append_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/stream/{*path}", get(read::get).head(head).put(create).post(append).delete(delete))
         .layer(DefaultBodyLimit::max(max_append_bytes))
+        .layer(middleware::from_fn(move |request, next| refuse_oversized(max_append_bytes, request, next)))
         .layer(middleware::map_response(security_headers))
+}
+
+/// Bodies declared larger than this are not read before the 413: the connection is
+/// dropped instead.
+const MAX_DRAINED_BYTES: u64 = 64 << 20;
+
+/// Answers 413 to a body declared over `limit`, after reading (and dropping) it: a
+/// server that closes the connection on unread data makes the client's kernel reset
+/// it, and the client may lose the 413 and see only a broken connection.
+async fn refuse_oversized(limit: usize, request: axum::extract::Request, next: middleware::Next) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => {
+            if length <= MAX_DRAINED_BYTES {
+                let mut body = request.into_body().into_data_stream();
+                while let Some(Ok(_)) = futures::StreamExt::next(&mut body).await {}
+            }
+            Problem::too_large(limit).into_response()
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// Defence in depth for browsers (protocol §12.7), on every stream response.

@@ -20,6 +20,10 @@ impl Problem {
         Problem { status: StatusCode::BAD_REQUEST, message: message.into(), headers: Vec::new() }
     }
 
+    pub fn too_large(limit: usize) -> Self {
+        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the {limit}-byte limit"))
+    }
+
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Problem { status, message: message.into(), headers: Vec::new() }
     }
