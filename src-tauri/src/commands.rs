@@ -88,7 +88,11 @@ pub async fn start_session(state: State<'_, AppState>, title: Option<String>) ->
 }
 
 #[tauri::command]
-pub async fn rename_session(state: State<'_, AppState>, session_id: String, title: String) -> CommandResult<SessionInfo> {
+pub async fn rename_session(
+    state: State<'_, AppState>,
+    session_id: String,
+    title: String,
+) -> CommandResult<SessionInfo> {
     Ok(state.manager.rename_session(&session_id, &title).await?)
 }
 
@@ -103,11 +107,7 @@ pub async fn delete_session(state: State<'_, AppState>, session_id: String) -> C
 /// Sends the user's message, then generates the assistant's reply here, in the
 /// background; the UI sees both through its subscription.
 #[tauri::command]
-pub async fn send_message(
-    state: State<'_, AppState>,
-    session_id: String,
-    content: String,
-) -> CommandResult<Value> {
+pub async fn send_message(state: State<'_, AppState>, session_id: String, content: String) -> CommandResult<Value> {
     if content.trim().is_empty() {
         return Err(CommandError::invalid("the message is empty"));
     }
@@ -147,7 +147,11 @@ pub async fn stop(state: State<'_, AppState>, session_id: String, message_id: Op
 /// Forwards the session's events, from the start and then live, to the UI.
 /// Async so it runs on the async runtime, which the subscription's task needs.
 #[tauri::command]
-pub async fn subscribe_session(state: State<'_, AppState>, session_id: String, on_event: Channel<Value>) -> CommandResult<()> {
+pub async fn subscribe_session(
+    state: State<'_, AppState>,
+    session_id: String,
+    on_event: Channel<Value>,
+) -> CommandResult<()> {
     let stop = CancellationToken::new();
     if let Some(previous) = state.subscriptions.lock().unwrap().insert(session_id.clone(), stop.clone()) {
         previous.cancel();

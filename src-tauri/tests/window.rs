@@ -9,8 +9,8 @@
 //! the test with what to install.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 /// The app as shipped: the release build `scripts/build-desktop-linux` makes, which
 /// serves the embedded UI (a debug build would load the dev server's URL instead).
 fn app() -> PathBuf {
-    let app = std::env::var_os("SUPERSET_DESKTOP_APP").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("release/superset-desktop")
-    });
+    let app = std::env::var_os("SUPERSET_DESKTOP_APP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("release/superset-desktop"));
     assert!(app.is_file(), "{} is not built: run scripts/build-desktop-linux first", app.display());
     app
 }
@@ -222,9 +222,15 @@ fn app_memory_kib() -> u64 {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else { continue };
         let comm = comm.trim();
-        if comm.starts_with("superset-deskto") || comm.starts_with("WebKitWebProces") || comm.starts_with("WebKitNetworkPr") {
+        if comm.starts_with("superset-deskto")
+            || comm.starts_with("WebKitWebProces")
+            || comm.starts_with("WebKitNetworkPr")
+        {
             let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-            let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().split(' ').next()?.parse().ok());
+            let rss = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().split(' ').next()?.parse().ok());
             total += rss.unwrap_or(0u64);
         }
     }
@@ -241,12 +247,14 @@ async fn sign_in_in_browser(opened: &Path) {
         assert!(started.elapsed() < WAIT, "the app never opened the browser");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let browser =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let html = browser.get(&url).send().await.unwrap().text().await.unwrap();
     let form = &html[html.find("<form").expect("the dev sign-in form")..];
     let at = form.find("action=\"").unwrap() + "action=\"".len();
     let action = form[at..at + form[at..].find('"').unwrap()].replace("&amp;", "&");
-    let answer = browser.post(action).form(&[("name", "Window"), ("email", "window@example.test")]).send().await.unwrap();
+    let answer =
+        browser.post(action).form(&[("name", "Window"), ("email", "window@example.test")]).send().await.unwrap();
     let location = answer.headers()["location"].to_str().unwrap().to_owned();
     let page = browser.get(location).send().await.unwrap();
     assert!(page.status().is_success(), "the app's loopback listener took the code");

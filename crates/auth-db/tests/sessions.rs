@@ -44,8 +44,10 @@ async fn short_sessions_expire() {
     for backend in Backend::ALL {
         let (_db, auth) = connect(backend).await;
         let user = auth.upsert_user(&ada()).await.unwrap();
-        let session =
-            auth.create_session(&NewSession { ttl: Duration::from_millis(300), ..NewSession::for_user(&user.id) }).await.unwrap();
+        let session = auth
+            .create_session(&NewSession { ttl: Duration::from_millis(300), ..NewSession::for_user(&user.id) })
+            .await
+            .unwrap();
         assert!(auth.find_session(&session.token).await.unwrap().is_some());
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(auth.find_session(&session.token).await.unwrap(), None, "{backend:?}");
@@ -62,7 +64,10 @@ async fn upsert_keeps_one_user_per_email() {
             .await
             .unwrap();
         assert_eq!(again.id, first.id, "{backend:?}");
-        assert_eq!((again.name.as_str(), again.email_verified, again.image.as_deref()), ("Ada L.", true, Some("a.png")));
+        assert_eq!(
+            (again.name.as_str(), again.email_verified, again.image.as_deref()),
+            ("Ada L.", true, Some("a.png"))
+        );
         // A later unverified sign-in neither clears the image nor un-verifies the email.
         let third = auth.upsert_user(&ada()).await.unwrap();
         assert_eq!((third.email_verified, third.image.as_deref()), (true, Some("a.png")), "{backend:?}");
@@ -88,6 +93,10 @@ async fn deleting_a_user_deletes_their_sessions() {
     let (_db, auth) = connect(Backend::Postgres).await;
     let user = auth.upsert_user(&ada()).await.unwrap();
     let session = auth.create_session(&NewSession::for_user(&user.id)).await.unwrap();
-    sqlx::query("DELETE FROM auth.users WHERE id = $1::uuid").bind(&user.id).execute(auth.pg_pool().unwrap()).await.unwrap();
+    sqlx::query("DELETE FROM auth.users WHERE id = $1::uuid")
+        .bind(&user.id)
+        .execute(auth.pg_pool().unwrap())
+        .await
+        .unwrap();
     assert_eq!(auth.find_session(&session.token).await.unwrap(), None);
 }

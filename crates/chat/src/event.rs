@@ -70,7 +70,10 @@ pub struct SessionRecord {
 /// A message of a session's stream, as far as a conversation is concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    Chunk { record: ChunkRecord, txid: Option<String> },
+    Chunk {
+        record: ChunkRecord,
+        txid: Option<String>,
+    },
     Session(SessionRecord),
     Reset,
     /// Anything this version does not know (a newer writer, a snapshot marker):

@@ -37,8 +37,13 @@ pub async fn chat(servers: &ServerArgs, args: ChatArgs) -> anyhow::Result<()> {
     manager.create_session(&id).await.context("cannot open the session")?;
     eprintln!("session {id}");
     eprintln!("assistant: {}", provider.name());
-    let mut turn = Turn { manager: &manager, session_id: &id, provider: &*provider, view: View::default(),
-        subscription: manager.subscribe(&session_stream(&id), "-1") };
+    let mut turn = Turn {
+        manager: &manager,
+        session_id: &id,
+        provider: &*provider,
+        view: View::default(),
+        subscription: manager.subscribe(&session_stream(&id), "-1"),
+    };
     match args.message {
         Some(text) => turn.take(&text).await,
         None => {

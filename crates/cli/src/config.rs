@@ -44,7 +44,9 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
             anyhow::ensure!(!key.is_empty(), "no key given on standard input");
             match keys.set(provider, &key)? {
                 KeyPlace::Keyring => println!("Stored the {provider} key in the OS keyring."),
-                KeyPlace::File(path) => println!("No OS keyring here: stored the {provider} key in {} (mode 0600).", path.display()),
+                KeyPlace::File(path) => {
+                    println!("No OS keyring here: stored the {provider} key in {} (mode 0600).", path.display())
+                }
             }
         }
         ConfigCommand::DeleteKey { provider } => {

@@ -36,7 +36,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!("api listening on http://{api_addr}");
     println!("streams listening on http://{streams_addr}");
     if (args.api_port, args.streams_port) != (8788, 8787) {
-        println!("point the client at them: SUPERSET_API_URL=http://{api_addr} SUPERSET_STREAMS_URL=http://{streams_addr}");
+        println!(
+            "point the client at them: SUPERSET_API_URL=http://{api_addr} SUPERSET_STREAMS_URL=http://{streams_addr}"
+        );
     }
     println!("data in {}; sign in with `superset login`; Ctrl-C stops", dir.display());
 

@@ -37,7 +37,8 @@ fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
 /// Reads lines until one starts with `prefix`; returns the rest of it.
 fn wait_for(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
     loop {
-        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line starting {prefix:?}"));
+        let line =
+            lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line starting {prefix:?}"));
         if let Some(rest) = line.trim().strip_prefix(prefix) {
             return rest.trim().to_owned();
         }
@@ -64,11 +65,8 @@ fn text(output: &Output) -> String {
 
 /// The browser's part: the sign-in page, the dev form, the redirect to the loopback.
 async fn play_browser(authorize_url: &str, name: &str, email: &str) -> String {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let browser =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = browser.get(authorize_url).send().await.unwrap().text().await.unwrap();
     let form = &page[page.find("<form").expect("a sign-in form")..];
     let at = form.find("action=\"").unwrap() + "action=\"".len();
@@ -95,7 +93,8 @@ async fn dev_then_login_then_whoami_then_logout() {
     assert!(home.path().join("dev/auth.db").exists(), "SQLite under $SUPERSET_HOME/dev");
 
     let servers = ["--api-url", api.as_str(), "--streams-url", streams.as_str()];
-    let mut login = superset(home.path()).arg("login").arg("--no-open").args(servers).stdout(Stdio::piped()).spawn().unwrap();
+    let mut login =
+        superset(home.path()).arg("login").arg("--no-open").args(servers).stdout(Stdio::piped()).spawn().unwrap();
     let login_lines = lines(login.stdout.take().unwrap());
     wait_for(&login_lines, "Sign in at this URL");
     let url = loop {
@@ -126,9 +125,13 @@ async fn dev_then_login_then_whoami_then_logout() {
         "you: hello, stream\nassistant: You said: hello, stream\n",
         "the message and the echo assistant's reply, replayed from the stream"
     );
-    let session_id = String::from_utf8_lossy(&chat.stderr).lines().find_map(|l| l.strip_prefix("session ").map(str::to_owned)).unwrap();
+    let session_id = String::from_utf8_lossy(&chat.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("session ").map(str::to_owned))
+        .unwrap();
 
-    let again = superset(home.path()).args(["chat", &session_id, "--message", "second"]).args(servers).output().unwrap();
+    let again =
+        superset(home.path()).args(["chat", &session_id, "--message", "second"]).args(servers).output().unwrap();
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(
         String::from_utf8_lossy(&again.stdout),
@@ -215,7 +218,13 @@ fn config_chooses_the_assistant_and_keeps_keys_out_of_sight() {
         .unwrap();
     assert!(set.status.success(), "{}", text(&set));
 
-    let mut set_key = superset(home.path()).args(["config", "set-key", "anthropic"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut set_key = superset(home.path())
+        .args(["config", "set-key", "anthropic"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     use std::io::Write;
     set_key.stdin.take().unwrap().write_all(b"sk-ant-cli-SECRET\n").unwrap();
     let set_key = set_key.wait_with_output().unwrap();

@@ -27,7 +27,7 @@ pub mod token_store;
 
 pub use backoff::RetryPolicy;
 pub use login::{Login, LoginError};
+pub use servers::ServerUrls;
 pub use session_manager::{AuthEvent, ClientError, SessionManager};
 pub use subscription::{StreamEvent, Subscription};
-pub use servers::ServerUrls;
 pub use token_store::{clear_token, load_token, save_token, StoredToken, TokenStore, TokenStoreError};

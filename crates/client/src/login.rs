@@ -164,7 +164,11 @@ async fn callback(State(pending): State<Arc<Pending>>, Query(params): Query<Hash
         );
     }
     let Some(verifier) = pending.verifier.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-        return page(StatusCode::CONFLICT, "Already handled", "This sign-in has already finished. You can close this tab.");
+        return page(
+            StatusCode::CONFLICT,
+            "Already handled",
+            "This sign-in has already finished. You can close this tab.",
+        );
     };
     let result = match (params.get("code"), params.get("error")) {
         (_, Some(error)) => Err(LoginError::Refused(describe_refusal(error, params.get("error_description")))),
@@ -173,7 +177,11 @@ async fn callback(State(pending): State<Arc<Pending>>, Query(params): Query<Hash
     };
     let response = match &result {
         Ok(_) => page(StatusCode::OK, "Signed in to Superset", "You can close this tab and go back to Superset."),
-        Err(e) => page(StatusCode::BAD_REQUEST, "Sign-in failed", &format!("{e}. Close this tab and try again from Superset.")),
+        Err(e) => page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            &format!("{e}. Close this tab and try again from Superset."),
+        ),
     };
     if let Some(done) = pending.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
         let _ = done.send(result);
@@ -202,10 +210,8 @@ async fn exchange(pending: &Pending, code: &str, verifier: PkceCodeVerifier) -> 
             }
             other => LoginError::Exchange(other.to_string()),
         })?;
-    let expires_at = response
-        .expires_in()
-        .and_then(|d| chrono::Duration::from_std(d).ok())
-        .map(|d| chrono::Utc::now() + d);
+    let expires_at =
+        response.expires_in().and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| chrono::Utc::now() + d);
     Ok(StoredToken::new(response.access_token().secret().clone(), expires_at))
 }
 

@@ -239,7 +239,8 @@ impl SessionManager {
         let mut url = self.stream_url(path);
         url.query_pairs_mut().append_pair("offset", offset);
         let response = self.send(Call::new(Method::GET, url)).await?;
-        let flag = |name: &str| response.headers().get(name).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        let flag =
+            |name: &str| response.headers().get(name).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
         let (up_to_date, closed) = (flag("stream-up-to-date"), flag("stream-closed"));
         let next_offset = next_offset(&response)?;
         let data = response.bytes().await.map_err(|e| ClientError::Unavailable { reason: e.to_string() })?;

@@ -150,7 +150,9 @@ impl Follower {
                     },
                     other => tracing::debug!(event = other, "ignoring an unknown SSE event"),
                 },
-                None | Some(Err(SseError::StreamEnded)) => return dropped("the server ended the connection".into(), None),
+                None | Some(Err(SseError::StreamEnded)) => {
+                    return dropped("the server ended the connection".into(), None)
+                }
                 Some(Err(SseError::InvalidStatusCode(status, response))) => {
                     if status == StatusCode::UNAUTHORIZED {
                         self.manager.refused(&token).await;

@@ -7,9 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::http_proxy::RecordingProxy;
-use common::providers::{
-    anthropic_end, anthropic_error, anthropic_reply, openai_reply, FakeProvider, Script, Step,
-};
+use common::providers::{anthropic_end, anthropic_error, anthropic_reply, openai_reply, FakeProvider, Script, Step};
 use common::servers::Stack;
 use common::CapturedLogs;
 use serde_json::Value;
@@ -56,7 +54,8 @@ fn manager(stack: &Stack, streams: &Url, token: &str) -> (tempfile::TempDir, Ses
     let home = tempfile::tempdir().unwrap();
     let store = TokenStore::new(home.path());
     store.save(&StoredToken::new(token, None)).unwrap();
-    let retry = RetryPolicy { first_delay: Duration::from_millis(10), max_delay: Duration::from_millis(100), max_attempts: 3 };
+    let retry =
+        RetryPolicy { first_delay: Duration::from_millis(10), max_delay: Duration::from_millis(100), max_attempts: 3 };
     (home, SessionManager::new(ServerUrls { api: stack.api.clone(), streams: streams.clone() }, store, retry))
 }
 
@@ -173,7 +172,8 @@ async fn echo_needs_nothing_and_streams_word_by_word() {
     let expected = echo::reply_to("streams back my words");
     assert_eq!(reply.text, expected);
     chat.assert_reply(&reply.message_id, &expected, MessageStatus::Complete).await;
-    let deltas = chat.chunks(&reply.message_id).await.iter().filter(|(_, c)| matches!(c, Chunk::TextDelta { .. })).count();
+    let deltas =
+        chat.chunks(&reply.message_id).await.iter().filter(|(_, c)| matches!(c, Chunk::TextDelta { .. })).count();
     assert!(deltas > 1, "the reply arrived in pieces, not at once ({deltas})");
 }
 
@@ -201,7 +201,10 @@ async fn provider_failures_become_error_chunks_and_the_session_stays_usable() {
         (Script::stream(mid_stream), "Partial", "Overloaded"),
         (Script::stream(dropped), "cut off", "lost the connection"),
         (
-            Script::error(401, r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#),
+            Script::error(
+                401,
+                r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,
+            ),
             "",
             "refused the API key",
         ),
@@ -238,7 +241,8 @@ async fn provider_failures_become_error_chunks_and_the_session_stays_usable() {
     // An OpenAI-style error mid-stream, and a 5xx.
     let mut steps = openai_reply(&["half"]);
     steps.truncate(3);
-    steps.push(Step::Send("data: {\"error\":{\"message\":\"The model crashed\",\"type\":\"server_error\"}}\n\n".into()));
+    steps
+        .push(Step::Send("data: {\"error\":{\"message\":\"The model crashed\",\"type\":\"server_error\"}}\n\n".into()));
     for (script, says) in [
         (Script::stream(steps), "The model crashed"),
         (Script::error(500, r#"{"error":{"message":"The server had an error","type":"server_error"}}"#), "500"),

@@ -31,7 +31,9 @@ async fn signed_in(stack: &Stack, streams: &Url, token: &str) -> (tempfile::Temp
 }
 
 /// Collects a subscription's messages until the stream closes.
-async fn messages_until_closed(subscription: &mut superset_client::Subscription) -> (Vec<serde_json::Value>, Vec<String>) {
+async fn messages_until_closed(
+    subscription: &mut superset_client::Subscription,
+) -> (Vec<serde_json::Value>, Vec<String>) {
     let (mut messages, mut offsets) = (Vec::new(), Vec::new());
     loop {
         let event = tokio::time::timeout(Duration::from_secs(30), subscription.next())
@@ -215,7 +217,8 @@ async fn sign_out_revokes_on_the_server_then_removes_the_token() {
     assert!(out.was_signed_in && out.revoked_on_server, "{out:?}");
     assert!(!home.path().join("auth-token.enc").exists());
     assert_eq!(events.try_recv().unwrap(), AuthEvent::Changed { signed_in: false, expires_at: None });
-    let refused = reqwest::Client::new().get(stack.streams.join("v1/me").unwrap()).bearer_auth(&token).send().await.unwrap();
+    let refused =
+        reqwest::Client::new().get(stack.streams.join("v1/me").unwrap()).bearer_auth(&token).send().await.unwrap();
     assert_eq!(refused.status(), 401, "the server no longer accepts the token");
     let again = manager.sign_out().await.unwrap();
     assert!(!again.was_signed_in);
@@ -231,7 +234,8 @@ async fn sign_out_removes_the_token_even_when_the_auth_server_is_unreachable() {
     let home = tempfile::tempdir().unwrap();
     let store = TokenStore::new(home.path());
     store.save(&StoredToken::new(token, None)).unwrap();
-    let manager = SessionManager::new(ServerUrls { api: nowhere, streams: stack.streams.clone() }, store, fast_retries());
+    let manager =
+        SessionManager::new(ServerUrls { api: nowhere, streams: stack.streams.clone() }, store, fast_retries());
     let out = manager.sign_out().await.unwrap();
     assert!(out.was_signed_in && !out.revoked_on_server, "{out:?}");
     assert!(!home.path().join("auth-token.enc").exists());

@@ -60,7 +60,8 @@ fn micros(d: Duration) -> String {
 }
 
 async fn raw_appends(server: &Arc<TestServer>, token: &str) -> Figures {
-    let body = json!({"type": "chunk", "key": "m:0", "value": {"text": "x".repeat(150)}, "headers": {"operation": "insert"}});
+    let body =
+        json!({"type": "chunk", "key": "m:0", "value": {"text": "x".repeat(150)}, "headers": {"operation": "insert"}});
     for i in 0..WRITERS {
         let url = server.url(&format!("/v1/stream/bench/raw-{i}"));
         let created = server.client.put(url).bearer_auth(token).header("content-type", "application/json").send().await;

@@ -62,7 +62,11 @@ impl Target {
     fn rss_kib(&self) -> u64 {
         let pid = self.child.id().expect("server running");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc");
-        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("VmRSS")
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
     }
 }
 
@@ -70,7 +74,11 @@ impl Target {
 async fn listening(child: &mut Child) -> String {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.expect("server starts").unwrap().expect("output");
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("server starts")
+            .unwrap()
+            .expect("output");
         if let Some(url) = line.strip_prefix("listening on ") {
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
             return url.trim_end_matches('/').to_owned();
@@ -107,7 +115,11 @@ async fn start_reference(name: &'static str, data_dir: Option<&Path>) -> Target 
         console.log('listening on ' + await server.start());\n\
         process.on('SIGTERM', async () => { await server.stop(); process.exit(0); });";
     let mut command = Command::new("node");
-    command.args(["--input-type=module", "-e", script]).current_dir(conformance_dir()).stdout(Stdio::piped()).kill_on_drop(true);
+    command
+        .args(["--input-type=module", "-e", script])
+        .current_dir(conformance_dir())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
     if let Some(dir) = data_dir {
         command.env("DATA_DIR", dir);
     }
@@ -126,7 +138,12 @@ fn message(fields: Value) -> String {
 
 async fn create_json_stream(client: &reqwest::Client, target: &Target, path: &str) -> String {
     let url = target.url(path);
-    let created = target.request(client, reqwest::Method::PUT, &url).header("content-type", "application/json").send().await.unwrap();
+    let created = target
+        .request(client, reqwest::Method::PUT, &url)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert!(created.status().is_success(), "{}: create {}", target.name, created.status());
     url
 }
@@ -151,7 +168,12 @@ async fn appends(client: &reqwest::Client, target: &Arc<Target>) -> (f64, f64, f
             while started.elapsed() < APPEND_FOR {
                 let body = message(json!({ "w": w, "n": n }));
                 let sent = Instant::now();
-                let response = target.request(&client, reqwest::Method::POST, &url).header("content-type", "application/json").body(body).send().await;
+                let response = target
+                    .request(&client, reqwest::Method::POST, &url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
                 match response {
                     Ok(r) if r.status().is_success() => latencies.push(sent.elapsed().as_secs_f64() * 1e3),
                     _ => errors += 1,
@@ -181,7 +203,13 @@ async fn catch_up(client: &reqwest::Client, target: &Arc<Target>) -> f64 {
         fillers.push(tokio::spawn(async move {
             for n in (w..CATCH_UP_MESSAGES).step_by(WRITERS) {
                 let body = message(json!({ "n": n }));
-                let r = target.request(&client, reqwest::Method::POST, &url).header("content-type", "application/json").body(body).send().await.unwrap();
+                let r = target
+                    .request(&client, reqwest::Method::POST, &url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
                 assert!(r.status().is_success());
             }
         }));
@@ -194,7 +222,8 @@ async fn catch_up(client: &reqwest::Client, target: &Arc<Target>) -> f64 {
         let started = Instant::now();
         let (mut bytes, mut messages, mut offset) = (0, 0, "-1".to_owned());
         loop {
-            let r = target.request(client, reqwest::Method::GET, &format!("{url}?offset={offset}")).send().await.unwrap();
+            let r =
+                target.request(client, reqwest::Method::GET, &format!("{url}?offset={offset}")).send().await.unwrap();
             offset = r.headers()["stream-next-offset"].to_str().unwrap().to_owned();
             let up_to_date = r.headers().contains_key("stream-up-to-date");
             let body = r.bytes().await.unwrap();
@@ -249,7 +278,13 @@ async fn fan_out(target: &Arc<Target>, epoch: Instant) -> FanOut {
         }
         sent += 1;
         let body = message(json!({ "seq": seq, "t": epoch.elapsed().as_nanos() as u64 }));
-        let r = target.request(&client, reqwest::Method::POST, &url).header("content-type", "application/json").body(body).send().await.unwrap();
+        let r = target
+            .request(&client, reqwest::Method::POST, &url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success());
     }
     // Whatever has not arrived within the grace period counts as lost.
@@ -268,7 +303,14 @@ async fn fan_out(target: &Arc<Target>, epoch: Instant) -> FanOut {
         latencies.extend(seen.iter().map(|(_, l)| *l));
     }
     latencies.sort_by(f64::total_cmp);
-    FanOut { sent, p50: percentile(&latencies, 0.5), p99: percentile(&latencies, 0.99), lost, duplicated, kib_per_subscriber }
+    FanOut {
+        sent,
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+        lost,
+        duplicated,
+        kib_per_subscriber,
+    }
 }
 
 /// One SSE subscriber from the tail, recording (seq, delivery latency in ms) of every
@@ -284,7 +326,9 @@ async fn subscribe(
     let mut offset = "now".to_owned();
     let mut waiting = Some(ready);
     loop {
-        let Ok(response) = target.request(&client, reqwest::Method::GET, &format!("{url}?offset={offset}&live=sse")).send().await else {
+        let Ok(response) =
+            target.request(&client, reqwest::Method::GET, &format!("{url}?offset={offset}&live=sse")).send().await
+        else {
             continue;
         };
         let mut body = response.bytes_stream();
@@ -367,7 +411,11 @@ async fn main() {
             fan.kib_per_subscriber,
             [
                 (errors > 0).then(|| format!(" {errors} append errors.")),
-                (fan.sent < FAN_OUT_MESSAGES).then(|| format!(" Fan-out writer managed {} of {FAN_OUT_MESSAGES} messages in {} s.", fan.sent, FAN_OUT_WRITE_LIMIT.as_secs())),
+                (fan.sent < FAN_OUT_MESSAGES).then(|| format!(
+                    " Fan-out writer managed {} of {FAN_OUT_MESSAGES} messages in {} s.",
+                    fan.sent,
+                    FAN_OUT_WRITE_LIMIT.as_secs()
+                )),
             ]
             .into_iter()
             .flatten()

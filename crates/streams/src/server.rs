@@ -57,13 +57,9 @@ impl Server {
     /// Connects to the database (migrating it) and binds the listening socket.
     pub async fn bind(config: Config) -> Result<Self, StartError> {
         let url = config.database_url.clone().ok_or(StartError::MissingDatabaseUrl)?;
-        let db = AuthDb::connect(&url)
-            .await
-            .map_err(|source| StartError::Database { url: url.to_string(), source })?;
+        let db = AuthDb::connect(&url).await.map_err(|source| StartError::Database { url: url.to_string(), source })?;
         let addr = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let shutdown = CancellationToken::new();
         let store = open_store(&config, &db, &shutdown).await?;
         let auth = Arc::new(SessionAuth::new(db.clone(), config.auth_cache, shutdown.clone()));

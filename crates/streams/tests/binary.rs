@@ -151,11 +151,13 @@ fn graceful_shutdown_ends_live_reads() {
         use futures::StreamExt;
         let client = reqwest::Client::new();
         let stream = format!("{base}/v1/stream/live");
-        let created = client.put(&stream).bearer_auth(&token).header("content-type", "text/plain").send().await.unwrap();
+        let created =
+            client.put(&stream).bearer_auth(&token).header("content-type", "text/plain").send().await.unwrap();
         assert!(created.status().is_success());
         let sse = client.get(format!("{stream}?offset=-1&live=sse")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(sse.status(), 200);
-        let long_poll = tokio::spawn(client.get(format!("{stream}?offset=now&live=long-poll")).bearer_auth(&token).send());
+        let long_poll =
+            tokio::spawn(client.get(format!("{stream}?offset=now&live=long-poll")).bearer_auth(&token).send());
         tokio::time::sleep(Duration::from_millis(200)).await;
 
         Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();

@@ -42,8 +42,10 @@ async fn run_suite(storage: StorageKind) -> (bool, String) {
     let proxy = authorizing_proxy(server.addr, server.token.clone()).await;
     // The CLI looks for vitest on PATH.
     let bin = conformance_dir().join("node_modules/.bin");
-    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())))
-        .expect("PATH");
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .expect("PATH");
     let output = tokio::process::Command::new(&cli)
         .arg("--run")
         .env("PATH", path)
@@ -54,7 +56,8 @@ async fn run_suite(storage: StorageKind) -> (bool, String) {
         .await
         .expect("run the conformance CLI");
     server.stop().await;
-    let text = strip_ansi(&String::from_utf8_lossy(&output.stdout)) + &strip_ansi(&String::from_utf8_lossy(&output.stderr));
+    let text =
+        strip_ansi(&String::from_utf8_lossy(&output.stdout)) + &strip_ansi(&String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
 }
 

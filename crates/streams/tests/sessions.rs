@@ -69,7 +69,13 @@ impl Setup {
     }
 }
 
-async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    server: &TestServer,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut request = server.client.request(method, server.url(path)).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
@@ -91,17 +97,24 @@ async fn new_session(server: &TestServer, token: &str) -> String {
 /// Writes one turn: a user message, an assistant reply in deltas, its end.
 async fn write_turn(server: &TestServer, token: &str, id: &str, question: &str, answer: &[&str]) -> (String, String) {
     let (status, body) =
-        call(server, token, Method::POST, &format!("/v1/sessions/{id}/messages"), Some(json!({"content": question}))).await;
+        call(server, token, Method::POST, &format!("/v1/sessions/{id}/messages"), Some(json!({"content": question})))
+            .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let question_id = body["messageId"].as_str().unwrap().to_owned();
     let reply = Uuid::new_v4().to_string();
     let path = |p: &str| format!("/v1/sessions/{id}/{p}");
-    assert_eq!(call(server, token, Method::POST, &path("generations/start"), Some(json!({"messageId": reply}))).await.0, 200);
+    assert_eq!(
+        call(server, token, Method::POST, &path("generations/start"), Some(json!({"messageId": reply}))).await.0,
+        200
+    );
     for delta in answer {
         let chunk = json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": delta}});
         assert_eq!(call(server, token, Method::POST, &path("chunks"), Some(chunk)).await.0, 200);
     }
-    assert_eq!(call(server, token, Method::POST, &path("generations/finish"), Some(json!({"messageId": reply}))).await.0, 200);
+    assert_eq!(
+        call(server, token, Method::POST, &path("generations/finish"), Some(json!({"messageId": reply}))).await.0,
+        200
+    );
     (question_id, reply)
 }
 
@@ -143,7 +156,8 @@ async fn users_see_only_their_own_sessions(backend: Backend) {
     write_turn(&server, &s.alice, &a1, "first", &["ok"]).await;
 
     let (_, list) = call(&server, &s.alice, Method::GET, "/v1/sessions", None).await;
-    let ids: Vec<&str> = list["sessions"].as_array().unwrap().iter().map(|m| m["sessionId"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        list["sessions"].as_array().unwrap().iter().map(|m| m["sessionId"].as_str().unwrap()).collect();
     assert_eq!(ids, [a1.as_str(), a2.as_str()], "newest activity first");
     let (_, list) = call(&server, &s.bob, Method::GET, "/v1/sessions", None).await;
     assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
@@ -241,7 +255,8 @@ async fn concurrent_chunks_get_gap_free_seq(backend: Backend) {
             tokio::spawn(async move {
                 let chunk = json!({"messageId": reply, "role": "assistant", "txid": format!("t{i}"),
                     "chunk": {"type": "text-delta", "delta": format!("<{i}>")}});
-                let (status, body) = call(&server, &token, Method::POST, &format!("/v1/sessions/{id}/chunks"), Some(chunk)).await;
+                let (status, body) =
+                    call(&server, &token, Method::POST, &format!("/v1/sessions/{id}/chunks"), Some(chunk)).await;
                 assert_eq!(status, StatusCode::OK, "{body}");
                 body["seq"].as_u64().unwrap()
             })
@@ -252,7 +267,8 @@ async fn concurrent_chunks_get_gap_free_seq(backend: Backend) {
         assert!(answered.insert(writer.await.unwrap()), "a seq was handed out twice");
     }
     assert_eq!(answered, (0..N).collect());
-    let stored: Vec<u64> = events(&server, &s.alice, &id).await.iter().map(|e| e["value"]["seq"].as_u64().unwrap()).collect();
+    let stored: Vec<u64> =
+        events(&server, &s.alice, &id).await.iter().map(|e| e["value"]["seq"].as_u64().unwrap()).collect();
     assert_eq!(stored, (0..N).collect::<Vec<_>>(), "in stream order, gap-free");
     let events = events(&server, &s.alice, &id).await;
     let txids: BTreeSet<&str> = events.iter().map(|e| e["headers"]["txid"].as_str().unwrap()).collect();
@@ -304,7 +320,11 @@ async fn bad_input_is_400_naming_the_field(backend: Backend) {
         (format!("/v1/sessions/{id}/messages"), json!({"content": 5}), "content"),
         (format!("/v1/sessions/{id}/messages"), json!({"content": big}), "content"),
         (format!("/v1/sessions/{id}/messages"), json!({"content": "hi", "messageId": "42"}), "messageId"),
-        (format!("/v1/sessions/{id}/chunks"), json!({"messageId": reply, "role": "robot", "chunk": {"type": "stop"}}), "role"),
+        (
+            format!("/v1/sessions/{id}/chunks"),
+            json!({"messageId": reply, "role": "robot", "chunk": {"type": "stop"}}),
+            "role",
+        ),
         (format!("/v1/sessions/{id}/chunks"), json!({"messageId": reply, "role": "assistant"}), "chunk"),
         (
             format!("/v1/sessions/{id}/chunks"),
@@ -343,7 +363,8 @@ async fn rename_stop_reset_and_delete(backend: Backend) {
     let server = s.server().await;
     let id = new_session(&server, &s.alice).await;
     let (status, meta) =
-        call(&server, &s.alice, Method::PATCH, &format!("/v1/sessions/{id}"), Some(json!({"title": "Trip plans"}))).await;
+        call(&server, &s.alice, Method::PATCH, &format!("/v1/sessions/{id}"), Some(json!({"title": "Trip plans"})))
+            .await;
     assert_eq!((status, &meta["title"]), (StatusCode::OK, &json!("Trip plans")));
 
     let reply = Uuid::new_v4().to_string();
@@ -369,7 +390,8 @@ async fn rename_stop_reset_and_delete(backend: Backend) {
     assert_eq!(call(&server, &s.alice, Method::GET, &format!("/v1/sessions/{id}"), None).await.0, 404);
     let (_, list) = call(&server, &s.alice, Method::GET, "/v1/sessions", None).await;
     assert!(list["sessions"].as_array().unwrap().is_empty());
-    let stream = server.client.get(server.url(&format!("/v1/stream/sessions/{id}"))).bearer_auth(&s.alice).send().await.unwrap();
+    let stream =
+        server.client.get(server.url(&format!("/v1/stream/sessions/{id}"))).bearer_auth(&s.alice).send().await.unwrap();
     assert_eq!(stream.status(), StatusCode::NOT_FOUND);
     server.stop().await;
 }
@@ -403,7 +425,9 @@ async fn follow(server: &TestServer, token: &str, id: &str, until: &str) -> Vec<
             if kind == "data" {
                 let batch: Vec<Value> = serde_json::from_str(&data.join("\n")).unwrap();
                 events.extend(batch);
-                let done = events.iter().any(|e| e["value"]["messageId"] == until && e["value"]["chunk"]["type"] == "message-end");
+                let done = events
+                    .iter()
+                    .any(|e| e["value"]["messageId"] == until && e["value"]["chunk"]["type"] == "message-end");
                 if done {
                     return events;
                 }
@@ -454,7 +478,10 @@ async fn session_streams_are_read_only_through_the_raw_api(backend: Backend) {
         server.client.post(&stream).json(&forged),
         server.client.put(&stream).json(&forged),
         server.client.delete(&stream),
-        server.client.post(server.url("/v1/stream/sessions/_index")).json(&json!({"op": "delete", "id": id, "at": "0"})),
+        server
+            .client
+            .post(server.url("/v1/stream/sessions/_index"))
+            .json(&json!({"op": "delete", "id": id, "at": "0"})),
     ];
     for attempt in attempts {
         let response = attempt.bearer_auth(&s.alice).send().await.unwrap();

@@ -14,7 +14,13 @@ async fn status(request: reqwest::RequestBuilder) -> StatusCode {
 
 async fn another_users_stream_is_invisible(storage: StorageKind) {
     let server = stream_support::start(storage, |_| {}).await;
-    let put = server.request(Method::PUT, "private/notes").header("content-type", "text/plain").body("secret").send().await.unwrap();
+    let put = server
+        .request(Method::PUT, "private/notes")
+        .header("content-type", "text/plain")
+        .body("secret")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(put.status(), 201);
     let (_, intruder) = server.other_user("intruder@example.com").await;
     let as_intruder = |method: Method, query: &str| {
@@ -28,7 +34,11 @@ async fn another_users_stream_is_invisible(storage: StorageKind) {
     assert_eq!(status(as_intruder(Method::POST, "").header("content-type", "text/plain").body("x")).await, 404, "POST");
     assert_eq!(status(as_intruder(Method::POST, "").header("stream-closed", "true")).await, 404, "close");
     assert_eq!(status(as_intruder(Method::DELETE, "")).await, 404, "DELETE");
-    let fork = server.client.put(server.stream("mine")).bearer_auth(&intruder).header("stream-forked-from", "/v1/stream/private/notes");
+    let fork = server
+        .client
+        .put(server.stream("mine"))
+        .bearer_auth(&intruder)
+        .header("stream-forked-from", "/v1/stream/private/notes");
     assert_eq!(status(fork).await, 404, "fork of another user's stream");
 
     // A PUT at the same path makes the intruder's own stream; the owner's is untouched.
@@ -39,7 +49,11 @@ async fn another_users_stream_is_invisible(storage: StorageKind) {
     assert_eq!(owner_read.headers()["content-type"], "text/plain");
     assert_eq!(owner_read.text().await.unwrap(), "secret");
     assert_eq!(status(server.request(Method::DELETE, "private/notes")).await, 204);
-    assert_eq!(status(as_intruder(Method::HEAD, "")).await, 200, "the intruder's own stream survives the owner's delete");
+    assert_eq!(
+        status(as_intruder(Method::HEAD, "")).await,
+        200,
+        "the intruder's own stream survives the owner's delete"
+    );
 
     let anonymous = server.client.get(server.stream("private/notes"));
     assert_eq!(status(anonymous).await, 401);
@@ -70,7 +84,9 @@ async fn raw(addr: std::net::SocketAddr, token: &str, target: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_paths_and_offsets_get_400_with_a_reason() {
     let server = stream_support::start(StorageKind::File, |_| {}).await;
-    for target in ["/v1/stream/a/../b", "/v1/stream/a/%2E%2E/b", "/v1/stream/a//b", "/v1/stream/a%20b", "/v1/stream/a%00b"] {
+    for target in
+        ["/v1/stream/a/../b", "/v1/stream/a/%2E%2E/b", "/v1/stream/a//b", "/v1/stream/a%20b", "/v1/stream/a%00b"]
+    {
         let response = raw(server.addr, &server.token, target).await;
         assert!(response.starts_with("HTTP/1.1 400"), "{target}: {response}");
         assert!(response.contains("stream path"), "{target}: the reason is given: {response}");
@@ -89,7 +105,13 @@ async fn bad_paths_and_offsets_get_400_with_a_reason() {
         ("?live=sse", "need an offset"),
         ("?offset=-1&live=forever", "long-poll or sse"),
     ] {
-        let response = server.client.get(format!("{}{query}", server.stream("ok"))).bearer_auth(&server.token).send().await.unwrap();
+        let response = server
+            .client
+            .get(format!("{}{query}", server.stream("ok")))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400, "{query}");
         let body = response.text().await.unwrap();
         assert!(body.contains(reason), "{query}: {body}");
@@ -101,12 +123,30 @@ async fn bad_paths_and_offsets_get_400_with_a_reason() {
 async fn oversized_appends_get_413_and_wrong_content_types_409() {
     let server = stream_support::start(StorageKind::File, |c| c.max_append_bytes = 4096).await;
     server.request(Method::PUT, "limited").header("content-type", "text/plain").send().await.unwrap();
-    let big = server.request(Method::POST, "limited").header("content-type", "text/plain").body(vec![b'x'; 5000]).send().await.unwrap();
+    let big = server
+        .request(Method::POST, "limited")
+        .header("content-type", "text/plain")
+        .body(vec![b'x'; 5000])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(big.status(), 413);
-    let fits = server.request(Method::POST, "limited").header("content-type", "text/plain").body(vec![b'x'; 4000]).send().await.unwrap();
+    let fits = server
+        .request(Method::POST, "limited")
+        .header("content-type", "text/plain")
+        .body(vec![b'x'; 4000])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fits.status(), 204);
 
-    let wrong = server.request(Method::POST, "limited").header("content-type", "application/json").body("{}").send().await.unwrap();
+    let wrong = server
+        .request(Method::POST, "limited")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 409);
     assert!(wrong.text().await.unwrap().contains("does not match"));
     let missing = server.request(Method::POST, "limited").body("data").send().await.unwrap();

@@ -99,7 +99,13 @@ async fn acknowledged_appends_survive_sigkill_and_restarts_change_nothing() {
         let (client, url, token, acknowledged) = (client.clone(), url.clone(), token.clone(), acknowledged.clone());
         writers.push(tokio::spawn(async move {
             for n in 0.. {
-                let sent = client.post(&url).bearer_auth(&token).header("content-type", "text/plain").body(message(writer, n)).send().await;
+                let sent = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "text/plain")
+                    .body(message(writer, n))
+                    .send()
+                    .await;
                 match sent {
                     Ok(r) if r.status() == 204 => {
                         let offset = r.headers()["stream-next-offset"].to_str().unwrap().to_owned();
@@ -132,7 +138,10 @@ async fn acknowledged_appends_survive_sigkill_and_restarts_change_nothing() {
     for (writer, n, offset) in &acknowledged {
         let expected = message(*writer, *n);
         let end = position(offset);
-        assert!(data[..end].ends_with(expected.as_bytes()), "acknowledged append w{writer}-{n} is not where its offset says");
+        assert!(
+            data[..end].ends_with(expected.as_bytes()),
+            "acknowledged append w{writer}-{n} is not where its offset says"
+        );
     }
     for writer in 0..WRITERS {
         let ns: Vec<usize> = stored
@@ -145,7 +154,14 @@ async fn acknowledged_appends_survive_sigkill_and_restarts_change_nothing() {
     println!("{} appends acknowledged before the kill, {} stored", acknowledged.len(), stored.len());
 
     // An acknowledged stream still takes appends after the crash.
-    let after = client.post(&url).bearer_auth(&token).header("content-type", "text/plain").body(message(99, 0)).send().await.unwrap();
+    let after = client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body(message(99, 0))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), 204);
     let data = read_all(&client, &url, &token).await;
     server.start_kill().unwrap();

@@ -47,7 +47,8 @@ async fn long_poll_reader(client: reqwest::Client, url: String, token: String, c
     let mut received = Vec::new();
     let mut offset = "-1".to_owned();
     while received.len() < count {
-        let response = client.get(format!("{url}?offset={offset}&live=long-poll")).bearer_auth(&token).send().await.unwrap();
+        let response =
+            client.get(format!("{url}?offset={offset}&live=long-poll")).bearer_auth(&token).send().await.unwrap();
         let status = response.status();
         offset = response.headers()["stream-next-offset"].to_str().unwrap().to_owned();
         if status == 200 {
@@ -64,10 +65,14 @@ async fn long_poll_reader(client: reqwest::Client, url: String, token: String, c
 async fn readers_on_one_instance_get_every_append_made_on_another_once_in_order() {
     let a = stream_support::start(StorageKind::Postgres, |c| c.long_poll_timeout_ms = 5_000).await;
     let (b_addr, b_stop, b_task) =
-        stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| c.long_poll_timeout_ms = 5_000).await;
+        stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
+            c.long_poll_timeout_ms = 5_000
+        })
+        .await;
     let b_url = format!("http://{b_addr}/v1/stream/chat/shared");
 
-    let created = a.request(reqwest::Method::PUT, "chat/shared").header("content-type", "application/json").send().await.unwrap();
+    let created =
+        a.request(reqwest::Method::PUT, "chat/shared").header("content-type", "application/json").send().await.unwrap();
     assert_eq!(created.status(), 201);
 
     let sse = tokio::spawn(sse_reader(a.client.clone(), b_url.clone(), a.token.clone(), MESSAGES));
@@ -104,7 +109,10 @@ async fn readers_on_one_instance_get_every_append_made_on_another_once_in_order(
 async fn a_long_poll_on_one_instance_wakes_for_an_append_on_another() {
     let a = stream_support::start(StorageKind::Postgres, |c| c.long_poll_timeout_ms = 20_000).await;
     let (b_addr, b_stop, b_task) =
-        stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| c.long_poll_timeout_ms = 20_000).await;
+        stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
+            c.long_poll_timeout_ms = 20_000
+        })
+        .await;
     let created = a.request(reqwest::Method::PUT, "wake").header("content-type", "text/plain").send().await.unwrap();
     let tail = created.headers()["stream-next-offset"].to_str().unwrap().to_owned();
 
@@ -112,9 +120,19 @@ async fn a_long_poll_on_one_instance_wakes_for_an_append_on_another() {
     let waiting = tokio::spawn(a.client.get(url).bearer_auth(&a.token).send());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
-    let appended = a.request(reqwest::Method::POST, "wake").header("content-type", "text/plain").body("hello").send().await.unwrap();
+    let appended = a
+        .request(reqwest::Method::POST, "wake")
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(appended.status(), 204);
-    let woken = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("woken well before the timeout").unwrap().unwrap();
+    let woken = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("woken well before the timeout")
+        .unwrap()
+        .unwrap();
     println!("long-poll on B woke {:?} after the append on A returned", started.elapsed());
     assert_eq!(woken.status(), 200);
     assert_eq!(woken.text().await.unwrap(), "hello");

@@ -47,7 +47,8 @@ impl Anthropic {
             .into_iter()
             .map(|(role, text)| json!({"role": if role == Role::User { "user" } else { "assistant" }, "content": text}))
             .collect();
-        let mut body = json!({"model": self.model, "max_tokens": self.max_tokens, "stream": true, "messages": messages});
+        let mut body =
+            json!({"model": self.model, "max_tokens": self.max_tokens, "stream": true, "messages": messages});
         if !system.is_empty() {
             body["system"] = json!(system.join("\n\n"));
         }

@@ -67,7 +67,8 @@ pub async fn generate(
 
     // Watch the session for a stop of this reply, from any device.
     let stop = cancel.child_token();
-    let watcher = tokio::spawn(watch_for_stop(manager.clone(), session_id.to_owned(), offset, message_id.clone(), stop.clone()));
+    let watcher =
+        tokio::spawn(watch_for_stop(manager.clone(), session_id.to_owned(), offset, message_id.clone(), stop.clone()));
     let result = stream_reply(&writer, provider, &history, options, &stop).await;
     watcher.abort();
     let (outcome, text) = result?;
@@ -186,7 +187,13 @@ pub fn history(conversation: &Conversation) -> Vec<Turn> {
 }
 
 /// Cancels `stop` when a `stop` chunk for `message_id` appears in the session.
-async fn watch_for_stop(manager: SessionManager, session_id: String, offset: String, message_id: String, stop: CancellationToken) {
+async fn watch_for_stop(
+    manager: SessionManager,
+    session_id: String,
+    offset: String,
+    message_id: String,
+    stop: CancellationToken,
+) {
     let mut subscription = manager.subscribe(&session_stream(&session_id), &offset);
     while let Some(event) = subscription.next().await {
         let Ok(StreamEvent::Data { data, .. }) = event else { continue };

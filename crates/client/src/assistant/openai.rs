@@ -66,7 +66,8 @@ impl Provider for OpenAi {
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose());
         }
-        let response = request.send().await.map_err(|e| ProviderError::Network { provider: NAME.into(), reason: describe(e) })?;
+        let response =
+            request.send().await.map_err(|e| ProviderError::Network { provider: NAME.into(), reason: describe(e) })?;
         if !response.status().is_success() {
             return Err(status_error(NAME, response).await);
         }

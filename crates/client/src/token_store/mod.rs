@@ -248,7 +248,8 @@ mod tests {
         assert_eq!(store.load().expect("still signed in").secret(), "old-token");
         store.save(&StoredToken::new("newer-token", None)).unwrap();
         assert_eq!(store.load().unwrap().secret(), "newer-token");
-        let tmp_left = std::fs::read_dir(home.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"));
+        let tmp_left =
+            std::fs::read_dir(home.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"));
         assert!(!tmp_left, "the next save should sweep the crashed save's temporary file");
     }
 }

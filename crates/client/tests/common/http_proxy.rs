@@ -131,7 +131,10 @@ fn cut_after(
             match cut {
                 Cut::Over => return None,
                 Cut::Failing => {
-                    return Some((Err(std::io::Error::other("cut by the test proxy")), (upstream, buffer, 0, Cut::Over)))
+                    return Some((
+                        Err(std::io::Error::other("cut by the test proxy")),
+                        (upstream, buffer, 0, Cut::Over),
+                    ))
                 }
                 Cut::Passing => {}
             }
@@ -149,7 +152,12 @@ fn cut_after(
                     Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
                     Some(Err(e)) => return Some((Err(e), (upstream, buffer, remaining, Cut::Over))),
                     None if buffer.is_empty() => return None,
-                    None => return Some((Ok(Bytes::from(std::mem::take(&mut buffer))), (upstream, Vec::new(), 0, Cut::Over))),
+                    None => {
+                        return Some((
+                            Ok(Bytes::from(std::mem::take(&mut buffer))),
+                            (upstream, Vec::new(), 0, Cut::Over),
+                        ))
+                    }
                 }
             }
         },

@@ -34,7 +34,11 @@ impl Script {
     }
 
     pub fn error(status: u16, body: &str) -> Self {
-        Script { status, headers: vec![("content-type", "application/json".into())], steps: vec![Step::Send(body.into())] }
+        Script {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            steps: vec![Step::Send(body.into())],
+        }
     }
 }
 

@@ -88,11 +88,8 @@ impl Drop for Stack {
 /// `email`, follows the redirect to the loopback listener. Returns that last page's
 /// status and HTML.
 pub async fn sign_in_with_dev_form(authorize_url: &Url, email: &str) -> (u16, String) {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let browser =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = browser.get(authorize_url.clone()).send().await.unwrap();
     assert_eq!(page.status(), 200, "the sign-in page");
     let html = page.text().await.unwrap();

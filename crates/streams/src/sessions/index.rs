@@ -84,7 +84,11 @@ impl Sessions {
         self.catch_up_index(owner, &mut index).await?;
         let mut sessions: Vec<_> = index.sessions.values().cloned().collect();
         sessions.sort_by(|a, b| {
-            (&b.last_activity_at, &b.created_at, &b.session_id).cmp(&(&a.last_activity_at, &a.created_at, &a.session_id))
+            (&b.last_activity_at, &b.created_at, &b.session_id).cmp(&(
+                &a.last_activity_at,
+                &a.created_at,
+                &a.session_id,
+            ))
         });
         Ok(sessions)
     }

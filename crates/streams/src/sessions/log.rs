@@ -46,10 +46,7 @@ impl Log {
     fn unfinished(&self) -> Vec<String> {
         let mut ids: HashSet<String> = self.running.clone();
         ids.extend(
-            self.messages
-                .iter()
-                .filter(|(_, s)| s.role == Role::Assistant && !s.ended)
-                .map(|(id, _)| id.clone()),
+            self.messages.iter().filter(|(_, s)| s.role == Role::Assistant && !s.ended).map(|(id, _)| id.clone()),
         );
         ids.retain(|id| self.messages.get(id).is_none_or(|s| !s.ended));
         let mut ids: Vec<_> = ids.into_iter().collect();
@@ -89,16 +86,27 @@ pub enum Write {
     /// land is never written twice.
     Message(NewChunk),
     Start(String),
-    Finish { message_id: String, actor_id: String },
+    Finish {
+        message_id: String,
+        actor_id: String,
+    },
     /// Stop `Some(id)`, or every unfinished generation.
-    Stop { message_id: Option<String>, actor_id: String },
+    Stop {
+        message_id: Option<String>,
+        actor_id: String,
+    },
     Raw(serde_json::Value),
 }
 
 impl Sessions {
     /// Applies one write to a session's stream atomically; returns the sequence
     /// numbers of the chunks written (or, for `Stop`, nothing when nothing ran).
-    pub(super) async fn write(&self, owner: &str, session_id: &str, write: Write) -> Result<Vec<(String, u64)>, WriteError> {
+    pub(super) async fn write(
+        &self,
+        owner: &str,
+        session_id: &str,
+        write: Write,
+    ) -> Result<Vec<(String, u64)>, WriteError> {
         let key = stream_key(owner, session_id);
         let log = self.log(&key);
         let mut log = log.lock().await;
@@ -120,7 +128,12 @@ impl Sessions {
         written
     }
 
-    async fn plan_and_append(&self, key: &StreamKey, log: &mut Log, write: Write) -> Result<Vec<(String, u64)>, WriteError> {
+    async fn plan_and_append(
+        &self,
+        key: &StreamKey,
+        log: &mut Log,
+        write: Write,
+    ) -> Result<Vec<(String, u64)>, WriteError> {
         let chunks = match write {
             Write::Chunk(chunk) => {
                 if log.messages.get(&chunk.message_id).is_some_and(|s| s.ended) {
@@ -145,7 +158,13 @@ impl Sessions {
                 log.running.remove(&message_id);
                 match log.messages.get(&message_id) {
                     Some(s) if s.ended => vec![],
-                    _ => vec![NewChunk { message_id, role: Role::Assistant, actor_id, chunk: Chunk::MessageEnd, txid: None }],
+                    _ => vec![NewChunk {
+                        message_id,
+                        role: Role::Assistant,
+                        actor_id,
+                        chunk: Chunk::MessageEnd,
+                        txid: None,
+                    }],
                 }
             }
             Write::Stop { message_id, actor_id } => {

@@ -41,13 +41,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(store: Arc<dyn Store>, shared: Option<PgPool>, max_content_bytes: usize) -> Self {
-        Sessions {
-            store,
-            shared,
-            max_content_bytes,
-            logs: Mutex::default(),
-            indexes: Mutex::default(),
-        }
+        Sessions { store, shared, max_content_bytes, logs: Mutex::default(), indexes: Mutex::default() }
     }
 
     fn log(&self, key: &StreamKey) -> Arc<tokio::sync::Mutex<log::Log>> {
@@ -80,8 +74,7 @@ async fn read_messages(
     loop {
         let chunk = store.read(key, from, BATCH).await?;
         for slice in &chunk.slices {
-            let texts = crate::store::split_messages(&slice.data)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let texts = crate::store::split_messages(&slice.data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             for text in texts {
                 messages.push(serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
             }
@@ -95,7 +88,10 @@ async fn read_messages(
 
 /// Chat-session streams (and the session index) are written only through the session
 /// API, which stamps identity and sequence numbers; the raw stream routes may read them.
-pub async fn read_only_session_streams(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+pub async fn read_only_session_streams(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use axum::http::{header, Method, StatusCode};
     use axum::response::IntoResponse;
 

@@ -94,9 +94,6 @@ mod tests {
 
     #[test]
     fn uuids_are_normalized() {
-        assert_eq!(
-            uuid("id", "6F9619FF-8B86-D011-B42D-00C04FC964FF").unwrap(),
-            "6f9619ff-8b86-d011-b42d-00c04fc964ff"
-        );
+        assert_eq!(uuid("id", "6F9619FF-8B86-D011-B42D-00C04FC964FF").unwrap(), "6f9619ff-8b86-d011-b42d-00c04fc964ff");
     }
 }

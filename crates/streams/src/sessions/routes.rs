@@ -272,7 +272,9 @@ async fn fork(State(state): State<AppState>, session: OwnSession, body: Bytes) -
     let prefix = match &at {
         None => &events[..],
         Some(at) => {
-            let last = events.iter().rposition(|e| matches!(Event::from_json(e), Event::Chunk { record, .. } if &record.message_id == at));
+            let last = events
+                .iter()
+                .rposition(|e| matches!(Event::from_json(e), Event::Chunk { record, .. } if &record.message_id == at));
             let last = last.ok_or_else(|| Invalid("`atMessageId` is not a message of this session".into()))?;
             &events[..=last]
         }

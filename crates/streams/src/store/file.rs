@@ -265,7 +265,12 @@ impl FileStore {
         }
     }
 
-    fn create_locked(&self, state: &mut State, key: &StreamKey, request: &CreateStream) -> Result<Outcome<Created>, StoreError> {
+    fn create_locked(
+        &self,
+        state: &mut State,
+        key: &StreamKey,
+        request: &CreateStream,
+    ) -> Result<Outcome<Created>, StoreError> {
         Self::check_usable(state)?;
         if let Some(&id) = state.keys.get(key) {
             let stream = &state.streams[&id];
@@ -362,7 +367,12 @@ impl FileStore {
         Ok(Outcome { lsn: state.lsn, value: Created { info: stream.pending_info(id), new: false } })
     }
 
-    fn append_locked(&self, state: &mut State, key: &StreamKey, request: &Append) -> Result<Outcome<Appended>, StoreError> {
+    fn append_locked(
+        &self,
+        state: &mut State,
+        key: &StreamKey,
+        request: &Append,
+    ) -> Result<Outcome<Appended>, StoreError> {
         Self::check_usable(state)?;
         let id = self.find(state, key)?;
         let stream = &state.streams[&id];
@@ -491,7 +501,10 @@ impl State {
             Frame::Append { meta, data_at, data } => {
                 let stream = self.streams.get_mut(&meta.id).ok_or(format!("append to unknown stream {}", meta.id))?;
                 if meta.start != stream.tail {
-                    return Err(format!("append to stream {} at {} but its tail is {}", meta.id, meta.start, stream.tail));
+                    return Err(format!(
+                        "append to stream {} at {} but its tail is {}",
+                        meta.id, meta.start, stream.tail
+                    ));
                 }
                 stream.apply_append(&meta, segment, data_at, Bytes::copy_from_slice(data), false);
                 stream.make_durable();
@@ -499,7 +512,11 @@ impl State {
             Frame::Delete { id, soft } => {
                 let stream = self.streams.get(&id).ok_or(format!("delete of unknown stream {id}"))?;
                 if soft != (stream.forks > 0) {
-                    return Err(format!("stream {id} deleted {} but it has {} forks", if soft { "softly" } else { "for good" }, stream.forks));
+                    return Err(format!(
+                        "stream {id} deleted {} but it has {} forks",
+                        if soft { "softly" } else { "for good" },
+                        stream.forks
+                    ));
                 }
                 self.remove(id);
             }

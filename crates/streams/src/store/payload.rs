@@ -64,8 +64,7 @@ pub fn split_messages(data: &[u8]) -> Result<Vec<String>, BodyError> {
     wrapped.push(b'[');
     wrapped.extend_from_slice(data);
     wrapped.push(b']');
-    let items: Vec<&RawValue> =
-        serde_json::from_slice(&wrapped).map_err(|e| BodyError::InvalidJson(e.to_string()))?;
+    let items: Vec<&RawValue> = serde_json::from_slice(&wrapped).map_err(|e| BodyError::InvalidJson(e.to_string()))?;
     Ok(items.iter().map(|v| v.get().to_owned()).collect())
 }
 

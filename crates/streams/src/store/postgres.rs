@@ -112,9 +112,15 @@ impl PgStore {
 
     /// The stream at `key`, locked for the rest of `tx`; expired streams are removed
     /// on the way (the caller must commit for that to stick).
-    async fn locate(&self, tx: &mut Transaction<'_, Postgres>, key: &StreamKey) -> Result<Result<Row, StoreError>, StoreError> {
+    async fn locate(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        key: &StreamKey,
+    ) -> Result<Result<Row, StoreError>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM streams.streams WHERE owner = $1 AND path = $2 FOR UPDATE");
-        let Some(row) = sqlx::query_as::<_, Row>(&sql).bind(&key.owner).bind(&key.path).fetch_optional(&mut **tx).await? else {
+        let Some(row) =
+            sqlx::query_as::<_, Row>(&sql).bind(&key.owner).bind(&key.path).fetch_optional(&mut **tx).await?
+        else {
             return Ok(Err(StoreError::NotFound));
         };
         if row.soft_deleted {
@@ -131,16 +137,20 @@ impl PgStore {
     /// source (which goes too if it was deleted and this was its last fork).
     async fn remove(&self, tx: &mut Transaction<'_, Postgres>, row: &Row) -> Result<bool, StoreError> {
         if row.forks > 0 {
-            sqlx::query("UPDATE streams.streams SET soft_deleted = true WHERE id = $1").bind(row.id).execute(&mut **tx).await?;
+            sqlx::query("UPDATE streams.streams SET soft_deleted = true WHERE id = $1")
+                .bind(row.id)
+                .execute(&mut **tx)
+                .await?;
             notify(tx, row.id, Version { gone: true, ..Version::default() }).await?;
             return Ok(true);
         }
         let mut next = Some(row.id);
         while let Some(id) = next.take() {
-            let source: Option<Option<i64>> = sqlx::query_scalar("DELETE FROM streams.streams WHERE id = $1 RETURNING fork_source")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?;
+            let source: Option<Option<i64>> =
+                sqlx::query_scalar("DELETE FROM streams.streams WHERE id = $1 RETURNING fork_source")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
             notify(tx, id, Version { gone: true, ..Version::default() }).await?;
             if let Some(Some(source)) = source {
                 let released: (bool, i32) = sqlx::query_as(
@@ -157,7 +167,12 @@ impl PgStore {
         Ok(false)
     }
 
-    async fn create_tx(&self, tx: &mut Transaction<'_, Postgres>, key: &StreamKey, request: &CreateStream) -> Result<Result<Created, StoreError>, StoreError> {
+    async fn create_tx(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        key: &StreamKey,
+        request: &CreateStream,
+    ) -> Result<Result<Created, StoreError>, StoreError> {
         match self.locate(tx, key).await? {
             Ok(row) => return Ok(self.existing(tx, key, &row, request).await),
             Err(StoreError::Gone) => return Ok(Err(CreateError::PathInUse.into())),
@@ -172,10 +187,11 @@ impl PgStore {
                     Err(StoreError::Gone) => return Ok(Err(CreateError::SourceDeleted.into())),
                     Err(e) => return Ok(Err(e)),
                 };
-                let content_type = match rules::create_content_type(request.content_type.as_deref(), Some(&source.content_type)) {
-                    Ok(t) => t,
-                    Err(e) => return Ok(Err(e.into())),
-                };
+                let content_type =
+                    match rules::create_content_type(request.content_type.as_deref(), Some(&source.content_type)) {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e.into())),
+                    };
                 let offset = fork.offset.unwrap_or(source.tail as u64);
                 if offset > source.tail as u64 {
                     return Ok(Err(CreateError::ForkOffsetPastTail(offset).into()));
@@ -191,7 +207,10 @@ impl PgStore {
                     Ok(p) => p,
                     Err(e) => return Ok(Err(e.into())),
                 };
-                sqlx::query("UPDATE streams.streams SET forks = forks + 1 WHERE id = $1").bind(source.id).execute(&mut **tx).await?;
+                sqlx::query("UPDATE streams.streams SET forks = forks + 1 WHERE id = $1")
+                    .bind(source.id)
+                    .execute(&mut **tx)
+                    .await?;
                 let expiry = rules::fork_expiry(request.expiry, source.expiry());
                 (content_type, expiry, Some((source.id, fork, offset)), prefix)
             }
@@ -241,15 +260,24 @@ impl PgStore {
     }
 
     /// An idempotent `PUT` on an existing stream: the same stream, or a conflict.
-    async fn existing(&self, tx: &mut Transaction<'_, Postgres>, key: &StreamKey, row: &Row, request: &CreateStream) -> Result<Created, StoreError> {
-        let source: Option<(String, Option<i64>, Option<DateTime<Utc>>)> = match &request.fork {
-            Some(f) => sqlx::query_as("SELECT content_type, ttl_seconds, expires_at FROM streams.streams WHERE owner = $1 AND path = $2")
+    async fn existing(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        key: &StreamKey,
+        row: &Row,
+        request: &CreateStream,
+    ) -> Result<Created, StoreError> {
+        let source: Option<(String, Option<i64>, Option<DateTime<Utc>>)> =
+            match &request.fork {
+                Some(f) => sqlx::query_as(
+                    "SELECT content_type, ttl_seconds, expires_at FROM streams.streams WHERE owner = $1 AND path = $2",
+                )
                 .bind(&key.owner)
                 .bind(&f.path)
                 .fetch_optional(&mut **tx)
                 .await?,
-            None => None,
-        };
+                None => None,
+            };
         let requested_type = match (&request.content_type, &source) {
             (Some(t), _) => t.clone(),
             (None, Some((t, _, _))) => t.clone(),
@@ -278,7 +306,12 @@ impl PgStore {
         Ok(Created { info: row.info(), new: false })
     }
 
-    async fn append_tx(&self, tx: &mut Transaction<'_, Postgres>, key: &StreamKey, request: &Append) -> Result<Result<Appended, StoreError>, StoreError> {
+    async fn append_tx(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        key: &StreamKey,
+        request: &Append,
+    ) -> Result<Result<Appended, StoreError>, StoreError> {
         let row = match self.locate(tx, key).await? {
             Ok(row) => row,
             Err(e) => return Ok(Err(e)),
@@ -311,7 +344,11 @@ impl PgStore {
         };
         let (payload, close, producer) = match plan {
             AppendPlan::Duplicate { producer } => {
-                return Ok(Ok(Appended::Duplicate { tail: row.tail as u64, closed: row.closed, producer: echo(producer) }));
+                return Ok(Ok(Appended::Duplicate {
+                    tail: row.tail as u64,
+                    closed: row.closed,
+                    producer: echo(producer),
+                }));
             }
             AppendPlan::Write { payload, close, producer } => (payload, close, producer),
         };
@@ -357,7 +394,10 @@ impl PgStore {
 
     /// Runs `f` in a transaction that is committed whatever `f` decided, so expiries
     /// noticed on the way stick even when the request is refused.
-    async fn in_tx<T>(&self, f: impl AsyncFnOnce(&mut Transaction<'_, Postgres>) -> Result<Result<T, StoreError>, StoreError>) -> Result<T, StoreError> {
+    async fn in_tx<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut Transaction<'_, Postgres>) -> Result<Result<T, StoreError>, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut tx = self.pool.begin().await?;
         let outcome = f(&mut tx).await?;
         tx.commit().await?;
@@ -375,7 +415,11 @@ impl PgStore {
             }
         };
         if row.ttl_seconds.is_some() {
-            sqlx::query("UPDATE streams.streams SET last_access = $2 WHERE id = $1").bind(row.id).bind(Utc::now()).execute(&mut *tx).await?;
+            sqlx::query("UPDATE streams.streams SET last_access = $2 WHERE id = $1")
+                .bind(row.id)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?;
         }
         let info = row.info();
         let pos = match from {
@@ -401,7 +445,10 @@ impl PgStore {
 async fn is_boundary(tx: &mut Transaction<'_, Postgres>, mut id: i64, pos: u64) -> Result<bool, StoreError> {
     loop {
         let (tail, source, offset): (i64, Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT tail, fork_source, fork_offset FROM streams.streams WHERE id = $1").bind(id).fetch_one(&mut **tx).await?;
+            sqlx::query_as("SELECT tail, fork_source, fork_offset FROM streams.streams WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
         let own = offset.unwrap_or(0) as u64;
         if pos == own || pos == tail as u64 {
             return Ok(true);
@@ -409,11 +456,12 @@ async fn is_boundary(tx: &mut Transaction<'_, Postgres>, mut id: i64, pos: u64) 
         match source {
             Some(source) if pos < own => id = source,
             _ => {
-                let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM streams.runs WHERE stream_id = $1 AND start_pos = $2")
-                    .bind(id)
-                    .bind(pos as i64)
-                    .fetch_optional(&mut **tx)
-                    .await?;
+                let found: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM streams.runs WHERE stream_id = $1 AND start_pos = $2")
+                        .bind(id)
+                        .bind(pos as i64)
+                        .fetch_optional(&mut **tx)
+                        .await?;
                 return Ok(found.is_some());
             }
         }
@@ -425,7 +473,10 @@ async fn run_at(tx: &mut Transaction<'_, Postgres>, mut id: i64, pos: u64) -> Re
     let mut limit = u64::MAX;
     loop {
         let (source, offset): (Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT fork_source, fork_offset FROM streams.streams WHERE id = $1").bind(id).fetch_one(&mut **tx).await?;
+            sqlx::query_as("SELECT fork_source, fork_offset FROM streams.streams WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
         let own = offset.unwrap_or(0) as u64;
         if let Some(source) = source.filter(|_| pos < own) {
             id = source;
@@ -442,20 +493,33 @@ async fn run_at(tx: &mut Transaction<'_, Postgres>, mut id: i64, pos: u64) -> Re
         return Ok(run.and_then(|(start, data)| {
             let start = start as u64;
             let end = (start + data.len() as u64).min(limit);
-            (end > pos).then(|| Slice { start: pos, data: Bytes::from(data).slice((pos - start) as usize..(end - start) as usize) })
+            (end > pos).then(|| Slice {
+                start: pos,
+                data: Bytes::from(data).slice((pos - start) as usize..(end - start) as usize),
+            })
         }));
     }
 }
 
 /// `[from, to)` of stream `id`, following forks, up to about `budget` bytes (JSON
 /// runs are never cut).
-async fn collect(tx: &mut Transaction<'_, Postgres>, id: i64, from: u64, to: u64, mut budget: u64, json: bool) -> Result<Vec<Slice>, StoreError> {
+async fn collect(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    from: u64,
+    to: u64,
+    mut budget: u64,
+    json: bool,
+) -> Result<Vec<Slice>, StoreError> {
     // The chain of (stream, own range) from the oldest source to `id`.
     let mut ranges = Vec::new();
     let (mut current, mut hi) = (id, to);
     loop {
         let (source, offset): (Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT fork_source, fork_offset FROM streams.streams WHERE id = $1").bind(current).fetch_one(&mut **tx).await?;
+            sqlx::query_as("SELECT fork_source, fork_offset FROM streams.streams WHERE id = $1")
+                .bind(current)
+                .fetch_one(&mut **tx)
+                .await?;
         let own = offset.unwrap_or(0) as u64;
         ranges.push((current, own.max(from), hi));
         match source {
@@ -497,7 +561,10 @@ async fn collect(tx: &mut Transaction<'_, Postgres>, id: i64, from: u64, to: u64
                 end = end.min(lo + budget.max(1));
             }
             budget = budget.saturating_sub(end - lo);
-            slices.push(Slice { start: lo, data: Bytes::from(data).slice((lo - start) as usize..(end - start) as usize) });
+            slices.push(Slice {
+                start: lo,
+                data: Bytes::from(data).slice((lo - start) as usize..(end - start) as usize),
+            });
         }
     }
     Ok(slices)

@@ -161,7 +161,12 @@ pub struct ExistingStream<'a> {
 
 /// Whether a `PUT` asks for exactly the stream that exists (200) or not (409).
 /// `requested_expiry` is the request's expiry after fork inheritance.
-pub fn same_config(existing: &ExistingStream<'_>, request: &CreateStream, requested_type: &str, requested_expiry: Expiry) -> bool {
+pub fn same_config(
+    existing: &ExistingStream<'_>,
+    request: &CreateStream,
+    requested_type: &str,
+    requested_expiry: Expiry,
+) -> bool {
     let fork_matches = match (&request.fork, existing.fork) {
         (None, None) => true,
         (Some(want), Some((path, offset, sub))) => {
@@ -266,14 +271,23 @@ mod tests {
     #[test]
     fn producer_fencing_and_dedup() {
         assert!(matches!(plan_append(&OPEN, None, &append(Some((0, 0)), "a")), Ok(AppendPlan::Write { .. })));
-        assert_eq!(plan_append(&OPEN, None, &append(Some((0, 3)), "a")), Err(AppendError::SeqGap { expected: 0, received: 3 }));
+        assert_eq!(
+            plan_append(&OPEN, None, &append(Some((0, 3)), "a")),
+            Err(AppendError::SeqGap { expected: 0, received: 3 })
+        );
         assert_eq!(
             plan_append(&OPEN, state(0, 2), &append(Some((0, 1)), "a")),
             Ok(AppendPlan::Duplicate { producer: state(0, 2) })
         );
-        assert_eq!(plan_append(&OPEN, state(1, 0), &append(Some((0, 1)), "a")), Err(AppendError::StaleEpoch { current: 1 }));
+        assert_eq!(
+            plan_append(&OPEN, state(1, 0), &append(Some((0, 1)), "a")),
+            Err(AppendError::StaleEpoch { current: 1 })
+        );
         assert_eq!(plan_append(&OPEN, state(0, 0), &append(Some((1, 5)), "a")), Err(AppendError::EpochMustStartAtZero));
-        assert_eq!(plan_append(&OPEN, state(0, 0), &append(Some((0, 2)), "a")), Err(AppendError::SeqGap { expected: 1, received: 2 }));
+        assert_eq!(
+            plan_append(&OPEN, state(0, 0), &append(Some((0, 2)), "a")),
+            Err(AppendError::SeqGap { expected: 1, received: 2 })
+        );
     }
 
     #[test]

@@ -54,9 +54,12 @@ pub fn stream_seq(headers: &HeaderMap) -> Result<Option<String>, String> {
 
 /// A plain non-negative decimal: no sign, no leading zeros, no exponent.
 fn decimal(name: &str, value: &str, max: u64) -> Result<u64, String> {
-    let plain = !value.is_empty() && value.bytes().all(|c| c.is_ascii_digit()) && (value == "0" || !value.starts_with('0'));
+    let plain =
+        !value.is_empty() && value.bytes().all(|c| c.is_ascii_digit()) && (value == "0" || !value.starts_with('0'));
     let parsed = plain.then(|| value.parse::<u64>().ok()).flatten().filter(|n| *n <= max);
-    parsed.ok_or_else(|| format!("{name} must be a non-negative integer without sign or leading zeros (at most {max}), not {value:?}"))
+    parsed.ok_or_else(|| {
+        format!("{name} must be a non-negative integer without sign or leading zeros (at most {max}), not {value:?}")
+    })
 }
 
 pub fn expiry(headers: &HeaderMap) -> Result<Expiry, String> {
@@ -116,7 +119,8 @@ pub fn fork(headers: &HeaderMap) -> Result<Option<ForkFrom>, String> {
         .strip_prefix(STREAM_PREFIX)
         .ok_or_else(|| format!("Stream-Forked-From must be a stream path starting with {STREAM_PREFIX}"))?;
     path::validate(source).map_err(|e| format!("Stream-Forked-From: {e}"))?;
-    let offset = offset.map(|o| offset::parse_position(o.trim())).transpose().map_err(|e| format!("Stream-Fork-Offset: {e}"))?;
+    let offset =
+        offset.map(|o| offset::parse_position(o.trim())).transpose().map_err(|e| format!("Stream-Fork-Offset: {e}"))?;
     let sub_offset = sub.map(|s| decimal_lenient("Stream-Fork-Sub-Offset", s.trim())).transpose()?.unwrap_or(0);
     if sub_offset > 0 && offset.is_none() {
         return Err("Stream-Fork-Sub-Offset needs Stream-Fork-Offset".into());

@@ -40,10 +40,8 @@ const MAX_DRAINED_BYTES: u64 = 64 << 20;
 /// server that closes the connection on unread data makes the client's kernel reset
 /// it, and the client may lose the 413 and see only a broken connection.
 async fn refuse_oversized(limit: usize, request: axum::extract::Request, next: middleware::Next) -> Response {
-    let declared = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared =
+        request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     match declared {
         Some(length) if length > limit as u64 => {
             if length <= MAX_DRAINED_BYTES {
@@ -182,7 +180,9 @@ fn describe(info: &StreamInfo) -> HeaderMap {
     match info.expiry {
         Expiry::Never => {}
         Expiry::Ttl(seconds) => set(&mut headers, STREAM_TTL, &seconds.to_string()),
-        Expiry::At(at) => set(&mut headers, STREAM_EXPIRES_AT, &at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        Expiry::At(at) => {
+            set(&mut headers, STREAM_EXPIRES_AT, &at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        }
     }
     headers
 }

@@ -55,8 +55,12 @@ impl From<StoreError> for Problem {
                 AppendError::Closed { tail } => Problem::new(StatusCode::CONFLICT, message)
                     .with(STREAM_CLOSED, "true")
                     .with(STREAM_NEXT_OFFSET, offset::format(tail)),
-                AppendError::ContentType { .. } | AppendError::StreamSeq { .. } => Problem::new(StatusCode::CONFLICT, message),
-                AppendError::StaleEpoch { current } => Problem::new(StatusCode::FORBIDDEN, message).with(PRODUCER_EPOCH, current),
+                AppendError::ContentType { .. } | AppendError::StreamSeq { .. } => {
+                    Problem::new(StatusCode::CONFLICT, message)
+                }
+                AppendError::StaleEpoch { current } => {
+                    Problem::new(StatusCode::FORBIDDEN, message).with(PRODUCER_EPOCH, current)
+                }
                 AppendError::SeqGap { expected, received } => Problem::new(StatusCode::CONFLICT, message)
                     .with(PRODUCER_EXPECTED_SEQ, expected)
                     .with(PRODUCER_RECEIVED_SEQ, received),

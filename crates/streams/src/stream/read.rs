@@ -56,7 +56,9 @@ impl ReadQuery {
             Some(other) => return Err(Problem::bad_request(format!("live must be long-poll or sse, not {other:?}"))),
         };
         if live != Live::No && offset.is_none() {
-            return Err(Problem::bad_request("live reads need an offset (use -1 for the beginning or now for the tail)"));
+            return Err(Problem::bad_request(
+                "live reads need an offset (use -1 for the beginning or now for the tail)",
+            ));
         }
         let cursor = params.iter().find(|(k, _)| k == "cursor").map(|(_, v)| v.clone());
         Ok(ReadQuery { offset, live, cursor })
@@ -87,7 +89,12 @@ pub async fn get(
     }
 }
 
-async fn catch_up(state: &AppState, key: &StreamKey, offset: Option<Requested>, request: &HeaderMap) -> Result<Response, Problem> {
+async fn catch_up(
+    state: &AppState,
+    key: &StreamKey,
+    offset: Option<Requested>,
+    request: &HeaderMap,
+) -> Result<Response, Problem> {
     let chunk = state.store.read(key, read_from(offset), READ_LIMIT).await?;
     let json = is_json(&chunk.info.content_type);
     if offset == Some(Requested::Now) {

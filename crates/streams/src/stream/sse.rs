@@ -62,7 +62,8 @@ pub async fn subscribe(state: &AppState, key: StreamKey, query: ReadQuery) -> Re
     if encoding == Encoding::Base64 {
         set(&mut headers, STREAM_SSE_DATA_ENCODING, "base64");
     }
-    let events = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<Bytes, Infallible>(e), rx)) });
+    let events =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<Bytes, Infallible>(e), rx)) });
     Ok(respond(StatusCode::OK, headers, Body::from_stream(events)))
 }
 

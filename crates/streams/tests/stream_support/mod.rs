@@ -36,13 +36,28 @@ pub async fn start(storage: StorageKind, configure: impl FnOnce(&mut Config)) ->
     let (addr, stop, task) = serve(database.url(), storage, data.path().to_owned(), configure).await;
     let db = AuthDb::connect(&database.database_url()).await.expect("auth database");
     let (user_id, token) = user_with_session(&db, "owner@example.com").await;
-    Running { addr, token, user_id, db, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), data, database }
+    Running {
+        addr,
+        token,
+        user_id,
+        db,
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        task: Some(task),
+        data,
+        database,
+    }
 }
 
 type Serving = (SocketAddr, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
 
 /// Starts a server in this process; send on the returned channel to stop it.
-pub async fn serve(database_url: &str, storage: StorageKind, data_dir: PathBuf, configure: impl FnOnce(&mut Config)) -> Serving {
+pub async fn serve(
+    database_url: &str,
+    storage: StorageKind,
+    data_dir: PathBuf,
+    configure: impl FnOnce(&mut Config),
+) -> Serving {
     let mut config = Config::new(database_url.parse().expect("database URL"));
     config.port = 0;
     config.storage = storage;

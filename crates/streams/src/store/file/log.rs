@@ -91,7 +91,8 @@ pub fn encode_append(meta: &AppendMeta, data: &[u8]) -> Encoded {
     body.push(KIND_APPEND);
     body.extend_from_slice(&meta.id.to_le_bytes());
     body.extend_from_slice(&meta.start.to_le_bytes());
-    let flags = u8::from(meta.close) | u8::from(meta.producer.is_some()) << 1 | u8::from(meta.stream_seq.is_some()) << 2;
+    let flags =
+        u8::from(meta.close) | u8::from(meta.producer.is_some()) << 1 | u8::from(meta.stream_seq.is_some()) << 2;
     body.push(flags);
     if let Some(p) = &meta.producer {
         put_str(&mut body, &p.id);
