@@ -63,8 +63,7 @@ impl Server {
         let shutdown = CancellationToken::new();
         let store = open_store(&config, &db, &shutdown).await?;
         let auth = Arc::new(SessionAuth::new(db.clone(), config.auth_cache, shutdown.clone()));
-        let shared = (config.storage == StorageKind::Postgres).then(|| db.pg_pool().cloned()).flatten();
-        let sessions = Arc::new(crate::sessions::Sessions::new(store.clone(), shared, config.max_message_bytes));
+        let sessions = Arc::new(crate::sessions::Sessions::new(store.clone(), config.max_message_bytes));
         let state = AppState { config: Arc::new(config), db, auth, store, sessions, shutdown };
         Ok(Server { listener, state })
     }

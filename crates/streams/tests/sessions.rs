@@ -491,3 +491,34 @@ async fn session_streams_are_read_only_through_the_raw_api(backend: Backend) {
     assert_eq!(call(&server, &s.alice, Method::GET, &format!("/v1/sessions/{id}"), None).await.0, StatusCode::OK);
     server.stop().await;
 }
+
+/// Two server instances on one PostgreSQL database, chunks for one message racing
+/// through both: seq is still 0..n-1, each once, in stream order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_racing_on_one_message_keep_seq_gap_free() {
+    let s = setup(Backend::Postgres).await;
+    let servers = std::sync::Arc::new([s.server().await, s.server().await]);
+    let id = new_session(&servers[0], &s.alice).await;
+    let reply = Uuid::new_v4().to_string();
+    const N: u64 = 30;
+    let writers: Vec<_> = (0..N)
+        .map(|i| {
+            let (servers, token, id, reply) = (servers.clone(), s.alice.clone(), id.clone(), reply.clone());
+            tokio::spawn(async move {
+                let server = &servers[i as usize % 2];
+                let chunk = json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": format!("<{i}>")}});
+                let (status, body) = call(server, &token, Method::POST, &format!("/v1/sessions/{id}/chunks"), Some(chunk)).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                body["seq"].as_u64().unwrap()
+            })
+        })
+        .collect();
+    let mut answered = BTreeSet::new();
+    for writer in writers {
+        assert!(answered.insert(writer.await.unwrap()), "a seq was handed out twice");
+    }
+    assert_eq!(answered, (0..N).collect());
+    let stored: Vec<u64> =
+        events(&servers[1], &s.alice, &id).await.iter().map(|e| e["value"]["seq"].as_u64().unwrap()).collect();
+    assert_eq!(stored, (0..N).collect::<Vec<_>>(), "in stream order, gap-free");
+}

@@ -1,8 +1,11 @@
-//! Writing to one session's stream. Every write goes through the session's lock, which
-//! makes "read the next sequence number of this message, append the chunk" atomic:
-//! per-message `seq` is gap-free and ordered however many requests race. With shared
-//! (PostgreSQL) storage a transaction-scoped advisory lock extends that to every
-//! server instance, and each writer first catches up on what the others wrote.
+//! Writing to one session's stream. Within a process every write goes through the
+//! session's lock, which makes "read the next sequence number of this message, append
+//! the chunk" atomic. Across processes (instances sharing PostgreSQL storage) writes are
+//! optimistic: each append carries `Stream-Seq` = the offset its writer believes is
+//! the tail, which the store accepts only if greater than the last one; a writer that
+//! lost the race catches up on what the others wrote and plans again. So per-message
+//! `seq` is gap-free and ordered however many requests or instances race, at the cost
+//! of one append when nobody else writes.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +13,7 @@ use superset_chat::{Chunk, ChunkRecord, Event, Role};
 
 use super::index::now;
 use super::{read_messages, stream_key, Sessions};
-use crate::store::{Append, Appended, ReadFrom, StoreError, StreamKey};
+use crate::store::{Append, AppendError, Appended, ReadFrom, StoreError, StreamKey};
 
 /// What a writer must know of a session's stream.
 #[derive(Default)]
@@ -21,6 +24,9 @@ pub struct Log {
     /// Generations announced through `generations/start` and not finished.
     running: HashSet<String>,
 }
+
+/// How often a write is planned again after losing a race to another instance.
+const MAX_ATTEMPTS: usize = 8;
 
 #[derive(Clone, Copy, Debug)]
 struct MessageState {
@@ -71,6 +77,7 @@ pub enum WriteError {
 }
 
 /// A chunk to append; the server adds `seq`, `actorId` and `createdAt`.
+#[derive(Clone)]
 pub struct NewChunk {
     pub message_id: String,
     pub role: Role,
@@ -80,6 +87,7 @@ pub struct NewChunk {
 }
 
 /// What to do to a session's log, under its lock.
+#[derive(Clone)]
 pub enum Write {
     Chunk(NewChunk),
     /// A new message: refused (409) if its id exists, so a retried send that did
@@ -110,22 +118,24 @@ impl Sessions {
         let key = stream_key(owner, session_id);
         let log = self.log(&key);
         let mut log = log.lock().await;
-        let cross_instance = match &self.shared {
-            Some(pool) => Some(lock_across_instances(pool, &key).await?),
-            None => None,
-        };
-        if log.next.is_none() || cross_instance.is_some() {
+        if log.next.is_none() {
             self.catch_up(&key, &mut log).await?;
         }
-        let written = self.plan_and_append(&key, &mut log, write).await;
-        if let Some(tx) = cross_instance {
-            tx.commit().await.map_err(StoreError::from)?;
+        let mut attempts = 1;
+        loop {
+            match self.plan_and_append(&key, &mut log, write.clone()).await {
+                Err(WriteError::Store(StoreError::Append(AppendError::StreamSeq { .. }))) if attempts < MAX_ATTEMPTS => {
+                    attempts += 1;
+                    self.catch_up(&key, &mut log).await?;
+                }
+                Err(e) => {
+                    // The stream may have changed in ways not applied here: re-read next time.
+                    *log = Log::default();
+                    return Err(e);
+                }
+                Ok(written) => return Ok(written),
+            }
         }
-        if written.is_err() {
-            // The stream may have changed in ways not applied here: re-read next time.
-            *log = super::log::Log::default();
-        }
-        written
     }
 
     async fn plan_and_append(
@@ -181,7 +191,7 @@ impl Sessions {
                     .collect()
             }
             Write::Raw(value) => {
-                let tail = appended_tail(self.store.append(key, Append::json(&value)).await?);
+                let tail = appended_tail(self.store.append(key, expecting_tail(&value, log)).await?);
                 log.next = Some(tail);
                 return Ok(vec![]);
             }
@@ -206,7 +216,7 @@ impl Sessions {
             },
             txid: new.txid,
         };
-        let tail = appended_tail(self.store.append(key, Append::json(&event.to_json())).await?);
+        let tail = appended_tail(self.store.append(key, expecting_tail(&event.to_json(), log)).await?);
         log.apply(&event);
         log.next = Some(tail);
         Ok((new.message_id, seq))
@@ -229,16 +239,10 @@ fn appended_tail(appended: Appended) -> u64 {
     }
 }
 
-/// Holds a PostgreSQL advisory lock on the session until the transaction ends (commit,
-/// or rollback when dropped on an error path), so a crashed writer never keeps it.
-async fn lock_across_instances(
-    pool: &sqlx::PgPool,
-    key: &StreamKey,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7477))")
-        .bind(format!("{}/{}", key.owner, key.path))
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+/// An append that succeeds only if the stream's tail is still where this writer last
+/// saw it: `Stream-Seq` is that offset, zero-padded so order is lexicographic.
+fn expecting_tail(value: &serde_json::Value, log: &Log) -> Append {
+    let mut append = Append::json(value);
+    append.stream_seq = Some(format!("{:020}", log.next.unwrap_or(0)));
+    append
 }

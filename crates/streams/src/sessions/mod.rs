@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use sqlx::PgPool;
 
 use crate::store::{ReadFrom, Store, StoreError, StreamKey};
 
@@ -31,17 +30,14 @@ pub const STREAM_PREFIX: &str = "sessions/";
 /// The shared state of the chat-session API.
 pub struct Sessions {
     store: Arc<dyn Store>,
-    /// Set when several server processes may write the same session (PostgreSQL
-    /// storage): writers then also serialize through an advisory lock.
-    shared: Option<PgPool>,
     max_content_bytes: usize,
     logs: Mutex<HashMap<StreamKey, Arc<tokio::sync::Mutex<log::Log>>>>,
     indexes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<index::Index>>>>,
 }
 
 impl Sessions {
-    pub fn new(store: Arc<dyn Store>, shared: Option<PgPool>, max_content_bytes: usize) -> Self {
-        Sessions { store, shared, max_content_bytes, logs: Mutex::default(), indexes: Mutex::default() }
+    pub fn new(store: Arc<dyn Store>, max_content_bytes: usize) -> Self {
+        Sessions { store, max_content_bytes, logs: Mutex::default(), indexes: Mutex::default() }
     }
 
     fn log(&self, key: &StreamKey) -> Arc<tokio::sync::Mutex<log::Log>> {
