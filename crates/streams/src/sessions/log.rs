@@ -25,8 +25,9 @@ pub struct Log {
     running: HashSet<String>,
 }
 
-/// How often a write is planned again after losing a race to another instance.
-const MAX_ATTEMPTS: usize = 8;
+/// How often a write is planned again after losing a race to another instance. Each
+/// retry waits a random moment first, so two instances do not collide in lockstep.
+const MAX_ATTEMPTS: u32 = 64;
 
 #[derive(Clone, Copy, Debug)]
 struct MessageState {
@@ -124,8 +125,12 @@ impl Sessions {
         let mut attempts = 1;
         loop {
             match self.plan_and_append(&key, &mut log, write.clone()).await {
-                Err(WriteError::Store(StoreError::Append(AppendError::StreamSeq { .. }))) if attempts < MAX_ATTEMPTS => {
+                Err(WriteError::Store(StoreError::Append(AppendError::StreamSeq { .. })))
+                    if attempts < MAX_ATTEMPTS =>
+                {
                     attempts += 1;
+                    let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=2000 * attempts.min(10));
+                    tokio::time::sleep(std::time::Duration::from_micros(pause.into())).await;
                     self.catch_up(&key, &mut log).await?;
                 }
                 Err(e) => {
