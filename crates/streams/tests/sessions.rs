@@ -522,3 +522,34 @@ async fn two_instances_racing_on_one_message_keep_seq_gap_free() {
         events(&servers[1], &s.alice, &id).await.iter().map(|e| e["value"]["seq"].as_u64().unwrap()).collect();
     assert_eq!(stored, (0..N).collect::<Vec<_>>(), "in stream order, gap-free");
 }
+
+/// Each instance keeps its own view of a user's session index; what another instance
+/// created or deleted a moment ago must still be answered right.
+#[tokio::test]
+async fn sessions_created_or_deleted_on_another_instance_are_seen_at_once() {
+    let s = setup(Backend::Postgres).await;
+    let (a, b) = (s.server().await, s.server().await);
+    let known = new_session(&a, &s.alice).await;
+    assert_eq!(call(&a, &s.alice, Method::GET, "/v1/sessions", None).await.0, StatusCode::OK);
+    let chunk =
+        || json!({"messageId": Uuid::new_v4(), "role": "assistant", "chunk": {"type": "text-delta", "delta": "x"}});
+    assert_eq!(
+        call(&a, &s.alice, Method::POST, &format!("/v1/sessions/{known}/chunks"), Some(chunk())).await.0,
+        StatusCode::OK
+    );
+
+    let fresh = new_session(&b, &s.alice).await;
+    let (status, body) = call(&a, &s.alice, Method::POST, &format!("/v1/sessions/{fresh}/chunks"), Some(chunk())).await;
+    assert_eq!(status, StatusCode::OK, "a session created through the other instance: {body}");
+
+    let path = format!("/v1/sessions/{known}");
+    assert_eq!(call(&b, &s.alice, Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+    for (method, route, body) in [
+        (Method::POST, format!("{path}/chunks"), Some(chunk())),
+        (Method::GET, path.clone(), None),
+        (Method::DELETE, path.clone(), None),
+    ] {
+        let (status, reply) = call(&a, &s.alice, method.clone(), &route, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {route} after deletion elsewhere: {reply}");
+    }
+}

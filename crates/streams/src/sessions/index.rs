@@ -100,6 +100,20 @@ impl Sessions {
         Ok(index.sessions.get(id).cloned())
     }
 
+    /// Whether the owner has this session, for routes that go on to write its stream. A
+    /// session this process already knows is not looked up again: had it been deleted
+    /// meanwhile (here or by another instance), the write finds its stream gone and the
+    /// answer is 404 just the same. An id not known yet is looked up, so a session just
+    /// created through another instance is found.
+    pub async fn has(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
+        let index = self.index(owner);
+        let mut index = index.lock().await;
+        if !index.sessions.contains_key(id) {
+            self.catch_up_index(owner, &mut index).await?;
+        }
+        Ok(index.sessions.contains_key(id))
+    }
+
     pub(super) async fn record_create(&self, owner: &str, id: &str, title: Option<String>) -> Result<(), StoreError> {
         self.record(owner, Record::Create { id: id.to_owned(), title, at: now() }).await
     }

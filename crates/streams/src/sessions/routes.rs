@@ -95,9 +95,10 @@ impl IntoResponse for ApiError {
 
 /// The caller's session named by the path, found in their own namespace: 404 when it
 /// is absent or someone else's, before anything else about the request is looked at.
+/// For the routes that write the session's stream (see [`Sessions::has`]); those that
+/// show or delete the session look its metadata up afresh.
 struct OwnSession {
     id: String,
-    meta: SessionMeta,
     user: AuthUser,
 }
 
@@ -109,12 +110,18 @@ impl FromRequestParts<AppState> for OwnSession {
         // The session middleware puts the caller on every request under /v1.
         let user = parts.extensions.get::<AuthUser>().cloned().ok_or(ApiError::NotFound)?;
         let id = uuid("sessionId", &id)?;
-        let meta = state.sessions.meta(&user.user_id, &id).await?.ok_or(ApiError::NotFound)?;
-        Ok(OwnSession { id, meta, user })
+        if !state.sessions.has(&user.user_id, &id).await? {
+            return Err(ApiError::NotFound);
+        }
+        Ok(OwnSession { id, user })
     }
 }
 
 impl OwnSession {
+    async fn meta(&self, sessions: &Sessions) -> Result<SessionMeta, ApiError> {
+        sessions.meta(&self.user.user_id, &self.id).await?.ok_or(ApiError::NotFound)
+    }
+
     async fn write(&self, sessions: &Sessions, write: Write) -> Result<Vec<(String, u64)>, WriteError> {
         sessions.write(&self.user.user_id, &self.id, write).await
     }
@@ -166,8 +173,8 @@ async fn create(
     Ok(created(&id, StatusCode::CREATED))
 }
 
-async fn show(session: OwnSession) -> Reply {
-    Ok(Json(session.meta).into_response())
+async fn show(State(state): State<AppState>, session: OwnSession) -> Reply {
+    Ok(Json(session.meta(&state.sessions).await?).into_response())
 }
 
 async fn rename(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
@@ -181,12 +188,12 @@ async fn rename(State(state): State<AppState>, session: OwnSession, body: Bytes)
     });
     session.write(sessions, Write::Raw(event.to_json())).await?;
     sessions.record_rename(&session.user.user_id, &session.id, title).await?;
-    let meta = sessions.meta(&session.user.user_id, &session.id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(meta).into_response())
+    Ok(Json(session.meta(sessions).await?).into_response())
 }
 
 async fn remove(State(state): State<AppState>, session: OwnSession) -> Reply {
     let sessions = &state.sessions;
+    session.meta(sessions).await?;
     // The index first: if the stream's deletion then fails, nothing visible remains.
     sessions.record_delete(&session.user.user_id, &session.id).await?;
     let key = stream_key(&session.user.user_id, &session.id);
@@ -261,7 +268,8 @@ async fn reset(State(state): State<AppState>, session: OwnSession) -> Reply {
 
 async fn fork(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let sessions = &state.sessions;
-    let (id, meta, user) = (&session.id, session.meta.clone(), &session.user);
+    let meta = session.meta(sessions).await?;
+    let (id, user) = (&session.id, &session.user);
     let body = Body::parse(&body)?;
     let at = body.optional_uuid("atMessageId")?;
     let new_id = body.optional_uuid("newSessionId")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
