@@ -26,7 +26,7 @@ pub mod subscription;
 pub mod token_store;
 
 pub use backoff::RetryPolicy;
-pub use login::{Login, LoginError};
+pub use login::{LinkReceiver, Login, LoginError, ReturnPath};
 pub use servers::ServerUrls;
 pub use session_manager::{AuthEvent, ClientError, SessionManager};
 pub use subscription::{StreamEvent, Subscription};

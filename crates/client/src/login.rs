@@ -1,11 +1,13 @@
 //! OAuth 2.0 sign-in for a native app (RFC 8252) against superset-api: authorization
-//! code with PKCE (S256) and a random `state`, the redirect received by a one-shot
-//! listener on 127.0.0.1 at a random port, the code exchanged for a session token.
+//! code with PKCE (S256) and a random `state`, the redirect received either by a
+//! one-shot listener on 127.0.0.1 at a random port or, for an app registered for the
+//! `superset:` scheme, as the link `superset://auth/callback` the OS hands to the app;
+//! the code is then exchanged for a session token.
 //!
 //! Two steps, so the caller can show the URL before waiting: [`Login::start`] binds
 //! the listener and builds the URL; [`Login::finish`] waits for the browser (at most
-//! [`LOGIN_TIMEOUT`], or until cancelled) and returns the token. The browser gets a
-//! page saying how it went either way.
+//! [`LOGIN_TIMEOUT`], or until cancelled) and returns the token. On the loopback path
+//! the browser gets a page saying how it went either way.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -37,6 +39,21 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The path of the loopback redirect URI.
 const CALLBACK_PATH: &str = "/callback";
 
+/// The app-link redirect URI, which the auth server accepts beside loopback ones.
+pub const APP_LINK_CALLBACK: &str = "superset://auth/callback";
+
+/// Where the browser brings the sign-in back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReturnPath {
+    /// A one-shot listener on 127.0.0.1 (RFC 8252 §7.3): needs nothing installed.
+    #[default]
+    Loopback,
+    /// [`APP_LINK_CALLBACK`] (RFC 8252 §7.1): the OS starts (or, with a single-instance
+    /// app, wakes) the app registered for the scheme, which passes the link to
+    /// [`LinkReceiver::receive`].
+    AppLink,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error("cannot listen for the browser's redirect on 127.0.0.1: {0}")]
@@ -56,11 +73,17 @@ pub enum LoginError {
 /// A sign-in waiting for the browser.
 pub struct Login {
     authorize_url: Url,
+    pending: Arc<Pending>,
     result: oneshot::Receiver<Result<StoredToken, LoginError>>,
     stop_listener: CancellationToken,
-    listener: JoinHandle<()>,
+    /// `None` on the app-link path.
+    listener: Option<JoinHandle<()>>,
     timeout: Duration,
 }
+
+/// Takes a sign-in's `superset://auth/callback` link when the OS delivers it.
+#[derive(Clone)]
+pub struct LinkReceiver(Arc<Pending>);
 
 /// What the redirect handler needs; the verifier is taken by the first valid redirect,
 /// which makes the listener one-shot.
@@ -77,15 +100,29 @@ impl Login {
     /// Binds the loopback listener and builds the authorization URL for the auth
     /// server at `api` (its base URL).
     pub async fn start(api: &Url) -> Result<Login, LoginError> {
+        Self::start_with(api, ReturnPath::Loopback).await
+    }
+
+    /// As [`Login::start`], with the browser coming back by `path`.
+    pub async fn start_with(api: &Url, path: ReturnPath) -> Result<Login, LoginError> {
         let endpoint = |path: &str| api.join(path).map_err(|_| LoginError::BadServerUrl(api.clone()));
         let auth_url = AuthUrl::from_url(endpoint("oauth/authorize")?);
         let token_url = TokenUrl::from_url(endpoint("oauth/token")?);
 
-        let socket = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.map_err(LoginError::Listen)?;
-        let port = socket.local_addr().map_err(LoginError::Listen)?.port();
-        let redirect_url = RedirectUrl::from_url(
-            Url::parse(&format!("http://127.0.0.1:{port}{CALLBACK_PATH}")).expect("a loopback URL parses"),
-        );
+        let socket = match path {
+            ReturnPath::Loopback => {
+                Some(TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.map_err(LoginError::Listen)?)
+            }
+            ReturnPath::AppLink => None,
+        };
+        let redirect = match &socket {
+            Some(socket) => {
+                let port = socket.local_addr().map_err(LoginError::Listen)?.port();
+                format!("http://127.0.0.1:{port}{CALLBACK_PATH}")
+            }
+            None => APP_LINK_CALLBACK.to_owned(),
+        };
+        let redirect_url = RedirectUrl::from_url(Url::parse(&redirect).expect("a redirect URI parses"));
 
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (authorize_url, state) = BasicClient::new(ClientId::new(CLIENT_ID.to_owned()))
@@ -105,14 +142,21 @@ impl Login {
             http: crate::http::client(),
         });
         let stop_listener = CancellationToken::new();
-        let router = Router::new().route(CALLBACK_PATH, get(callback)).with_state(pending);
-        let serve = axum::serve(socket, router).with_graceful_shutdown(stop_listener.clone().cancelled_owned());
-        let listener = tokio::spawn(async move {
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "the sign-in listener stopped");
-            }
+        let listener = socket.map(|socket| {
+            let router = Router::new().route(CALLBACK_PATH, get(callback)).with_state(pending.clone());
+            let serve = axum::serve(socket, router).with_graceful_shutdown(stop_listener.clone().cancelled_owned());
+            tokio::spawn(async move {
+                if let Err(e) = serve.await {
+                    tracing::warn!(error = %e, "the sign-in listener stopped");
+                }
+            })
         });
-        Ok(Login { authorize_url, result, stop_listener, listener, timeout: LOGIN_TIMEOUT })
+        Ok(Login { authorize_url, pending, result, stop_listener, listener, timeout: LOGIN_TIMEOUT })
+    }
+
+    /// What to hand the `superset://auth/callback` link to (app-link path).
+    pub fn link_receiver(&self) -> LinkReceiver {
+        LinkReceiver(self.pending.clone())
     }
 
     /// The URL to open in the browser.
@@ -136,7 +180,9 @@ impl Login {
         };
         // Let the browser's page go out, then stop listening.
         self.stop_listener.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.listener).await;
+        if let Some(listener) = self.listener {
+            let _ = tokio::time::timeout(Duration::from_secs(5), listener).await;
+        }
         outcome
     }
 }
@@ -153,40 +199,70 @@ pub fn open_in_browser(url: &Url) -> bool {
     }
 }
 
+impl LinkReceiver {
+    /// Completes the sign-in with the link the OS delivered. False when the link is not
+    /// this sign-in's (another URL, a stale `state`) or it already finished; the
+    /// sign-in then keeps waiting.
+    pub async fn receive(&self, link: &Url) -> bool {
+        if link.as_str().split(['?', '#']).next() != Some(APP_LINK_CALLBACK) {
+            return false;
+        }
+        let params: HashMap<String, String> = link.query_pairs().into_owned().collect();
+        matches!(self.0.complete(&params).await, Completion::Done(_))
+    }
+}
+
+/// What became of a redirect.
+enum Completion {
+    /// Its `state` is not this sign-in's.
+    NotOurs,
+    AlreadyHandled,
+    /// The sign-in ended; the error, if it failed.
+    Done(Option<String>),
+}
+
+impl Pending {
+    async fn complete(&self, params: &HashMap<String, String>) -> Completion {
+        if params.get("state").map(String::as_str) != Some(self.state.secret().as_str()) {
+            return Completion::NotOurs;
+        }
+        let Some(verifier) = self.verifier.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Completion::AlreadyHandled;
+        };
+        let result = match (params.get("code"), params.get("error")) {
+            (_, Some(error)) => Err(LoginError::Refused(describe_refusal(error, params.get("error_description")))),
+            (Some(code), None) => exchange(self, code, verifier).await,
+            (None, None) => Err(LoginError::Refused("the redirect carried neither a code nor an error".into())),
+        };
+        let failure = result.as_ref().err().map(ToString::to_string);
+        if let Some(done) = self.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = done.send(result);
+        }
+        Completion::Done(failure)
+    }
+}
+
 async fn callback(State(pending): State<Arc<Pending>>, Query(params): Query<HashMap<String, String>>) -> Response {
-    if params.get("state").map(String::as_str) != Some(pending.state.secret().as_str()) {
+    match pending.complete(&params).await {
         // Not the sign-in we started (a stale tab, or someone else): refuse it and keep
         // waiting for the real one.
-        return page(
+        Completion::NotOurs => page(
             StatusCode::BAD_REQUEST,
             "This sign-in link has expired",
             "It does not belong to the sign-in Superset is waiting for. Start the sign-in again from Superset.",
-        );
-    }
-    let Some(verifier) = pending.verifier.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-        return page(
-            StatusCode::CONFLICT,
-            "Already handled",
-            "This sign-in has already finished. You can close this tab.",
-        );
-    };
-    let result = match (params.get("code"), params.get("error")) {
-        (_, Some(error)) => Err(LoginError::Refused(describe_refusal(error, params.get("error_description")))),
-        (Some(code), None) => exchange(&pending, code, verifier).await,
-        (None, None) => Err(LoginError::Refused("the redirect carried neither a code nor an error".into())),
-    };
-    let response = match &result {
-        Ok(_) => page(StatusCode::OK, "Signed in to Superset", "You can close this tab and go back to Superset."),
-        Err(e) => page(
+        ),
+        Completion::AlreadyHandled => {
+            page(StatusCode::CONFLICT, "Already handled", "This sign-in has already finished. You can close this tab.")
+        }
+        Completion::Done(None) => {
+            page(StatusCode::OK, "Signed in to Superset", "You can close this tab and go back to Superset.")
+        }
+        Completion::Done(Some(e)) => page(
             StatusCode::BAD_REQUEST,
             "Sign-in failed",
             &format!("{e}. Close this tab and try again from Superset."),
         ),
-    };
-    if let Some(done) = pending.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        let _ = done.send(result);
     }
-    response
 }
 
 fn describe_refusal(error: &str, description: Option<&String>) -> String {

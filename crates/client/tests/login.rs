@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::servers::{follow, sign_in_with_dev_form, Stack};
-use superset_client::{Login, LoginError, TokenStore};
+use common::servers::{dev_form_redirect, follow, sign_in_with_dev_form, Stack};
+use superset_client::{Login, LoginError, ReturnPath, TokenStore};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -143,4 +143,31 @@ async fn it_can_be_cancelled() {
     });
     let err = login.finish(&cancel).await.unwrap_err();
     assert!(matches!(err, LoginError::Cancelled), "{err:?}");
+}
+
+/// The app-link path: the auth server sends the browser to `superset://auth/callback`,
+/// which the OS hands to the app; links that are not this sign-in's are ignored.
+#[tokio::test]
+async fn the_app_link_return_path_signs_in_and_ignores_foreign_links() {
+    let stack = Stack::start().await;
+    let login = Login::start_with(&stack.api, ReturnPath::AppLink).await.unwrap();
+    assert_eq!(query(login.authorize_url(), "redirect_uri").as_deref(), Some("superset://auth/callback"));
+    let receiver = login.link_receiver();
+
+    let (_, link) = dev_form_redirect(login.authorize_url(), "link@example.test").await;
+    let link = Url::parse(&link).unwrap();
+    assert_eq!((link.scheme(), link.host_str(), link.path()), ("superset", Some("auth"), "/callback"));
+    let mut stale = link.clone();
+    stale.query_pairs_mut().clear().extend_pairs([("code", "x"), ("state", "not-this-sign-in")]);
+    assert!(!receiver.receive(&stale).await, "another sign-in's link");
+    let elsewhere =
+        Url::parse(&link.as_str().replace("superset://auth/callback", "superset://other/callback")).unwrap();
+    assert!(!receiver.receive(&elsewhere).await, "not the callback link");
+
+    assert!(receiver.receive(&link).await);
+    assert!(!receiver.receive(&link).await, "a link is taken once");
+    let token = login.finish(&CancellationToken::new()).await.expect("signed in through the app link");
+    let me = reqwest::Client::new().get(stack.api.join("api/me").unwrap()).bearer_auth(token.secret()).send().await;
+    let me: serde_json::Value = me.unwrap().error_for_status().unwrap().json().await.unwrap();
+    assert_eq!(me["user"]["email"], "link@example.test");
 }

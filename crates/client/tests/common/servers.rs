@@ -88,6 +88,12 @@ impl Drop for Stack {
 /// `email`, follows the redirect to the loopback listener. Returns that last page's
 /// status and HTML.
 pub async fn sign_in_with_dev_form(authorize_url: &Url, email: &str) -> (u16, String) {
+    let (browser, location) = dev_form_redirect(authorize_url, email).await;
+    follow(&browser, &location).await
+}
+
+/// The browser up to the auth server's redirect back to the app: the redirect's URL.
+pub async fn dev_form_redirect(authorize_url: &Url, email: &str) -> (reqwest::Client, String) {
     let browser =
         reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = browser.get(authorize_url.clone()).send().await.unwrap();
@@ -98,7 +104,7 @@ pub async fn sign_in_with_dev_form(authorize_url: &Url, email: &str) -> (u16, St
     let answer = browser.post(action).form(&[("name", name), ("email", email)]).send().await.unwrap();
     assert!(answer.status().is_redirection(), "the dev form answers with a redirect, got {}", answer.status());
     let location = answer.headers()["location"].to_str().unwrap().to_owned();
-    follow(&browser, &location).await
+    (browser, location)
 }
 
 /// What the browser shows at `url`.
