@@ -6,7 +6,7 @@ use superset_client::assistant::settings::ApiKeys;
 use superset_client::assistant::{generate, GenerationOptions, Settings};
 use superset_client::chat_sessions::{session_stream, SessionInfo};
 use superset_client::subscription::json_messages;
-use superset_client::{ClientError, Login, StreamEvent};
+use superset_client::{ClientError, Login, LoginError, ReturnPath, StreamEvent};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, State};
 use tauri_plugin_opener::OpenerExt;
@@ -38,7 +38,15 @@ pub async fn current_user(state: State<'_, AppState>) -> CommandResult<Value> {
 
 #[tauri::command]
 pub async fn sign_in(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Value> {
-    let login = Login::start(&state.manager.urls().api).await?;
+    let api = &state.manager.urls().api;
+    let login = match Login::start_with(api, state.sign_in_return).await {
+        Err(LoginError::Listen(e)) => {
+            tracing::warn!(error = %e, "cannot listen on 127.0.0.1; the sign-in comes back by the superset:// link");
+            Login::start_with(api, ReturnPath::AppLink).await?
+        }
+        login => login?,
+    };
+    *state.sign_in_link.lock().unwrap() = Some(login.link_receiver());
     let url = login.authorize_url().as_str().to_owned();
     let _ = app.emit(SIGN_IN_URL, json!({"url": url}));
     if let Err(e) = app.opener().open_url(&url, None::<&str>) {
@@ -50,6 +58,7 @@ pub async fn sign_in(app: AppHandle, state: State<'_, AppState>) -> CommandResul
     }
     let token = login.finish(&cancel).await;
     state.sign_in.lock().unwrap().take();
+    state.sign_in_link.lock().unwrap().take();
     let token = token?;
     let expires_at = token.expires_at;
     state.manager.signed_in(token).await?;

@@ -5,10 +5,14 @@
 //! - `state`: what the commands share: the session manager and running work.
 //! - `error`: errors as the UI receives them (`{kind, message}`).
 //! - `events`: sign-in changes pushed to the UI (`auth:changed`, `auth:required`).
+//! - `links`: `superset://` links from the OS (the sign-in's app-link return).
+//! - `csp`: the webview's policy, naming the servers configured for this run.
 
 mod commands;
+mod csp;
 mod error;
 mod events;
+mod links;
 mod state;
 
 use tauri::Manager;
@@ -30,6 +34,8 @@ pub fn run() {
             std::process::exit(2);
         }
     };
+    let mut context = tauri::generate_context!("tauri.conf.json");
+    csp::allow_servers(context.config_mut(), state.manager.urls());
     tauri::Builder::default()
         // First, so a second launch (say, by a superset:// link) hands its arguments
         // to the running app instead of starting another.
@@ -47,8 +53,10 @@ pub fn run() {
             if let Err(e) = app.deep_link().register_all() {
                 tracing::warn!(error = %e, "cannot register the superset:// link handler");
             }
+            let handle = app.handle().clone();
+            app.deep_link().on_open_url(move |event| links::open(&handle, event.urls()));
             if let Ok(Some(urls)) = app.deep_link().get_current() {
-                tracing::info!(count = urls.len(), "started by a superset:// link");
+                links::open(app.handle(), urls);
             }
             events::forward_auth_events(app.handle().clone());
             #[cfg(not(debug_assertions))]
@@ -70,6 +78,6 @@ pub fn run() {
             commands::subscribe_session,
             commands::unsubscribe_session,
         ])
-        .run(tauri::generate_context!("tauri.conf.json"))
+        .run(context)
         .expect("the app runs");
 }

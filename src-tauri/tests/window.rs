@@ -2,7 +2,9 @@
 //! and WebKitWebDriver against a real local stack: sign in through the dev sign-in
 //! (the test plays the browser), chat with the echo assistant, quit, relaunch still
 //! signed in with the history there, sign out: the token file is gone and the server
-//! refuses the old token. Screenshots go to the test's target tmp dir.
+//! refuses the old token. A second run signs in through the `superset://` app link
+//! instead, delivered the way the OS does: a second launch with the link, handed to the
+//! running app over D-Bus. Screenshots go to the test's target tmp dir.
 //!
 //! Needs the release build (`scripts/build-desktop-linux`), `tauri-driver` (cargo install tauri-driver), `WebKitWebDriver` (Debian's
 //! webkit2gtk-driver) and `Xvfb` (xvfb) when there is no display: missing ones fail
@@ -131,8 +133,9 @@ impl Drop for Stack {
 }
 
 /// tauri-driver, with the app's environment: its own Superset home, the stack's URLs,
-/// and an `xdg-open` that records the URL instead of opening a browser.
-fn tauri_driver(port: u16, display: &str, home: &Path, stack: &Stack, opened: &Path) -> Killed {
+/// no session bus unless `env` gives one, and an `xdg-open` that records the URL
+/// instead of opening a browser.
+fn tauri_driver(port: u16, display: &str, home: &Path, stack: &Stack, opened: &Path, env: &[(&str, &str)]) -> Killed {
     let driver = find("tauri-driver", "cargo install tauri-driver --locked");
     find("WebKitWebDriver", "apt-get install webkit2gtk-driver");
     let bin = home.join("fake-bin");
@@ -147,10 +150,13 @@ fn tauri_driver(port: u16, display: &str, home: &Path, stack: &Stack, opened: &P
         .env("DISPLAY", display)
         .env("PATH", path)
         .env("SUPERSET_HOME", home.join("superset"))
+        // Where the app registers itself for superset:// links.
+        .env("XDG_DATA_HOME", home.join("data"))
         .env("SUPERSET_API_URL", &stack.api)
         .env("SUPERSET_STREAMS_URL", &stack.streams)
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -237,8 +243,9 @@ fn app_memory_kib() -> u64 {
     total
 }
 
-/// Plays the person at the browser: the dev sign-in form, then the loopback redirect.
-async fn sign_in_in_browser(opened: &Path) {
+/// Plays the person at the browser up to the auth server's redirect back to the app:
+/// the dev sign-in form. Returns where the browser is sent.
+async fn sign_in_in_browser(opened: &Path) -> String {
     let started = Instant::now();
     let url = loop {
         if let Some(url) = std::fs::read_to_string(opened).ok().and_then(|s| s.lines().last().map(str::to_owned)) {
@@ -255,9 +262,66 @@ async fn sign_in_in_browser(opened: &Path) {
     let action = form[at..at + form[at..].find('"').unwrap()].replace("&amp;", "&");
     let answer =
         browser.post(action).form(&[("name", "Window"), ("email", "window@example.test")]).send().await.unwrap();
-    let location = answer.headers()["location"].to_str().unwrap().to_owned();
-    let page = browser.get(location).send().await.unwrap();
-    assert!(page.status().is_success(), "the app's loopback listener took the code");
+    answer.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// A private D-Bus session bus with no services to start, so nothing (a keyring
+/// daemon, say) is launched behind the test's back; returns its address.
+fn session_bus(dir: &Path) -> (String, Killed) {
+    let daemon = find("dbus-daemon", "apt-get install dbus-daemon");
+    let socket = dir.join("bus");
+    let config = dir.join("bus.conf");
+    std::fs::write(
+        &config,
+        format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>"#,
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(daemon)
+        .process_group(0)
+        .arg(format!("--config-file={}", config.display()))
+        .arg("--nofork")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10), "dbus-daemon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (format!("unix:path={}", socket.display()), Killed(child))
+}
+
+/// The webview's CSP, as Tauri sends it, lets the page connect to the servers this run
+/// was configured with (ports chosen at random, so not known when the app was built)
+/// and nowhere else.
+async fn check_connect_src(client: &Client, stack: &Stack) {
+    let script = r#"
+        const [allowed, denied, done] = arguments;
+        const blocked = [];
+        document.addEventListener('securitypolicyviolation', (e) => blocked.push(e.blockedURI));
+        const attempt = (url) => fetch(url, { mode: 'no-cors' }).catch(() => null);
+        Promise.all([attempt(allowed), attempt(denied)]).then(() => setTimeout(() => done(blocked), 300));
+    "#;
+    let allowed = format!("{}/health", stack.streams);
+    let denied = format!("http://127.0.0.1:{}/elsewhere", free_port());
+    let blocked = client.execute_async(script, vec![json!(allowed), json!(denied)]).await.unwrap();
+    let blocked: Vec<String> = serde_json::from_value(blocked).unwrap();
+    assert!(blocked.iter().any(|b| b.starts_with(&denied[..denied.rfind('/').unwrap()])), "{denied} was let through");
+    assert!(!blocked.iter().any(|b| b.starts_with(&stack.streams)), "the configured streams server was blocked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,7 +332,7 @@ async fn sign_in_chat_relaunch_and_sign_out_in_the_real_window() {
     let home = tempfile::tempdir().unwrap();
     let opened = home.path().join("opened-urls");
     let port = free_port();
-    let _driver = tauri_driver(port, &display, home.path(), &stack, &opened);
+    let _driver = tauri_driver(port, &display, home.path(), &stack, &opened, &[]);
 
     let started = Instant::now();
     let client = launch(port).await;
@@ -279,7 +343,10 @@ async fn sign_in_chat_relaunch_and_sign_out_in_the_real_window() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     eprintln!("idle memory (app + WebKit processes): {} MiB", app_memory_kib() / 1024);
     sign_in.click().await.unwrap();
-    sign_in_in_browser(&opened).await;
+    let redirect = sign_in_in_browser(&opened).await;
+    assert!(redirect.starts_with("http://127.0.0.1:"), "the loopback return path: {redirect}");
+    let page = reqwest::get(redirect).await.unwrap();
+    assert!(page.status().is_success(), "the app's loopback listener took the code");
     let message = wait_for(&client, "//textarea[@aria-label='Message']").await;
     screenshot(&client, "signed-in").await;
     message.send_keys("hello window\u{E007}").await.unwrap();
@@ -321,4 +388,54 @@ async fn sign_in_chat_relaunch_and_sign_out_in_the_real_window() {
         assert!(started.elapsed() < Duration::from_millis(1500), "the old token still works: {status}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_through_the_superset_link_reaches_the_running_app() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (display, _xvfb) = display();
+    let stack = Stack::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let (bus, _bus) = session_bus(home.path());
+    let opened = home.path().join("opened-urls");
+    let port = free_port();
+    let env = [("DBUS_SESSION_BUS_ADDRESS", bus.as_str()), ("SUPERSET_SIGN_IN_RETURN", "app-link")];
+    let _driver = tauri_driver(port, &display, home.path(), &stack, &opened, &env);
+
+    let client = launch(port).await;
+    wait_for(&client, &button("Sign in with your browser")).await.click().await.unwrap();
+    check_connect_src(&client, &stack).await;
+    let link = sign_in_in_browser(&opened).await;
+    assert!(link.starts_with("superset://auth/callback?"), "the app-link return path: {link}");
+
+    // What the OS does with the link (the .desktop entry runs `superset-desktop %u`):
+    // the second launch hands it to the running app and exits.
+    let mut second = Command::new(app())
+        .arg(&link)
+        .env("DISPLAY", &display)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+        .env("SUPERSET_HOME", home.path().join("superset"))
+        .env("SUPERSET_API_URL", &stack.api)
+        .env("SUPERSET_STREAMS_URL", &stack.streams)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > WAIT {
+            let _ = second.kill();
+            panic!("the second launch did not hand the link over and exit");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "the second launch: {status}");
+
+    wait_for(&client, "//textarea[@aria-label='Message']").await;
+    screenshot(&client, "signed-in-by-link").await;
+    assert!(home.path().join("superset/auth-token.enc").exists(), "the token is stored");
+    assert_eq!(stack.only_session_token().await.len(), 43, "one session, the app's");
+    client.close().await.unwrap();
 }

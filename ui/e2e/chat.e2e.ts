@@ -40,6 +40,13 @@ describe("desktop UI in Chromium", () => {
     await page.getByRole("button", { name: "Sign in with your browser" }).click();
     await page.getByRole("progressbar", { name: "Waiting for sign-in to finish" }).waitFor();
     await expectText(page.getByRole("status"), "Waiting for you to finish signing in in your browser…");
+    // No browser came up: the page's address is there to open again or copy.
+    const address = page.getByRole("textbox", { name: "Sign-in page address" });
+    await address.waitFor();
+    const url = await address.inputValue();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:8788\/oauth\/authorize\?/);
+    await page.getByRole("button", { name: "Open the sign-in page again" }).click();
+    await expect.poll(() => shell((s) => s.opened)).toEqual([url]);
     await screenshot("signin-progress-light");
     await page.getByRole("button", { name: "Cancel" }).click();
     await expectText(page.getByRole("alert"), "Sign-in was cancelled.");

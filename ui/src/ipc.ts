@@ -116,6 +116,9 @@ export const api = {
   onAuthChanged: (handler: (payload: AuthChanged) => void): Promise<UnlistenFn> =>
     listen<AuthChanged>("auth:changed", (event) => handler(event.payload)),
   onAuthRequired: (handler: () => void): Promise<UnlistenFn> => listen("auth:required", () => handler()),
+  /** The sign-in page the shell opened, to offer when no browser came up. */
+  onSignInUrl: (handler: (url: string) => void): Promise<UnlistenFn> =>
+    listen<{ url: string }>("auth:sign-in-url", (event) => handler(event.payload.url)),
 };
 
 export type Api = typeof api;

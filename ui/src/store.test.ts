@@ -26,12 +26,13 @@ describe("Store", () => {
     const signingIn = store.signIn();
     await settle();
     expect(store.state.signIn.waiting).toBe(true);
+    expect(store.state.signIn.url).toContain("/oauth/authorize?");
     expect(shell.signInWaiting()).toBe(true);
     shell.completeSignIn();
     await signingIn;
     expect(store.state.phase).toBe("signed-in");
     expect(store.state.user?.email).toBe("ada@example.com");
-    expect(store.state.signIn).toEqual({ waiting: false, error: null });
+    expect(store.state.signIn).toEqual({ waiting: false, error: null, url: null });
   });
 
   it("reports a cancelled or timed-out sign-in and stays signed out", async () => {

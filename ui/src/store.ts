@@ -17,6 +17,8 @@ export type Phase = "loading" | "signed-out" | "signed-in";
 export interface SignInState {
   waiting: boolean;
   error: SignInError | null;
+  /** The sign-in page opened in the browser, while waiting. */
+  url: string | null;
 }
 
 /** A problem reaching the server; `source` says what clears it. */
@@ -62,7 +64,7 @@ export function initialState(): State {
   return {
     phase: "loading",
     user: null,
-    signIn: { waiting: false, error: null },
+    signIn: { waiting: false, error: null, url: null },
     expired: false,
     sessions: [],
     activeId: null,
@@ -112,6 +114,9 @@ export class Store {
     this.unlisteners.push(
       await this.api.onAuthRequired(() => this.authRequired()),
       await this.api.onAuthChanged(({ signedIn }) => void this.authChanged(signedIn)),
+      await this.api.onSignInUrl((url) => {
+        if (this.state.signIn.waiting) this.set({ signIn: { ...this.state.signIn, url } });
+      }),
     );
     try {
       const config = await this.api.getConfig();
@@ -147,19 +152,19 @@ export class Store {
 
   private authRequired(): void {
     if (this.state.phase !== "signed-in") return;
-    this.set({ expired: true, signIn: { waiting: false, error: null }, sending: false });
+    this.set({ expired: true, signIn: { waiting: false, error: null, url: null }, sending: false });
   }
 
   async signIn(): Promise<void> {
     if (this.state.signIn.waiting) return;
-    this.set({ signIn: { waiting: true, error: null }, notice: null });
+    this.set({ signIn: { waiting: true, error: null, url: null }, notice: null });
     try {
       await this.api.signIn();
     } catch (error) {
-      this.set({ signIn: { waiting: false, error: error as SignInError } });
+      this.set({ signIn: { waiting: false, error: error as SignInError, url: null } });
       return;
     }
-    this.set({ signIn: { waiting: false, error: null } });
+    this.set({ signIn: { waiting: false, error: null, url: null } });
     const wasExpired = this.state.expired;
     try {
       await this.enter();

@@ -45,6 +45,7 @@ export interface Call {
 }
 
 const PROXY_URL = "http://127.0.0.1:8787";
+const AUTH_URL = "http://127.0.0.1:8788";
 export const DEFAULT_USER: User = { id: "user-1", name: "Ada Lovelace", email: "ada@example.com", image: "https://avatars.example.com/ada.png" };
 
 let counter = 0;
@@ -255,6 +256,8 @@ export class FakeShell {
 
   private signIn(): Promise<unknown> {
     if (this.signInPending) return Promise.reject({ kind: "server", message: "a sign-in is already running" });
+    // As the real shell does: the URL it opened, for when no browser came up.
+    void emit("auth:sign-in-url", { url: `${AUTH_URL}/oauth/authorize?client_id=superset-desktop&state=e2e` });
     return new Promise((resolve, reject) => (this.signInPending = { resolve, reject }));
   }
 

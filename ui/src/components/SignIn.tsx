@@ -24,6 +24,7 @@ function SignInControls({ store, signIn, label }: { store: Store; signIn: SignIn
       <div class="signin-progress">
         <progress aria-label="Waiting for sign-in to finish" />
         <p role="status">Waiting for you to finish signing in in your browser…</p>
+        {signIn.url && <SignInLink store={store} url={signIn.url} />}
         <button ref={cancelRef} type="button" class="secondary" onClick={() => void store.cancelSignIn()}>
           Cancel
         </button>
@@ -40,6 +41,28 @@ function SignInControls({ store, signIn, label }: { store: Store; signIn: SignIn
       <button type="button" class="primary" onClick={() => void store.signIn()}>
         {label}
       </button>
+    </div>
+  );
+}
+
+/** For when no browser came up: open the page again, or copy its address elsewhere. */
+function SignInLink({ store, url }: { store: Store; url: string }) {
+  return (
+    <div class="signin-link">
+      <p class="muted">
+        No browser window?{" "}
+        <button type="button" class="link" onClick={() => void store.openLink(url)}>
+          Open the sign-in page again
+        </button>{" "}
+        or copy its address:
+      </p>
+      <input
+        type="text"
+        readOnly
+        value={url}
+        aria-label="Sign-in page address"
+        onFocus={(e) => e.currentTarget.select()}
+      />
     </div>
   );
 }
