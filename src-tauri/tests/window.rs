@@ -367,8 +367,9 @@ async fn sign_in_chat_relaunch_and_sign_out_in_the_real_window() {
     wait_for(&client, &button("Sign out")).await.click().await.unwrap();
     wait_for(&client, &button("Sign in with your browser")).await;
     assert!(!home.path().join("superset/auth-token.enc").exists(), "the token file is gone");
-    // WebKitWebDriver has been seen to hang on commands after this point: bounded, as
-    // they only collect artifacts.
+    // A screenshot of the sign-in screen hangs WebKitWebDriver (here or before signing
+    // in alike; not after a repaint or a focus change either), and every command after
+    // it: bounded, as they only collect artifacts.
     if tokio::time::timeout(Duration::from_secs(10), screenshot(&client, "signed-out")).await.is_err() {
         eprintln!("the signed-out screenshot timed out");
     }
