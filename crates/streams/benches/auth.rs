@@ -5,25 +5,20 @@
 //! Every figure comes from one run on this machine; the client shares the machine's
 //! cores with the server, which affects both columns alike.
 
+mod load;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use load::{micros, Figures};
 
 use superset_auth_db::AuthDb;
 use superset_testkit::{user_with_session, Backend, TestDatabase};
 use support::TestServer;
 
 const CONNECTIONS: usize = 32;
-const WARMUP: Duration = Duration::from_millis(500);
 const MEASURE: Duration = Duration::from_secs(3);
-
-struct Figures {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
 
 #[tokio::main]
 async fn main() {
@@ -57,48 +52,18 @@ async fn main() {
     }
 }
 
-fn micros(d: Duration) -> String {
-    format!("{}us", d.as_micros())
-}
-
-/// Keeps `CONNECTIONS` requests in flight against `path`; returns throughput and
-/// latency percentiles over the measured window (after a warm-up).
+/// Keeps `CONNECTIONS` requests in flight against `path`, each on a connection of its own.
 async fn load(server: &TestServer, path: &str, token: Option<&str>) -> Figures {
-    let url = Arc::new(server.url(path));
+    let url = server.url(path);
     let authorization = token.map(|t| format!("Bearer {t}"));
-    let started = Instant::now();
-    let measure_from = started + WARMUP;
-    let stop_at = measure_from + MEASURE;
-    let workers: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
-            let (url, authorization) = (url.clone(), authorization.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let sent = Instant::now();
-                    if sent >= stop_at {
-                        break latencies;
-                    }
-                    let mut request = client.get(url.as_str());
-                    if let Some(value) = &authorization {
-                        request = request.header("authorization", value);
-                    }
-                    let response = request.send().await.expect("request");
-                    assert!(response.status().is_success(), "{}", response.status());
-                    response.bytes().await.expect("body");
-                    if sent >= measure_from {
-                        latencies.push(sent.elapsed());
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.unwrap());
-    }
-    latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    Figures { per_second: latencies.len() as f64 / MEASURE.as_secs_f64(), p50: at(0.5), p99: at(0.99) }
+    let clients: Vec<_> =
+        (0..CONNECTIONS).map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap()).collect();
+    load::measure(CONNECTIONS, MEASURE, move |i| {
+        let request = clients[i].get(&url);
+        match &authorization {
+            Some(value) => request.header("authorization", value),
+            None => request,
+        }
+    })
+    .await
 }

@@ -4,11 +4,14 @@
 //! the same size, on the same server, in one run, for the file store and PostgreSQL.
 //! Run: `cargo bench -p superset-streams --bench sessions`.
 
+mod load;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use load::{micros, Figures};
 
 use serde_json::json;
 use superset_auth_db::AuthDb;
@@ -17,18 +20,16 @@ use superset_testkit::{user_with_session, Backend, TestDatabase};
 use support::TestServer;
 
 const WRITERS: usize = 16;
-const WARMUP: Duration = Duration::from_millis(500);
-const MEASURE: Duration = Duration::from_secs(4);
-
-struct Figures {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
+const MEASURE: Duration = Duration::from_secs(3);
+/// Raw and session cells alternate this many times and the median of each is shown, so
+/// neither side always runs on a warmer (or fuller) disk than the other.
+const ROUNDS: usize = 3;
 
 #[tokio::main]
 async fn main() {
-    println!("sessions bench: {WRITERS} writers, {MEASURE:?} per cell, ~200-byte messages\n");
+    println!(
+        "sessions bench: {WRITERS} writers, median of {ROUNDS} alternating {MEASURE:?} cells, ~200-byte messages\n"
+    );
     println!(
         "{:<9} | {:>12} {:>9} {:>9} | {:>13} {:>9} {:>9} | {:>8}",
         "storage", "raw appends/s", "p50", "p99", "chunks/s", "p50", "p99", "overhead"
@@ -39,8 +40,12 @@ async fn main() {
         let (_, token) = user_with_session(&auth, "bench@example.com").await;
         let storage = if backend == Backend::Postgres { StorageKind::Postgres } else { StorageKind::File };
         let server = Arc::new(TestServer::start_with(db.url(), |c| c.storage = storage).await);
-        let raw = raw_appends(&server, &token).await;
-        let chunks = session_chunks(&server, &token).await;
+        let (mut raw, mut chunks) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            raw.push(raw_appends(&server, &token).await);
+            chunks.push(session_chunks(&server, &token).await);
+        }
+        let (raw, chunks) = (load::median(raw), load::median(chunks));
         println!(
             "{:<9} | {:>12.0} {:>9} {:>9} | {:>13.0} {:>9} {:>9} | {:>7.1}%",
             format!("{storage:?}").to_lowercase(),
@@ -53,10 +58,6 @@ async fn main() {
             (raw.per_second / chunks.per_second - 1.0) * 100.0,
         );
     }
-}
-
-fn micros(d: Duration) -> String {
-    format!("{}us", d.as_micros())
 }
 
 async fn raw_appends(server: &Arc<TestServer>, token: &str) -> Figures {
@@ -90,46 +91,18 @@ async fn session_chunks(server: &Arc<TestServer>, token: &str) -> Figures {
 async fn load(
     server: &Arc<TestServer>,
     token: &str,
-    request: impl Fn(usize) -> (String, serde_json::Value) + Send + Sync + 'static,
+    request: impl Fn(usize) -> (String, serde_json::Value),
 ) -> Figures {
-    let request = Arc::new(request);
-    let measure_from = Instant::now() + WARMUP;
-    let stop_at = measure_from + MEASURE;
-    let workers: Vec<_> = (0..WRITERS)
+    let requests: Vec<_> = (0..WRITERS)
         .map(|i| {
-            let (server, token, request) = (server.clone(), token.to_owned(), request.clone());
-            tokio::spawn(async move {
-                let (path, body) = request(i);
-                let (url, body) = (server.url(&path), serde_json::to_vec(&body).unwrap());
-                let mut latencies = Vec::new();
-                loop {
-                    let sent = Instant::now();
-                    if sent >= stop_at {
-                        break latencies;
-                    }
-                    let response = server
-                        .client
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .expect("request");
-                    assert!(response.status().is_success(), "{}", response.status());
-                    response.bytes().await.expect("body");
-                    if sent >= measure_from {
-                        latencies.push(sent.elapsed());
-                    }
-                }
-            })
+            let (path, body) = request(i);
+            (server.url(&path), bytes::Bytes::from(serde_json::to_vec(&body).unwrap()))
         })
         .collect();
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.unwrap());
-    }
-    latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    Figures { per_second: latencies.len() as f64 / MEASURE.as_secs_f64(), p50: at(0.5), p99: at(0.99) }
+    let (server, token) = (server.clone(), token.to_owned());
+    load::measure(WRITERS, MEASURE, move |i| {
+        let (url, body) = &requests[i];
+        server.client.post(url).bearer_auth(&token).header("content-type", "application/json").body(body.clone())
+    })
+    .await
 }
