@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use ipnet::IpNet;
 use superset_auth_db::DatabaseUrl;
 use url::Url;
 
@@ -82,6 +83,13 @@ pub struct Config {
     /// Token requests allowed per client IP address and minute.
     #[arg(long, env = "API_TOKEN_RATE_LIMIT", value_name = "API_TOKEN_RATE_LIMIT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub token_rate_limit: u32,
+
+    /// The load balancers in front of this server: addresses or CIDR ranges,
+    /// comma-separated. A request from one of them is counted (rate limit, recorded
+    /// session address) for the client its X-Forwarded-For names; from anywhere else
+    /// that header is ignored. Default: none.
+    #[arg(long, env = "API_TRUSTED_PROXIES", value_name = "API_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// How long an authorization code can be exchanged; settable only in code, so tests
     /// can see a code expire without waiting.
@@ -235,6 +243,15 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
     Ok(ttl)
 }
 
+/// An address (`10.0.0.5`) or a range (`10.0.0.0/8`).
+fn parse_proxy(value: &str) -> Result<IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{value:?} is neither an IP address nor a CIDR range"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +277,13 @@ mod tests {
         assert!(parse_http_url("https://auth.example.com").is_ok());
         assert!(parse_http_url("ftp://auth.example.com").is_err());
         assert!(parse_http_url("auth.example.com").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let config = Config::try_parse_from(["superset-api", "--trusted-proxies", "10.0.0.0/8, 192.0.2.7"]).unwrap();
+        let expected: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "192.0.2.7/32".parse().unwrap()];
+        assert_eq!(config.trusted_proxies, expected);
+        assert!(Config::try_parse_from(["superset-api", "--trusted-proxies", "lb.internal"]).is_err());
     }
 }

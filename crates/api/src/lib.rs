@@ -16,10 +16,12 @@
 //! - `client`: the registered client's rules: redirect URIs and PKCE.
 //! - `params`, `oauth_error`, `pages`, `rate_limit`: request parsing, RFC 6749 error
 //!   answers, HTML, and the per-address limit on token requests.
+//! - `forwarded`: the client's address behind trusted proxies.
 
 mod authorize;
 mod client;
 pub mod config;
+mod forwarded;
 mod me;
 mod metadata;
 mod oauth_error;

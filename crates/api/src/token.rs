@@ -1,7 +1,7 @@
 //! `POST /oauth/token` (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.5) turns a code into a
 //! session, and `POST /oauth/revoke` (RFC 7009) ends one.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -13,6 +13,7 @@ use serde::Serialize;
 use superset_auth_db::{lookup_part, NewSession};
 
 use crate::client::{is_known_client, is_valid_verifier, verifier_matches};
+use crate::forwarded::client_address;
 use crate::oauth_error::{ErrorCode, OAuthError};
 use crate::params::{Params, Repeated};
 use crate::pending::{self, PendingError, Redemption};
@@ -34,11 +35,12 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(wait) = app.token_limiter.check(peer.ip()) {
-        tracing::warn!(ip = %peer.ip(), "token requests rate-limited");
+    let client = client_address(peer.ip(), &headers, &app.config.trusted_proxies);
+    if let Err(wait) = app.token_limiter.check(client) {
+        tracing::warn!(ip = %client, "token requests rate-limited");
         return OAuthError::too_many_requests(wait.as_secs().max(1)).into_response();
     }
-    match exchange(&app, peer, &headers, &body).await {
+    match exchange(&app, client, &headers, &body).await {
         Ok(token) => {
             let headers =
                 [(CACHE_CONTROL, HeaderValue::from_static("no-store")), (PRAGMA, HeaderValue::from_static("no-cache"))];
@@ -50,7 +52,7 @@ pub async fn token(
 
 async fn exchange(
     app: &AppState,
-    peer: SocketAddr,
+    client: IpAddr,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<TokenResponse, OAuthError> {
@@ -98,7 +100,7 @@ async fn exchange(
     let new = NewSession {
         user_id: issued.user_id,
         ttl: app.config.session_ttl,
-        ip_address: Some(peer.ip().to_string()),
+        ip_address: Some(client.to_string()),
         user_agent: user_agent(headers),
     };
     let session = app.db.create_session(&new).await.map_err(|e| storage_failed(e.into()))?;

@@ -233,6 +233,36 @@ async fn token_requests_are_rate_limited_per_address() {
     api.stop().await;
 }
 
+/// Behind a trusted proxy each client behind it has a limit of its own; a client that
+/// is not the proxy cannot choose its address with the header.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limit_is_per_forwarded_client() {
+    let db = TestDatabase::sqlite();
+    let guess = |api: &Running, forwarded_for: &'static str| {
+        let form = [("grant_type", "authorization_code"), ("code", "guess"), ("redirect_uri", REDIRECT)];
+        let request = desktop().post(api.url("/oauth/token")).header("x-forwarded-for", forwarded_for);
+        async move { request.form(&form).send().await.unwrap().status() }
+    };
+    let behind_proxy = start_api(&db, |c| {
+        c.token_rate_limit = 2;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(guess(&behind_proxy, "198.51.100.1").await, 400);
+    }
+    assert_eq!(guess(&behind_proxy, "198.51.100.1").await, 429, "the first client used its limit");
+    assert_eq!(guess(&behind_proxy, "198.51.100.2").await, 400, "another client behind the proxy did not");
+    behind_proxy.stop().await;
+
+    let direct = start_api(&db, |c| c.token_rate_limit = 2).await;
+    for forwarded_for in ["198.51.100.1", "198.51.100.2"] {
+        assert_eq!(guess(&direct, forwarded_for).await, 400);
+    }
+    assert_eq!(guess(&direct, "198.51.100.3").await, 429, "the header is ignored from an untrusted peer");
+    direct.stop().await;
+}
+
 #[tokio::test]
 async fn dev_form_refuses_a_malformed_identity_and_keeps_the_sign_in() {
     let db = TestDatabase::sqlite();
