@@ -545,6 +545,9 @@ async fn sessions_created_or_deleted_on_another_instance_are_seen_at_once() {
     let path = format!("/v1/sessions/{known}");
     assert_eq!(call(&b, &s.alice, Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
     for (method, route, body) in [
+        // Those that may write nothing first: a failed write makes the instance re-read.
+        (Method::POST, format!("{path}/generations/start"), Some(json!({"messageId": Uuid::new_v4()}))),
+        (Method::POST, format!("{path}/stop"), Some(json!({}))),
         (Method::POST, format!("{path}/chunks"), Some(chunk())),
         (Method::GET, path.clone(), None),
         (Method::DELETE, path.clone(), None),

@@ -96,7 +96,7 @@ impl IntoResponse for ApiError {
 /// The caller's session named by the path, found in their own namespace: 404 when it
 /// is absent or someone else's, before anything else about the request is looked at.
 /// For the routes that write the session's stream (see [`Sessions::has`]); those that
-/// show or delete the session look its metadata up afresh.
+/// show or delete the session, or may write nothing, look its metadata up afresh.
 struct OwnSession {
     id: String,
     user: AuthUser,
@@ -228,6 +228,8 @@ async fn message(State(state): State<AppState>, session: OwnSession, body: Bytes
 
 async fn start(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let message_id = Body::parse(&body)?.uuid("messageId")?;
+    // Writes nothing, so a session deleted through another instance would go unnoticed.
+    session.meta(&state.sessions).await?;
     session.write(&state.sessions, Write::Start(message_id.clone())).await?;
     Ok(Json(json!({"messageId": message_id})).into_response())
 }
@@ -256,6 +258,8 @@ async fn finish(State(state): State<AppState>, session: OwnSession, body: Bytes)
 
 async fn stop(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let message_id = Body::parse(&body)?.optional_uuid("messageId")?;
+    // May write nothing (nothing running), so the session is looked up afresh.
+    session.meta(&state.sessions).await?;
     let write = Write::Stop { message_id, actor_id: session.user.user_id.to_string() };
     let stopped: Vec<String> = session.write(&state.sessions, write).await?.into_iter().map(|(m, _)| m).collect();
     Ok(Json(json!({"stopped": stopped})).into_response())
