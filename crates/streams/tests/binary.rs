@@ -2,8 +2,8 @@
 //! clean exit on SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_superset-streams");
 
@@ -11,6 +11,28 @@ fn streams() -> Command {
     let mut command = Command::new(BIN);
     command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     command
+}
+
+/// The server's base URL, from the `listening on` line it prints first.
+fn listening_on(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("got {line:?}")).to_owned()
+}
+
+fn sigterm(child: &Child) {
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+}
+
+fn exit_within_10s(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -60,9 +82,8 @@ fn prints_its_address_serves_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("got {line:?}"));
+    let base = listening_on(&mut child);
+    let addr = base.strip_prefix("http://").unwrap();
     let port: u16 = addr.strip_prefix("127.0.0.1:").expect("default host").parse().unwrap();
     assert_ne!(port, 0);
 
@@ -75,15 +96,8 @@ fn prints_its_address_serves_and_stops_on_sigterm() {
     });
     assert!(health.unwrap().starts_with("HTTP/1.1 200"));
 
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    sigterm(&child);
+    let status = exit_within_10s(&mut child);
     assert!(status.success(), "exit status {status}");
 }
 
@@ -108,16 +122,14 @@ fn tokens_never_reach_the_logs() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let base = listening_on(&mut child);
     runtime.block_on(async {
         let client = reqwest::Client::new();
         for bearer in [token.as_str(), garbage, &format!("{token}.c2ln")] {
             client.get(format!("{base}/v1/me")).bearer_auth(bearer).send().await.unwrap();
         }
     });
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    sigterm(&child);
     child.wait().unwrap();
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("/v1/me"), "expected request logs at trace level");
@@ -144,9 +156,7 @@ fn graceful_shutdown_ends_live_reads() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let base = listening_on(&mut child);
     runtime.block_on(async {
         use futures::StreamExt;
         let client = reqwest::Client::new();
@@ -160,7 +170,7 @@ fn graceful_shutdown_ends_live_reads() {
             tokio::spawn(client.get(format!("{stream}?offset=now&live=long-poll")).bearer_auth(&token).send());
         tokio::time::sleep(Duration::from_millis(200)).await;
 
-        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        sigterm(&child);
         let mut body = sse.bytes_stream();
         let drained = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(chunk) = body.next().await {
@@ -174,13 +184,6 @@ fn graceful_shutdown_ends_live_reads() {
         let answered = tokio::time::timeout(Duration::from_secs(10), long_poll).await.expect("the long-poll ended");
         assert!(answered.unwrap().is_ok(), "the pending long-poll got an answer, not a reset");
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_within_10s(&mut child);
     assert!(status.success(), "exit status {status}");
 }
