@@ -32,6 +32,7 @@ on_both_backends!(
     another_users_session_is_404_on_every_route_and_unchanged,
     conversation_survives_a_restart_and_replays_identically,
     concurrent_chunks_get_gap_free_seq,
+    a_chunk_retried_with_its_seq_is_written_once,
     fork_copies_exactly_the_prefix,
     bad_input_is_400_naming_the_field,
     rename_stop_reset_and_delete,
@@ -273,6 +274,39 @@ async fn concurrent_chunks_get_gap_free_seq(backend: Backend) {
     let events = events(&server, &s.alice, &id).await;
     let txids: BTreeSet<&str> = events.iter().map(|e| e["headers"]["txid"].as_str().unwrap()).collect();
     assert_eq!(txids.len(), N as usize, "txid passed through");
+}
+
+/// A writer that lost the answer to a chunk sends it again with the same `seq`: it is
+/// answered as the first time and stored once. Any other `seq` than the next is a 409.
+async fn a_chunk_retried_with_its_seq_is_written_once(backend: Backend) {
+    let s = setup(backend).await;
+    let server = s.server().await;
+    let id = new_session(&server, &s.alice).await;
+    let path = format!("/v1/sessions/{id}/chunks");
+    let reply = Uuid::new_v4().to_string();
+    let delta = |text: &str, seq: u64| json!({"messageId": reply, "role": "assistant", "seq": seq, "chunk": {"type": "text-delta", "delta": text}});
+    for (body, status, seq) in [
+        (delta("Hel", 0), StatusCode::OK, Some(0)),
+        (delta("Hel", 0), StatusCode::OK, Some(0)),
+        (delta("lo", 1), StatusCode::OK, Some(1)),
+        (delta("lo", 1), StatusCode::OK, Some(1)),
+        (delta("Hel", 0), StatusCode::CONFLICT, None),
+        (delta("other", 1), StatusCode::CONFLICT, None),
+        (delta("!", 3), StatusCode::CONFLICT, None),
+        (delta("!", 2), StatusCode::OK, Some(2)),
+    ] {
+        let (got, answer) = call(&server, &s.alice, Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(got, status, "{body} -> {answer}");
+        assert_eq!(answer["seq"].as_u64(), seq, "{body} -> {answer}");
+    }
+    let negative =
+        json!({"messageId": reply, "role": "assistant", "seq": -1, "chunk": {"type": "text-delta", "delta": "x"}});
+    let (bad, answer) = call(&server, &s.alice, Method::POST, &path, Some(negative)).await;
+    assert_eq!(bad, StatusCode::BAD_REQUEST);
+    assert!(answer.to_string().contains("`seq`"), "{answer}");
+
+    let conversation = materialize(&events(&server, &s.alice, &id).await);
+    assert_eq!(conversation.message(&reply).unwrap().text, "Hello!", "each chunk stored once");
 }
 
 async fn fork_copies_exactly_the_prefix(backend: Backend) {

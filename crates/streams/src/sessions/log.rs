@@ -34,6 +34,8 @@ struct MessageState {
     next_seq: u64,
     ended: bool,
     role: Role,
+    /// A digest of the chunk at `next_seq - 1`, to recognise a writer's retry of it.
+    last: u64,
 }
 
 impl Log {
@@ -43,8 +45,12 @@ impl Log {
                 next_seq: 0,
                 ended: false,
                 role: record.role,
+                last: 0,
             });
-            state.next_seq = state.next_seq.max(record.seq + 1);
+            if record.seq + 1 >= state.next_seq {
+                state.next_seq = record.seq + 1;
+                state.last = digest(&record.chunk);
+            }
             state.ended |= ends_message(&record.chunk);
         }
     }
@@ -62,6 +68,13 @@ impl Log {
     }
 }
 
+fn digest(chunk: &Chunk) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    serde_json::to_string(chunk).expect("chunks serialize").hash(&mut hasher);
+    hasher.finish()
+}
+
 fn ends_message(chunk: &Chunk) -> bool {
     matches!(chunk, Chunk::MessageEnd | Chunk::WholeMessage { .. })
 }
@@ -73,6 +86,8 @@ pub enum WriteError {
     MessageEnded(String),
     #[error("message {0} already exists")]
     MessageExists(String),
+    #[error("message {message_id} is at seq {next}, not {seq}")]
+    SeqMismatch { message_id: String, seq: u64, next: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -90,7 +105,10 @@ pub struct NewChunk {
 /// What to do to a session's log, under its lock.
 #[derive(Clone)]
 pub enum Write {
-    Chunk(NewChunk),
+    /// With the `seq` the writer expects it to get, if it says: then a retry of a chunk
+    /// that was written (same seq, same chunk) is answered as before and not written
+    /// again, which makes chunk appends safe to retry.
+    Chunk(NewChunk, Option<u64>),
     /// A new message: refused (409) if its id exists, so a retried send that did
     /// land is never written twice.
     Message(NewChunk),
@@ -150,8 +168,19 @@ impl Sessions {
         write: Write,
     ) -> Result<Vec<(String, u64)>, WriteError> {
         let chunks = match write {
-            Write::Chunk(chunk) => {
-                if log.messages.get(&chunk.message_id).is_some_and(|s| s.ended) {
+            Write::Chunk(chunk, expected) => {
+                let state = log.messages.get(&chunk.message_id);
+                let next = state.map_or(0, |s| s.next_seq);
+                match expected {
+                    Some(seq) if seq + 1 == next && state.is_some_and(|s| s.last == digest(&chunk.chunk)) => {
+                        return Ok(vec![(chunk.message_id, seq)]);
+                    }
+                    Some(seq) if seq != next => {
+                        return Err(WriteError::SeqMismatch { message_id: chunk.message_id, seq, next });
+                    }
+                    _ => {}
+                }
+                if state.is_some_and(|s| s.ended) {
                     return Err(WriteError::MessageEnded(chunk.message_id));
                 }
                 vec![chunk]

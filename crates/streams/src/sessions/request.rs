@@ -42,6 +42,15 @@ impl Body {
         uuid(field, &self.str(field)?)
     }
 
+    pub fn optional_u64(&self, field: &str) -> Result<Option<u64>, Invalid> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => {
+                value.as_u64().map(Some).ok_or_else(|| Invalid(format!("`{field}` must be a non-negative integer")))
+            }
+        }
+    }
+
     pub fn role(&self) -> Result<Role, Invalid> {
         let role = self.str("role")?;
         Role::parse(&role).ok_or_else(|| Invalid(format!("`role` must be user, assistant or system, not {role:?}")))

@@ -243,7 +243,7 @@ async fn chunk(State(state): State<AppState>, session: OwnSession, body: Bytes) 
     check_size(sessions, "chunk", chunk_text(&chunk))?;
     let actor_id = if role == Role::Assistant { ASSISTANT.to_owned() } else { session.user.user_id.to_string() };
     let new = NewChunk { message_id, role, actor_id, chunk, txid: body.optional_str("txid")? };
-    let written = session.write(sessions, Write::Chunk(new)).await?;
+    let written = session.write(sessions, Write::Chunk(new, body.optional_u64("seq")?)).await?;
     let (message_id, seq) = &written[0];
     Ok(Json(json!({"messageId": message_id, "seq": seq})).into_response())
 }
