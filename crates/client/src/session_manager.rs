@@ -262,12 +262,33 @@ impl SessionManager {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, ClientError> {
+        let replay = if method == Method::PUT { Replay::Safe } else { Replay::OnlyIfNotSent };
+        self.json_call(method, path, body, replay).await
+    }
+
+    /// As [`SessionManager::json`], for a POST the server recognises when repeated (a
+    /// chunk carrying its `seq`): sent again whenever the answer was lost.
+    pub(crate) async fn post_repeatable<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<T, ClientError> {
+        self.json_call(Method::POST, path, Some(body), Replay::Safe).await
+    }
+
+    async fn json_call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        replay: Replay,
+    ) -> Result<T, ClientError> {
         let url = self.inner.urls.streams.join(path).expect("a relative path joins");
         let mut call = Call::new(method.clone(), url);
         if let Some(body) = body {
             call.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             call.body = Some(Bytes::from(body.to_string()));
-            call.replay = if method == Method::PUT { Replay::Safe } else { Replay::OnlyIfNotSent };
+            call.replay = replay;
         }
         let response = self.send(call).await?;
         response.json().await.map_err(|_| ClientError::BadAnswer(format!("{method} /{path}")))

@@ -7,6 +7,7 @@
 //! any device, or a local cancel ends the provider's request and the reply. A provider
 //! failure becomes an `error` chunk, and the session stays usable.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -62,7 +63,7 @@ pub async fn generate(
     let (conversation, offset) = conversation(manager, session_id).await?;
     let history = history(&conversation);
     let message_id = uuid::Uuid::new_v4().to_string();
-    let writer = Writer { manager, session_id, message_id: &message_id };
+    let writer = Writer { manager, session_id, message_id: &message_id, next_seq: AtomicU64::new(0) };
     writer.post("generations/start", json!({"messageId": message_id})).await?;
 
     // Watch the session for a stop of this reply, from any device.
@@ -143,6 +144,10 @@ struct Writer<'a> {
     manager: &'a SessionManager,
     session_id: &'a str,
     message_id: &'a str,
+    /// The seq the next chunk should get. The reply is a new message written only here,
+    /// so this is known; sending it lets a chunk whose answer was lost be sent again
+    /// without being stored twice.
+    next_seq: AtomicU64,
 }
 
 impl Writer<'_> {
@@ -153,7 +158,14 @@ impl Writer<'_> {
     }
 
     async fn chunk(&self, chunk: Chunk) -> Result<(), ClientError> {
-        self.post("chunks", json!({"messageId": self.message_id, "role": "assistant", "chunk": chunk})).await
+        let seq = self.next_seq.load(Ordering::Relaxed);
+        let path = format!("v1/sessions/{}/chunks", self.session_id);
+        let body = json!({"messageId": self.message_id, "role": "assistant", "seq": seq, "chunk": chunk});
+        let answer: Value = self.manager.post_repeatable(&path, body).await?;
+        // Someone else (a stop) may have taken a seq meanwhile: follow the server.
+        let written = answer["seq"].as_u64().ok_or_else(|| ClientError::BadAnswer(path))?;
+        self.next_seq.store(written + 1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

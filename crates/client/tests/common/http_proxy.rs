@@ -1,6 +1,7 @@
 //! A recording HTTP proxy in front of the streams server: it notes what every request
-//! carried (method, path and query, Authorization) and can cut live SSE responses at
-//! chosen points, the way a flaky network or a load balancer would.
+//! carried (method, path and query, Authorization), can cut live SSE responses at
+//! chosen points and can lose answers after the server acted on the request, the way a
+//! flaky network or a load balancer would.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,8 @@ struct Shared {
     sse_cuts: Arc<Mutex<VecDeque<usize>>>,
     /// Cancelled (and replaced) to cut every SSE response in progress.
     live: Arc<Mutex<CancellationToken>>,
+    /// Requests whose path ends so: how many more answers to lose.
+    lose: Arc<Mutex<Option<(String, usize)>>>,
 }
 
 pub struct RecordingProxy {
@@ -69,6 +72,12 @@ impl RecordingProxy {
         *live = CancellationToken::new();
     }
 
+    /// The answers to the next `count` requests whose path ends with `suffix` are lost:
+    /// each request reaches the server, then the connection drops before any answer.
+    pub fn lose_answers(&self, suffix: &str, count: usize) {
+        *self.shared.lose.lock().unwrap() = Some((suffix.to_owned(), count));
+    }
+
     /// The next SSE responses are cut after these many whole events (in order).
     pub fn cut_sse_after(&self, events: impl IntoIterator<Item = usize>) {
         self.shared.sse_cuts.lock().unwrap().extend(events);
@@ -93,6 +102,11 @@ async fn forward(State((shared, upstream, http)): State<(Shared, Url, reqwest::C
     let Ok(answer) = outgoing.send().await else {
         return Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::empty()).unwrap();
     };
+    if take_loss(&shared, &target) {
+        // Ends this connection's task without an answer; resume_unwind skips the panic
+        // message, as nothing went wrong.
+        std::panic::resume_unwind(Box::new("the test proxy loses this answer"));
+    }
     let mut response = Response::builder().status(answer.status().as_u16());
     for (name, value) in answer.headers() {
         if name != "content-length" && name != "transfer-encoding" {
@@ -109,6 +123,17 @@ async fn forward(State((shared, upstream, http)): State<(Shared, Url, reqwest::C
         Some(whole_events) => cut_after(upstream_body, whole_events).boxed(),
     };
     response.body(Body::from_stream(body.take_until(live.cancelled_owned()).chain(ended_by_cut))).unwrap()
+}
+
+fn take_loss(shared: &Shared, target: &str) -> bool {
+    let mut lose = shared.lose.lock().unwrap();
+    match lose.as_mut() {
+        Some((suffix, count)) if *count > 0 && target.split('?').next().unwrap_or("").ends_with(suffix.as_str()) => {
+            *count -= 1;
+            true
+        }
+        _ => false,
+    }
 }
 
 enum Cut {

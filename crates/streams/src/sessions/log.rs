@@ -86,8 +86,6 @@ pub enum WriteError {
     MessageEnded(String),
     #[error("message {0} already exists")]
     MessageExists(String),
-    #[error("message {message_id} is at seq {next}, not {seq}")]
-    SeqMismatch { message_id: String, seq: u64, next: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -105,9 +103,10 @@ pub struct NewChunk {
 /// What to do to a session's log, under its lock.
 #[derive(Clone)]
 pub enum Write {
-    /// With the `seq` the writer expects it to get, if it says: then a retry of a chunk
-    /// that was written (same seq, same chunk) is answered as before and not written
-    /// again, which makes chunk appends safe to retry.
+    /// With the `seq` the writer expects it to get, if it says: when the message's last
+    /// chunk has that seq and is the same chunk, this is a retry of a write whose answer
+    /// was lost, answered as before and not written again. Otherwise it is written at
+    /// the next seq as usual (someone else, say a `stop`, may have taken the expected one).
     Chunk(NewChunk, Option<u64>),
     /// A new message: refused (409) if its id exists, so a retried send that did
     /// land is never written twice.
@@ -170,15 +169,9 @@ impl Sessions {
         let chunks = match write {
             Write::Chunk(chunk, expected) => {
                 let state = log.messages.get(&chunk.message_id);
-                let next = state.map_or(0, |s| s.next_seq);
-                match expected {
-                    Some(seq) if seq + 1 == next && state.is_some_and(|s| s.last == digest(&chunk.chunk)) => {
-                        return Ok(vec![(chunk.message_id, seq)]);
-                    }
-                    Some(seq) if seq != next => {
-                        return Err(WriteError::SeqMismatch { message_id: chunk.message_id, seq, next });
-                    }
-                    _ => {}
+                let retried = |s: &MessageState| expected == Some(s.next_seq - 1) && s.last == digest(&chunk.chunk);
+                if let Some(seq) = expected.filter(|_| state.is_some_and(retried)) {
+                    return Ok(vec![(chunk.message_id, seq)]);
                 }
                 if state.is_some_and(|s| s.ended) {
                     return Err(WriteError::MessageEnded(chunk.message_id));
