@@ -354,8 +354,9 @@ async fn the_api_key_never_leaves_for_anywhere_but_the_provider() {
     assert!(!logs.text().contains(KEY), "the key is in the logs");
 }
 
-/// The connection drops after a chunk reached the server and before its answer: the
-/// chunk is sent again (it carries its seq) and stored once, and the reply completes.
+/// The connection drops after a chunk (or the finish) reached the server and before its
+/// answer: it is sent again (a chunk carries its seq) and stored once, and the reply
+/// completes.
 #[tokio::test]
 async fn a_chunk_whose_answer_was_lost_is_sent_again_and_stored_once() {
     let stack = Stack::start().await;
@@ -365,6 +366,7 @@ async fn a_chunk_whose_answer_was_lost_is_sent_again_and_stored_once() {
     let chat = chat_via(stack, token, proxy_url, "say it once").await;
 
     proxy.lose_answers("/chunks", 2);
+    proxy.lose_answers("/generations/finish", 1);
     let reply = chat.reply(&Echo { pace: Duration::from_millis(30) }).await;
     let expected = echo::reply_to("say it once");
     assert_eq!(reply.text, expected);
@@ -372,4 +374,6 @@ async fn a_chunk_whose_answer_was_lost_is_sent_again_and_stored_once() {
     let chunk_posts = proxy.seen().iter().filter(|s| s.method == "POST" && s.target.ends_with("/chunks")).count();
     let stored = chat.chunks(&reply.message_id).await.len();
     assert_eq!(chunk_posts, stored + 2, "two chunks were sent twice, and stored once");
+    let finishes = proxy.seen().iter().filter(|s| s.target.ends_with("/generations/finish")).count();
+    assert_eq!(finishes, 2, "the finish was sent again");
 }

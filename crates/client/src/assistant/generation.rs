@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use reqwest::Method;
 use serde_json::{json, Value};
 use superset_chat::{Chunk, Conversation, Event, MessageStatus, Role};
 use tokio::time::Instant;
@@ -151,9 +150,11 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// `generations/start` and `generations/finish`, which the server answers the same
+    /// when repeated (a finished message is not ended twice), so they are retried too.
     async fn post(&self, route: &str, body: Value) -> Result<(), ClientError> {
         let path = format!("v1/sessions/{}/{route}", self.session_id);
-        let _: Value = self.manager.json(Method::POST, &path, Some(body)).await?;
+        let _: Value = self.manager.post_repeatable(&path, body).await?;
         Ok(())
     }
 

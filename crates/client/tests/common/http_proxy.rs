@@ -42,7 +42,7 @@ struct Shared {
     /// Cancelled (and replaced) to cut every SSE response in progress.
     live: Arc<Mutex<CancellationToken>>,
     /// Requests whose path ends so: how many more answers to lose.
-    lose: Arc<Mutex<Option<(String, usize)>>>,
+    lose: Arc<Mutex<Vec<(String, usize)>>>,
 }
 
 pub struct RecordingProxy {
@@ -75,7 +75,7 @@ impl RecordingProxy {
     /// The answers to the next `count` requests whose path ends with `suffix` are lost:
     /// each request reaches the server, then the connection drops before any answer.
     pub fn lose_answers(&self, suffix: &str, count: usize) {
-        *self.shared.lose.lock().unwrap() = Some((suffix.to_owned(), count));
+        self.shared.lose.lock().unwrap().push((suffix.to_owned(), count));
     }
 
     /// The next SSE responses are cut after these many whole events (in order).
@@ -126,13 +126,14 @@ async fn forward(State((shared, upstream, http)): State<(Shared, Url, reqwest::C
 }
 
 fn take_loss(shared: &Shared, target: &str) -> bool {
+    let path = target.split('?').next().unwrap_or("");
     let mut lose = shared.lose.lock().unwrap();
-    match lose.as_mut() {
-        Some((suffix, count)) if *count > 0 && target.split('?').next().unwrap_or("").ends_with(suffix.as_str()) => {
+    match lose.iter_mut().find(|(suffix, count)| *count > 0 && path.ends_with(suffix.as_str())) {
+        Some((_, count)) => {
             *count -= 1;
             true
         }
-        _ => false,
+        None => false,
     }
 }
 
