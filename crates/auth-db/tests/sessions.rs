@@ -114,7 +114,7 @@ async fn postgres_over_tls_when_the_url_asks_for_it() {
     let result = AuthDb::connect(&url.parse().unwrap()).await;
     if server_tls != "on" {
         eprintln!("NOTE: this PostgreSQL runs with ssl = off: checking only that sslmode=require is refused");
-        let error = result.err().expect("sslmode=require must not fall back to a clear-text connection");
+        let Err(error) = result else { panic!("sslmode=require must not fall back to a clear-text connection") };
         assert!(error.to_string().to_lowercase().contains("tls"), "{error}");
         return;
     }

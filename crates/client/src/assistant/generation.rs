@@ -164,7 +164,7 @@ impl Writer<'_> {
         let body = json!({"messageId": self.message_id, "role": "assistant", "seq": seq, "chunk": chunk});
         let answer: Value = self.manager.post_repeatable(&path, body).await?;
         // Someone else (a stop) may have taken a seq meanwhile: follow the server.
-        let written = answer["seq"].as_u64().ok_or_else(|| ClientError::BadAnswer(path))?;
+        let written = answer["seq"].as_u64().ok_or(ClientError::BadAnswer(path))?;
         self.next_seq.store(written + 1, Ordering::Relaxed);
         Ok(())
     }

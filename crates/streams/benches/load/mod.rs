@@ -1,5 +1,7 @@
 //! The load loop the benchmarks share: workers sending requests back to back, with
 //! throughput and latency taken over a measured window after a warm-up.
+// Each bench compiles this module on its own and uses part of it.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
