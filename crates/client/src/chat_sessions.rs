@@ -2,7 +2,7 @@
 //! manager. A session's events live in the JSON stream `sessions/{id}`, followed with
 //! [`SessionManager::subscribe`].
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -48,9 +48,17 @@ impl SessionManager {
         struct Sent {
             message_id: String,
         }
-        let body = json!({ "content": content });
-        let sent: Sent = self.json(Method::POST, &format!("v1/sessions/{session_id}/messages"), Some(body)).await?;
-        Ok(sent.message_id)
+        // The id is chosen here so the send can be repeated when its answer is lost:
+        // the server refuses a message id it already has (409), which then means the
+        // first attempt landed.
+        let message_id = uuid::Uuid::new_v4().to_string();
+        let body = json!({ "content": content, "messageId": message_id });
+        let path = format!("v1/sessions/{session_id}/messages");
+        match self.post_repeatable::<Sent>(&path, body).await {
+            Ok(sent) => Ok(sent.message_id),
+            Err(ClientError::Status { status, .. }) if status == StatusCode::CONFLICT => Ok(message_id),
+            Err(e) => Err(e),
+        }
     }
 
     /// One of the caller's sessions.

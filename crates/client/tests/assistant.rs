@@ -377,3 +377,23 @@ async fn a_chunk_whose_answer_was_lost_is_sent_again_and_stored_once() {
     let finishes = proxy.seen().iter().filter(|s| s.target.ends_with("/generations/finish")).count();
     assert_eq!(finishes, 2, "the finish was sent again");
 }
+
+/// The answer to a user's message is lost: the send is repeated with the same message
+/// id, the server's "already have it" counts as sent, and the message is there once.
+#[tokio::test]
+async fn a_message_whose_answer_was_lost_is_sent_once() {
+    let stack = Stack::start().await;
+    let token = stack.user("ada@example.com").await;
+    let proxy = RecordingProxy::start(stack.streams.clone()).await;
+    let proxy_url = proxy.url.clone();
+    let chat = chat_via(stack, token, proxy_url, "first").await;
+
+    proxy.lose_answers("/messages", 1);
+    let id = chat.manager.send_message(&chat.session, "second").await.expect("sent despite the lost answer");
+    let conversation = chat.conversation().await;
+    let texts: Vec<&str> = conversation.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["first", "second"]);
+    assert!(conversation.message(&id).is_some(), "the id returned is the stored message's");
+    let posts = proxy.seen().iter().filter(|s| s.target.ends_with("/messages")).count();
+    assert_eq!(posts, 3, "first, second, and second again");
+}
