@@ -50,6 +50,15 @@ async fn chat_via(stack: Stack, token: String, streams: Url, question: &str) -> 
     Chat { stack, _home: home, manager, token, session }
 }
 
+/// As [`chat`], with the streams server reached through a [`RecordingProxy`].
+async fn chat_through_proxy(question: &str) -> (Chat, RecordingProxy) {
+    let stack = Stack::start().await;
+    let token = stack.user("ada@example.com").await;
+    let proxy = RecordingProxy::start(stack.streams.clone()).await;
+    let proxy_url = proxy.url.clone();
+    (chat_via(stack, token, proxy_url, question).await, proxy)
+}
+
 fn manager(stack: &Stack, streams: &Url, token: &str) -> (tempfile::TempDir, SessionManager) {
     let home = tempfile::tempdir().unwrap();
     let store = TokenStore::new(home.path());
@@ -331,11 +340,7 @@ async fn a_local_cancel_ends_the_reply_within_a_second() {
 #[tokio::test]
 async fn the_api_key_never_leaves_for_anywhere_but_the_provider() {
     let (logs, _guard) = CapturedLogs::start();
-    let stack = Stack::start().await;
-    let token = stack.user("ada@example.com").await;
-    let proxy = RecordingProxy::start(stack.streams.clone()).await;
-    let proxy_url = proxy.url.clone();
-    let chat = chat_via(stack, token, proxy_url, "Keep my secrets").await;
+    let (chat, proxy) = chat_through_proxy("Keep my secrets").await;
 
     let mut steps = anthropic_reply(&["fine"], Duration::ZERO);
     steps.extend(anthropic_end());
@@ -359,11 +364,7 @@ async fn the_api_key_never_leaves_for_anywhere_but_the_provider() {
 /// completes.
 #[tokio::test]
 async fn a_chunk_whose_answer_was_lost_is_sent_again_and_stored_once() {
-    let stack = Stack::start().await;
-    let token = stack.user("ada@example.com").await;
-    let proxy = RecordingProxy::start(stack.streams.clone()).await;
-    let proxy_url = proxy.url.clone();
-    let chat = chat_via(stack, token, proxy_url, "say it once").await;
+    let (chat, proxy) = chat_through_proxy("say it once").await;
 
     proxy.lose_answers("/chunks", 2);
     proxy.lose_answers("/generations/finish", 1);
@@ -382,11 +383,7 @@ async fn a_chunk_whose_answer_was_lost_is_sent_again_and_stored_once() {
 /// id, the server's "already have it" counts as sent, and the message is there once.
 #[tokio::test]
 async fn a_message_whose_answer_was_lost_is_sent_once() {
-    let stack = Stack::start().await;
-    let token = stack.user("ada@example.com").await;
-    let proxy = RecordingProxy::start(stack.streams.clone()).await;
-    let proxy_url = proxy.url.clone();
-    let chat = chat_via(stack, token, proxy_url, "first").await;
+    let (chat, proxy) = chat_through_proxy("first").await;
 
     proxy.lose_answers("/messages", 1);
     let id = chat.manager.send_message(&chat.session, "second").await.expect("sent despite the lost answer");
