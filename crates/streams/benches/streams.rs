@@ -58,6 +58,15 @@ impl Target {
         }
     }
 
+    /// Appends one JSON message holding `fields` (padded by [`message`]).
+    async fn append(&self, client: &reqwest::Client, url: &str, fields: Value) -> reqwest::Result<reqwest::Response> {
+        self.request(client, reqwest::Method::POST, url)
+            .header("content-type", "application/json")
+            .body(message(fields))
+            .send()
+            .await
+    }
+
     /// Resident memory of the server process, in KiB.
     fn rss_kib(&self) -> u64 {
         let pid = self.child.id().expect("server running");
@@ -166,14 +175,8 @@ async fn appends(client: &reqwest::Client, target: &Arc<Target>) -> (f64, f64, f
             let (mut latencies, mut errors) = (Vec::new(), 0);
             let mut n = 0;
             while started.elapsed() < APPEND_FOR {
-                let body = message(json!({ "w": w, "n": n }));
                 let sent = Instant::now();
-                let response = target
-                    .request(&client, reqwest::Method::POST, &url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
+                let response = target.append(&client, &url, json!({ "w": w, "n": n })).await;
                 match response {
                     Ok(r) if r.status().is_success() => latencies.push(sent.elapsed().as_secs_f64() * 1e3),
                     _ => errors += 1,
@@ -202,14 +205,7 @@ async fn catch_up(client: &reqwest::Client, target: &Arc<Target>) -> f64 {
         let (client, target, url) = (client.clone(), target.clone(), url.clone());
         fillers.push(tokio::spawn(async move {
             for n in (w..CATCH_UP_MESSAGES).step_by(WRITERS) {
-                let body = message(json!({ "n": n }));
-                let r = target
-                    .request(&client, reqwest::Method::POST, &url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
+                let r = target.append(&client, &url, json!({ "n": n })).await.unwrap();
                 assert!(r.status().is_success());
             }
         }));
@@ -277,14 +273,8 @@ async fn fan_out(target: &Arc<Target>, epoch: Instant) -> FanOut {
             break;
         }
         sent += 1;
-        let body = message(json!({ "seq": seq, "t": epoch.elapsed().as_nanos() as u64 }));
-        let r = target
-            .request(&client, reqwest::Method::POST, &url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r =
+            target.append(&client, &url, json!({ "seq": seq, "t": epoch.elapsed().as_nanos() as u64 })).await.unwrap();
         assert!(r.status().is_success());
     }
     // Whatever has not arrived within the grace period counts as lost.

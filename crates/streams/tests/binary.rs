@@ -13,6 +13,18 @@ fn streams() -> Command {
     command
 }
 
+/// The server on `database_url` at any free port, its streams under `dir`, its
+/// standard output piped for [`listening_on`].
+fn serving(database_url: &str, dir: &std::path::Path) -> Command {
+    let mut command = streams();
+    command
+        .env("DATABASE_URL", database_url)
+        .env("STREAMS_PORT", "0")
+        .env("STREAMS_DATA_DIR", dir.join("streams"))
+        .stdout(Stdio::piped());
+    command
+}
+
 /// The server's base URL, from the `listening on` line it prints first.
 fn listening_on(child: &mut Child) -> String {
     let mut line = String::new();
@@ -74,14 +86,8 @@ fn help_lists_every_setting() {
 #[test]
 fn prints_its_address_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = streams()
-        .env("DATABASE_URL", format!("sqlite:{}", dir.path().join("auth.db").display()))
-        .env("STREAMS_PORT", "0")
-        .env("STREAMS_DATA_DIR", dir.path().join("streams"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let url = format!("sqlite:{}", dir.path().join("auth.db").display());
+    let mut child = serving(&url, dir.path()).stderr(Stdio::null()).spawn().unwrap();
     let base = listening_on(&mut child);
     let addr = base.strip_prefix("http://").unwrap();
     let port: u16 = addr.strip_prefix("127.0.0.1:").expect("default host").parse().unwrap();
@@ -113,12 +119,8 @@ fn tokens_never_reach_the_logs() {
     let garbage = "garbage-token-Zm9vYmFy";
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr.log");
-    let mut child = streams()
-        .env("DATABASE_URL", db.url())
-        .env("STREAMS_PORT", "0")
-        .env("STREAMS_DATA_DIR", dir.path().join("streams"))
+    let mut child = serving(db.url(), dir.path())
         .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
@@ -148,14 +150,7 @@ fn graceful_shutdown_ends_live_reads() {
         let auth = superset_auth_db::AuthDb::connect(&url.parse().unwrap()).await.unwrap();
         superset_testkit::user_with_session(&auth, "live@example.com").await.1
     });
-    let mut child = streams()
-        .env("DATABASE_URL", &url)
-        .env("STREAMS_PORT", "0")
-        .env("STREAMS_DATA_DIR", dir.path().join("streams"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serving(&url, dir.path()).stderr(Stdio::null()).spawn().unwrap();
     let base = listening_on(&mut child);
     runtime.block_on(async {
         use futures::StreamExt;

@@ -244,20 +244,19 @@ async fn conversation_survives_a_restart_and_replays_identically(backend: Backen
     server.stop().await;
 }
 
-async fn concurrent_chunks_get_gap_free_seq(backend: Backend) {
-    let s = setup(backend).await;
-    let server = std::sync::Arc::new(s.server().await);
-    let id = new_session(&server, &s.alice).await;
+/// `n` chunks of one new assistant message of session `id`, all sent at once, spread
+/// over `servers`: every seq 0..n answered exactly once, and stored in that order.
+async fn race_chunks(servers: std::sync::Arc<Vec<TestServer>>, token: &str, id: &str, n: u64) {
     let reply = Uuid::new_v4().to_string();
-    const N: u64 = 40;
-    let writers: Vec<_> = (0..N)
+    let writers: Vec<_> = (0..n)
         .map(|i| {
-            let (server, token, id, reply) = (server.clone(), s.alice.clone(), id.clone(), reply.clone());
+            let (servers, token, id, reply) = (servers.clone(), token.to_owned(), id.to_owned(), reply.clone());
             tokio::spawn(async move {
+                let server = &servers[i as usize % servers.len()];
                 let chunk = json!({"messageId": reply, "role": "assistant", "txid": format!("t{i}"),
                     "chunk": {"type": "text-delta", "delta": format!("<{i}>")}});
                 let (status, body) =
-                    call(&server, &token, Method::POST, &format!("/v1/sessions/{id}/chunks"), Some(chunk)).await;
+                    call(server, &token, Method::POST, &format!("/v1/sessions/{id}/chunks"), Some(chunk)).await;
                 assert_eq!(status, StatusCode::OK, "{body}");
                 body["seq"].as_u64().unwrap()
             })
@@ -267,11 +266,19 @@ async fn concurrent_chunks_get_gap_free_seq(backend: Backend) {
     for writer in writers {
         assert!(answered.insert(writer.await.unwrap()), "a seq was handed out twice");
     }
-    assert_eq!(answered, (0..N).collect());
+    assert_eq!(answered, (0..n).collect());
     let stored: Vec<u64> =
-        events(&server, &s.alice, &id).await.iter().map(|e| e["value"]["seq"].as_u64().unwrap()).collect();
-    assert_eq!(stored, (0..N).collect::<Vec<_>>(), "in stream order, gap-free");
-    let events = events(&server, &s.alice, &id).await;
+        events(servers.last().unwrap(), token, id).await.iter().map(|e| e["value"]["seq"].as_u64().unwrap()).collect();
+    assert_eq!(stored, (0..n).collect::<Vec<_>>(), "in stream order, gap-free");
+}
+
+async fn concurrent_chunks_get_gap_free_seq(backend: Backend) {
+    let s = setup(backend).await;
+    let servers = std::sync::Arc::new(vec![s.server().await]);
+    let id = new_session(&servers[0], &s.alice).await;
+    const N: u64 = 40;
+    race_chunks(servers.clone(), &s.alice, &id, N).await;
+    let events = events(&servers[0], &s.alice, &id).await;
     let txids: BTreeSet<&str> = events.iter().map(|e| e["headers"]["txid"].as_str().unwrap()).collect();
     assert_eq!(txids.len(), N as usize, "txid passed through");
 }
@@ -533,30 +540,9 @@ async fn session_streams_are_read_only_through_the_raw_api(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_racing_on_one_message_keep_seq_gap_free() {
     let s = setup(Backend::Postgres).await;
-    let servers = std::sync::Arc::new([s.server().await, s.server().await]);
+    let servers = std::sync::Arc::new(vec![s.server().await, s.server().await]);
     let id = new_session(&servers[0], &s.alice).await;
-    let reply = Uuid::new_v4().to_string();
-    const N: u64 = 30;
-    let writers: Vec<_> = (0..N)
-        .map(|i| {
-            let (servers, token, id, reply) = (servers.clone(), s.alice.clone(), id.clone(), reply.clone());
-            tokio::spawn(async move {
-                let server = &servers[i as usize % 2];
-                let chunk = json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": format!("<{i}>")}});
-                let (status, body) = call(server, &token, Method::POST, &format!("/v1/sessions/{id}/chunks"), Some(chunk)).await;
-                assert_eq!(status, StatusCode::OK, "{body}");
-                body["seq"].as_u64().unwrap()
-            })
-        })
-        .collect();
-    let mut answered = BTreeSet::new();
-    for writer in writers {
-        assert!(answered.insert(writer.await.unwrap()), "a seq was handed out twice");
-    }
-    assert_eq!(answered, (0..N).collect());
-    let stored: Vec<u64> =
-        events(&servers[1], &s.alice, &id).await.iter().map(|e| e["value"]["seq"].as_u64().unwrap()).collect();
-    assert_eq!(stored, (0..N).collect::<Vec<_>>(), "in stream order, gap-free");
+    race_chunks(servers, &s.alice, &id, 30).await;
 }
 
 /// Each instance keeps its own view of a user's session index; what another instance
