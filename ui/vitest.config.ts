@@ -8,6 +8,8 @@ export default mergeConfig(
   viteConfig,
   defineConfig({
     test: {
+      // A `.only` left in a test would silently skip the rest, locally as in CI.
+      allowOnly: false,
       reporters: ["default", "./test/summary-reporter.ts"],
       projects: [
         {

@@ -117,6 +117,24 @@ fn summary(output: &str) -> String {
     output.lines().rfind(|l| l.trim_start().starts_with("Tests")).unwrap_or("(no summary)").trim().to_owned()
 }
 
+/// The suite's size at the pinned version (conformance/package-lock.json): a run that
+/// passes fewer (a suite that found no tests, a filter left in) is not a pass.
+const EXPECTED_PASSED: u32 = 332;
+/// The optional subscription and webhook sections (protocol §6-7) this server does not
+/// implement.
+const EXPECTED_SKIPPED: u32 = 6;
+
+/// `(passed, skipped)` from the summary line.
+fn counts(summary: &str) -> (u32, u32) {
+    let count = |word: &str| {
+        summary
+            .split(|c: char| c == '|' || c == '(')
+            .find_map(|part| part.trim().strip_suffix(word)?.split_whitespace().last()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (count(" passed"), count(" skipped"))
+}
+
 /// The failing tests' names, from vitest's `FAIL` lines.
 fn failures(output: &str) -> Vec<&str> {
     output.lines().filter(|l| l.contains("FAIL") || l.trim_start().starts_with('×')).collect()
@@ -127,11 +145,24 @@ async fn conformance_suite_passes_on_both_backends() {
     let mut failed = Vec::new();
     for storage in [StorageKind::File, StorageKind::Postgres] {
         let (ok, output) = run_suite(storage).await;
-        println!("conformance on {storage:?} storage: {}", summary(&output));
+        let summary = summary(&output);
+        println!("conformance on {storage:?} storage: {summary}");
+        if ok && counts(&summary) != (EXPECTED_PASSED, EXPECTED_SKIPPED) {
+            failed.push(format!(
+                "{storage:?}: expected {EXPECTED_PASSED} passed and {EXPECTED_SKIPPED} skipped, the suite said: {summary}"
+            ));
+        }
         if !ok {
             println!("{output}");
-            failed.push(format!("{storage:?}: {}\n{}", summary(&output), failures(&output).join("\n")));
+            failed.push(format!("{storage:?}: {summary}\n{}", failures(&output).join("\n")));
         }
     }
     assert!(failed.is_empty(), "the conformance suite failed:\n{}", failed.join("\n\n"));
+}
+
+#[test]
+fn counts_read_the_vitest_summary() {
+    assert_eq!(counts("Tests  332 passed | 6 skipped (338)"), (332, 6));
+    assert_eq!(counts("Tests  3 failed | 329 passed | 6 skipped (338)"), (329, 6));
+    assert_eq!(counts("Tests  no tests"), (0, 0));
 }
