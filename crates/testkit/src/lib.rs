@@ -1,11 +1,13 @@
 //! Fixtures shared by the integration tests of every crate: real databases, created
-//! fresh for each test and dropped after it, and a TCP proxy to make one unreachable.
+//! fresh for each test and dropped after it, a TCP proxy to make one unreachable, and
+//! the servers' documented settings.
 //!
 //! PostgreSQL comes from `TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); each test gets a database of its own.
 
 mod database;
 mod proxy;
+pub mod settings;
 
 pub use database::{Backend, TestDatabase};
 pub use proxy::TcpProxy;
