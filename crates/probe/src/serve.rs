@@ -279,7 +279,7 @@ impl AsyncWrite for Watched {
 }
 
 /// A response body that keeps its request counted as in progress until it is done.
-pub struct Tracked {
+struct Tracked {
     body: axum::body::Body,
     _in_flight: InFlight,
 }
@@ -305,7 +305,7 @@ impl Body for Tracked {
 }
 
 /// A request body that fails once its deadline passes before it has arrived in full.
-pub struct Deadline {
+struct Deadline {
     body: Incoming,
     deadline: Pin<Box<Sleep>>,
 }
@@ -313,7 +313,7 @@ pub struct Deadline {
 /// The error a request body ends with when it arrives too slowly.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body did not arrive in time")]
-pub struct BodyTimeout;
+struct BodyTimeout;
 
 impl Deadline {
     fn new(body: Incoming, timeout: Duration) -> Self {
