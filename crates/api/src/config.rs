@@ -43,16 +43,17 @@ pub struct Config {
         long,
         env = "API_HEADER_READ_TIMEOUT_MS",
         value_name = "API_HEADER_READ_TIMEOUT_MS",
-        default_value_t = 10_000
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub header_read_timeout_ms: u64,
 
     /// How long a connection with no request in progress stays open without traffic (ms).
-    #[arg(long, env = "API_IDLE_TIMEOUT_MS", value_name = "API_IDLE_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(long, env = "API_IDLE_TIMEOUT_MS", value_name = "API_IDLE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_ms: u64,
 
     /// How long a request's body may take to arrive in full (ms).
-    #[arg(long, env = "API_BODY_READ_TIMEOUT_MS", value_name = "API_BODY_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "API_BODY_READ_TIMEOUT_MS", value_name = "API_BODY_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_read_timeout_ms: u64,
 
     /// Open connections accepted at once, all clients together.

@@ -231,7 +231,7 @@ impl Activity {
             if deadline <= Instant::now() && self.in_flight.load(Ordering::Acquire) == 0 {
                 return;
             }
-            tokio::time::sleep_until(deadline.max(Instant::now() + timeout / 4)).await;
+            tokio::time::sleep_until(deadline.max(Instant::now() + (timeout / 4).max(Duration::from_millis(10)))).await;
         }
     }
 }

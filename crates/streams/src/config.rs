@@ -54,7 +54,7 @@ pub struct Config {
     /// How often (ms) the server proves that session changes reach it (PostgreSQL: the
     /// auth.sessions trigger is there and a probe notification comes back); until
     /// proven, validated tokens are trusted for 1 s only.
-    #[arg(long, env = "STREAMS_AUTH_NOTIFY_CHECK_MS", default_value_t = 10_000)]
+    #[arg(long, env = "STREAMS_AUTH_NOTIFY_CHECK_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub auth_notify_check_ms: u64,
 
     /// Session lookups run on the database at once; the rest of the pool is left to
@@ -78,15 +78,15 @@ pub struct Config {
 
     /// How long a request's head may take to arrive (ms), counted from when the
     /// connection opens or its previous response ends.
-    #[arg(long, env = "STREAMS_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "STREAMS_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_ms: u64,
 
     /// How long a connection with no request in progress stays open without traffic (ms).
-    #[arg(long, env = "STREAMS_IDLE_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(long, env = "STREAMS_IDLE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_ms: u64,
 
     /// How long a request's body may take to arrive in full (ms).
-    #[arg(long, env = "STREAMS_BODY_READ_TIMEOUT_MS", default_value_t = 60_000)]
+    #[arg(long, env = "STREAMS_BODY_READ_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_read_timeout_ms: u64,
 
     /// Open connections accepted at once, all clients together.

@@ -120,8 +120,9 @@ async fn ambiguous_authorization_is_401(backend: Backend) {
     ];
     for field in cases {
         let status = raw_status(&server, &field).await;
-        // hyper itself refuses a control character with 400 before any handler runs.
-        assert!(status == "401" || status == "400", "{status} for {:?}", String::from_utf8_lossy(&field));
+        // hyper itself refuses a control character with 400, before any handler runs.
+        let expected = if field.contains(&1) { "400" } else { "401" };
+        assert_eq!(status, expected, "for {:?}", String::from_utf8_lossy(&field));
     }
     for field in [format!("Authorization: Bearer {t}"), format!("authorization: bearer   {t} ")] {
         assert_eq!(raw_status(&server, field.as_bytes()).await, "200", "{field}");
