@@ -37,6 +37,39 @@ pub struct Config {
     #[arg(long, env = "API_PORT", value_name = "API_PORT", default_value_t = 8788)]
     pub port: u16,
 
+    /// How long a request's head may take to arrive (ms), counted from when the
+    /// connection opens or its previous response ends.
+    #[arg(
+        long,
+        env = "API_HEADER_READ_TIMEOUT_MS",
+        value_name = "API_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// How long a connection with no request in progress stays open without traffic (ms).
+    #[arg(long, env = "API_IDLE_TIMEOUT_MS", value_name = "API_IDLE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_ms: u64,
+
+    /// How long a request's body may take to arrive in full (ms).
+    #[arg(long, env = "API_BODY_READ_TIMEOUT_MS", value_name = "API_BODY_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_ms: u64,
+
+    /// Open connections accepted at once, all clients together.
+    #[arg(long, env = "API_MAX_CONNECTIONS", value_name = "API_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Open connections accepted at once from one address (IPv6: one /64); 0 for no
+    /// limit, as behind a load balancer, where every connection comes from it.
+    #[arg(
+        long,
+        env = "API_MAX_CONNECTIONS_PER_CLIENT",
+        value_name = "API_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 256
+    )]
+    pub max_connections_per_client: usize,
+
     /// The URL browsers and the desktop reach this server at: the OAuth issuer and the
     /// base of the upstream providers' redirect URIs. Default: http://HOST:PORT as bound.
     #[arg(long, env = "API_PUBLIC_URL", value_name = "API_PUBLIC_URL", value_parser = parse_http_url)]
@@ -106,6 +139,17 @@ impl Config {
         let mut config = Config::from_arg_matches(&matches).expect("the defaults parse");
         config.database_url = Some(database_url);
         config
+    }
+
+    /// What one connection may cost the server.
+    pub fn connection_limits(&self) -> superset_probe::serve::Limits {
+        superset_probe::serve::Limits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+            max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
+        }
     }
 
     /// The sign-in methods configured, each complete, or the variable that is missing.

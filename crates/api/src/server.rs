@@ -95,10 +95,8 @@ impl Server {
     /// Serves until `signal` resolves, then stops accepting and lets in-flight requests
     /// finish.
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let app = router(self.state);
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal)
-            .await
+        let limits = self.state.config.connection_limits();
+        superset_probe::serve::serve(self.listener, router(self.state), limits, signal).await
     }
 }
 

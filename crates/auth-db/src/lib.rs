@@ -8,6 +8,7 @@
 
 mod error;
 mod model;
+mod notify;
 mod pg;
 mod sqlite;
 mod token;
@@ -15,6 +16,7 @@ mod url;
 
 pub use error::Error;
 pub use model::{NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
+pub use notify::{install_session_triggers, session_triggers_installed};
 pub use token::{generate_token, lookup_part, token_digest, TokenDigest};
 pub use url::DatabaseUrl;
 

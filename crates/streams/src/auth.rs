@@ -7,27 +7,52 @@
 //! server's database hiccuped.
 
 mod cache;
+mod failures;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use superset_auth_db::{lookup_part, token_digest, AuthDb};
+use superset_auth_db::{lookup_part, token_digest, AuthDb, ValidSession};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use cache::TokenCache;
+use failures::FailedLookups;
+
+use crate::Config;
 
 /// How long a session lookup may take before the database counts as unavailable.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Tokens longer than this are refused without asking the database.
 const MAX_TOKEN_LEN: usize = 512;
+
+/// How often a long-lived response checks that its session still stands.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// The request's bearer value and its session's expiry, available to handlers as an
+/// `Extension` so long-lived responses can check their session again. Never shown in
+/// logs: its `Debug` leaves the value out.
+#[derive(Clone)]
+pub struct Bearer {
+    value: Arc<str>,
+    expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bearer").field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
 
 /// The authenticated caller, available to handlers as an `Extension`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,9 +62,20 @@ pub struct AuthUser {
 }
 
 /// Checks bearer tokens against the auth database, through an optional cache.
+///
+/// Lookups of tokens not known to be valid have a budget of their own: a few at a time
+/// and a bounded queue, so a flood of unknown tokens cannot take the connections that
+/// streams need (past the queue, a lookup is refused as unavailable). Each client's
+/// failed lookups are limited too, but a token known to be valid (cached, or valid when
+/// last looked up) never waits on anyone's failures.
 pub struct SessionAuth {
     db: AuthDb,
     cache: Option<Arc<TokenCache>>,
+    lookups: Semaphore,
+    queued: AtomicUsize,
+    max_queued: usize,
+    failures: FailedLookups,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Why a request was not let through.
@@ -47,24 +83,41 @@ pub struct SessionAuth {
 pub enum Rejection {
     Unauthorized,
     Unavailable,
+    /// Too many failed lookups from this client lately; retry after this long.
+    TooManyFailures(Duration),
 }
 
 impl SessionAuth {
-    /// With `cache`, validated tokens are remembered; on PostgreSQL a listener task
-    /// (stopped by `shutdown`) drops them as soon as their session changes.
-    pub fn new(db: AuthDb, cache: bool, shutdown: CancellationToken) -> Self {
-        let cache = cache.then(|| {
+    /// With `config.auth_cache`, validated tokens are remembered; on PostgreSQL a
+    /// listener task (stopped by `shutdown`) drops them as soon as their session changes.
+    pub fn new(db: AuthDb, config: &Config, shutdown: CancellationToken) -> Self {
+        let cache = config.auth_cache.then(|| {
             let cache = Arc::new(TokenCache::default());
             if let Some(pool) = db.pg_pool() {
-                tokio::spawn(cache::listen(cache.clone(), pool.clone(), shutdown));
+                let check_every = Duration::from_millis(config.auth_notify_check_ms);
+                tokio::spawn(cache::listen(cache.clone(), pool.clone(), check_every, shutdown));
             }
             cache
         });
-        SessionAuth { db, cache }
+        SessionAuth {
+            db,
+            cache,
+            lookups: Semaphore::new(config.auth_max_lookups.max(1)),
+            queued: AtomicUsize::new(0),
+            max_queued: config.auth_max_queued_lookups,
+            failures: FailedLookups::per_minute(config.auth_failures_per_minute),
+            trusted_proxies: config.trusted_proxies.clone(),
+        }
     }
 
-    /// The user a bearer value belongs to.
-    pub async fn authenticate(&self, bearer: &str) -> Result<AuthUser, Rejection> {
+    /// The user a bearer value belongs to, presented by `client`.
+    pub async fn authenticate(&self, bearer: &str, client: IpAddr) -> Result<AuthUser, Rejection> {
+        self.resolve(bearer, Some(client)).await
+    }
+
+    /// [`authenticate`](Self::authenticate); with a `client`, its failed lookups are
+    /// limited and counted.
+    async fn resolve(&self, bearer: &str, client: Option<IpAddr>) -> Result<AuthUser, Rejection> {
         let token = lookup_part(bearer);
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(Rejection::Unauthorized);
@@ -73,35 +126,138 @@ impl SessionAuth {
         if let Some(user) = self.cache.as_ref().and_then(|c| c.get(&digest)) {
             return Ok(user);
         }
+        let known_valid = self.failures.known_valid(&digest);
+        if let (false, Some(client)) = (known_valid, client) {
+            self.failures.check(client).map_err(Rejection::TooManyFailures)?;
+        }
         let generation = self.cache.as_ref().map(|c| c.generation());
-        let found = tokio::time::timeout(LOOKUP_TIMEOUT, self.db.find_session(token)).await;
-        let session = match found {
-            Ok(Ok(Some(session))) => session,
-            Ok(Ok(None)) => return Err(Rejection::Unauthorized),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "session lookup failed");
-                return Err(Rejection::Unavailable);
-            }
-            Err(_) => {
-                tracing::warn!("session lookup timed out");
-                return Err(Rejection::Unavailable);
-            }
+        let Some(session) = self.lookup(token, known_valid).await? else {
+            self.failures.failed(client, &digest);
+            return Err(Rejection::Unauthorized);
         };
+        self.failures.succeeded(digest);
         let user = AuthUser { user_id: session.user_id.into(), expires_at: session.expires_at };
         if let (Some(cache), Some(generation)) = (&self.cache, generation) {
             cache.insert(digest, user.clone(), generation);
         }
         Ok(user)
     }
+
+    /// A token cancelled when `parent` is, or when the session behind `bearer` is
+    /// revoked or expires, so a long-lived response ends with its session. The session
+    /// is checked again every [`RECHECK`] (mostly a cache hit; the cache drops revoked
+    /// sessions); a database that does not answer is not taken for a revocation.
+    /// Cancel the token when the response is done.
+    pub fn until_session_ends(self: &Arc<Self>, bearer: &Bearer, parent: &CancellationToken) -> CancellationToken {
+        let live = parent.child_token();
+        let (auth, bearer, watched) = (self.clone(), bearer.clone(), live.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = auth.session_ended(&bearer) => watched.cancel(),
+                () = watched.cancelled() => {}
+            }
+        });
+        live
+    }
+
+    async fn session_ended(&self, bearer: &Bearer) {
+        let mut expires_at = bearer.expires_at;
+        loop {
+            let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
+            // Past the expiry known, only an unanswered lookup brings us here again.
+            let wait = if until_expiry.is_zero() { RECHECK } else { until_expiry.min(RECHECK) };
+            tokio::time::sleep(wait).await;
+            match self.resolve(&bearer.value, None).await {
+                Err(Rejection::Unauthorized) => return,
+                Ok(user) if user.expires_at <= Utc::now() => return,
+                Ok(user) => expires_at = user.expires_at,
+                // The database is not answering: that says nothing about the session.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// One session lookup; within the lookup budget unless the token was valid when last
+    /// looked up (its owner does not queue behind a flood of unknown tokens).
+    async fn lookup(&self, token: &str, known_valid: bool) -> Result<Option<ValidSession>, Rejection> {
+        let _permit = if known_valid {
+            None
+        } else {
+            let Some(_waiting) = Waiting::join(&self.queued, self.max_queued) else {
+                tracing::debug!("session lookups are queued to the limit; refusing more");
+                return Err(Rejection::Unavailable);
+            };
+            match tokio::time::timeout(LOOKUP_TIMEOUT, self.lookups.acquire()).await {
+                Ok(Ok(permit)) => Some(permit),
+                _ => {
+                    tracing::warn!("no session lookup could start in time");
+                    return Err(Rejection::Unavailable);
+                }
+            }
+        };
+        match tokio::time::timeout(LOOKUP_TIMEOUT, self.db.find_session(token)).await {
+            Ok(Ok(session)) => Ok(session),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "session lookup failed");
+                Err(Rejection::Unavailable)
+            }
+            Err(_) => {
+                tracing::warn!("session lookup timed out");
+                Err(Rejection::Unavailable)
+            }
+        }
+    }
+
+    /// The address a request comes from, looking through trusted proxies.
+    fn client(&self, request: &Request) -> IpAddr {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip());
+        superset_probe::address::client_address(peer, request.headers(), &self.trusted_proxies)
+    }
 }
 
-/// The token of an `Authorization: Bearer <token>` header. The scheme name is
-/// case-insensitive (RFC 7235); anything else yields `None`.
+/// A place in the queue of lookups waiting for the budget; leaving (or giving up,
+/// when the request is dropped) frees it.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn join(queued: &'a AtomicUsize, max: usize) -> Option<Self> {
+        let admitted = queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+        admitted.ok().map(|_| Waiting(queued))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The token of the request's one `Authorization: Bearer <token>` field.
+///
+/// Strict by design (RFC 9110 §11.4, §5.3, §5.5): a field that is not a list, so exactly
+/// one of it; the scheme (case-insensitive), one or more spaces, and one token68. Any
+/// other shape (a second field, a comma-joined list, tabs, control characters,
+/// obs-text, parameters) is something two HTTP components could read differently, so it
+/// yields `None` rather than a guess.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    let mut fields = headers.get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (fields.next(), fields.next()) else {
+        return None;
+    };
+    // Surrounding whitespace is not part of a field value (RFC 9110 §5.5).
+    let value = value.to_str().ok()?.trim_matches([' ', '\t']);
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && is_token68(token)).then_some(token)
+}
+
+/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+fn is_token68(value: &str) -> bool {
+    let body = value.trim_end_matches('=');
+    !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
 /// The middleware guarding `/v1`.
@@ -109,8 +265,11 @@ pub async fn require_session(State(auth): State<Arc<SessionAuth>>, mut request: 
     let Some(bearer) = bearer_token(request.headers()) else {
         return Rejection::Unauthorized.into_response();
     };
-    match auth.authenticate(bearer).await {
+    let client = auth.client(&request);
+    match auth.authenticate(bearer, client).await {
         Ok(user) => {
+            let bearer = Bearer { value: bearer.into(), expires_at: user.expires_at };
+            request.extensions_mut().insert(bearer);
             request.extensions_mut().insert(user);
             next.run(request).await
         }
@@ -131,6 +290,12 @@ impl IntoResponse for Rejection {
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(RETRY_AFTER, "2")],
                 Json(serde_json::json!({"error": "Service unavailable"})),
+            )
+                .into_response(),
+            Rejection::TooManyFailures(retry_after) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(RETRY_AFTER, retry_after.as_secs().max(1).to_string())],
+                Json(serde_json::json!({"error": "Too many failed authentications", "limit": "auth_failures"})),
             )
                 .into_response(),
         }
@@ -156,6 +321,11 @@ mod tests {
     }
 
     #[test]
+    fn token68_with_signature_and_padding_passes() {
+        assert_eq!(bearer_token(&headers(b"Bearer a-b_c.d~e+f/g==")), Some("a-b_c.d~e+f/g=="));
+    }
+
+    #[test]
     fn other_schemes_and_empty_tokens_are_refused() {
         assert_eq!(bearer_token(&HeaderMap::new()), None);
         assert_eq!(bearer_token(&headers(b"Basic dXNlcjpwdw==")), None);
@@ -163,5 +333,32 @@ mod tests {
         assert_eq!(bearer_token(&headers(b"Bearer   ")), None);
         assert_eq!(bearer_token(&headers(b"Bearerabc")), None);
         assert_eq!(bearer_token(&headers(b"Bearer \xff\xfe")), None);
+    }
+
+    /// Values a proxy and this server could split, join or trim differently.
+    #[test]
+    fn anything_ambiguous_is_refused() {
+        let ambiguous: &[&[u8]] = &[
+            b"Bearer abc, Bearer def",
+            b"Bearer abc,def",
+            b"Bearer abc def",
+            b"Bearer\tabc",
+            b"Bearer \tabc",
+            b"Bearer abc\tdef",
+            b"Bearer ab\x80c",
+            b"Bearer ab\"c\"",
+            b"Bearer =abc",
+            b"Bearer ab=c",
+            b"Bearer abc;x=1",
+            b"Bearer realm=x",
+            b"Bearer %61bc",
+            b" Bearer, abc",
+        ];
+        for value in ambiguous {
+            assert_eq!(bearer_token(&headers(value)), None, "{:?}", String::from_utf8_lossy(value));
+        }
+        let mut twice = headers(b"Bearer abc");
+        twice.append(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        assert_eq!(bearer_token(&twice), None);
     }
 }

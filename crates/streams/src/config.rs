@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 use superset_auth_db::DatabaseUrl;
@@ -49,6 +50,53 @@ pub struct Config {
     /// notifications; at most 1 s without them). Off: one query per request.
     #[arg(long, env = "STREAMS_AUTH_CACHE", default_value_t = true, action = ArgAction::Set)]
     pub auth_cache: bool,
+
+    /// How often (ms) the server proves that session changes reach it (PostgreSQL: the
+    /// auth.sessions trigger is there and a probe notification comes back); until
+    /// proven, validated tokens are trusted for 1 s only.
+    #[arg(long, env = "STREAMS_AUTH_NOTIFY_CHECK_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub auth_notify_check_ms: u64,
+
+    /// Session lookups run on the database at once; the rest of the pool is left to
+    /// streams, so a flood of unknown tokens cannot starve them.
+    #[arg(long, env = "STREAMS_AUTH_MAX_LOOKUPS", default_value_t = 4)]
+    pub auth_max_lookups: usize,
+
+    /// Session lookups waiting for their turn; past this a request gets 503.
+    #[arg(long, env = "STREAMS_AUTH_MAX_QUEUED_LOOKUPS", default_value_t = 64)]
+    pub auth_max_queued_lookups: usize,
+
+    /// Unknown tokens one client address (IPv6: one /64) may present per minute; past
+    /// this its uncached tokens get 429 with Retry-After.
+    #[arg(long, env = "STREAMS_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+    pub auth_failures_per_minute: u32,
+
+    /// Proxies whose X-Forwarded-For names the client (comma-separated addresses or
+    /// CIDR ranges); by default none, and the TCP peer is the client.
+    #[arg(long, env = "STREAMS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = superset_probe::address::parse_trusted_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// How long a request's head may take to arrive (ms), counted from when the
+    /// connection opens or its previous response ends.
+    #[arg(long, env = "STREAMS_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// How long a connection with no request in progress stays open without traffic (ms).
+    #[arg(long, env = "STREAMS_IDLE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_ms: u64,
+
+    /// How long a request's body may take to arrive in full (ms).
+    #[arg(long, env = "STREAMS_BODY_READ_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_ms: u64,
+
+    /// Open connections accepted at once, all clients together.
+    #[arg(long, env = "STREAMS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Open connections accepted at once from one address (IPv6: one /64); 0 for no
+    /// limit, as behind a load balancer, where every connection comes from it.
+    #[arg(long, env = "STREAMS_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub max_connections_per_client: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -63,6 +111,19 @@ impl Config {
         let mut config = Config::parse_from(["superset-streams"]);
         config.database_url = Some(database_url);
         config
+    }
+}
+
+impl Config {
+    /// What one connection may cost the server.
+    pub fn connection_limits(&self) -> superset_probe::serve::Limits {
+        superset_probe::serve::Limits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+            max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
+        }
     }
 }
 

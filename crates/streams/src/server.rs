@@ -62,7 +62,7 @@ impl Server {
         let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let shutdown = CancellationToken::new();
         let store = open_store(&config, &db, &shutdown).await?;
-        let auth = Arc::new(SessionAuth::new(db.clone(), config.auth_cache, shutdown.clone()));
+        let auth = Arc::new(SessionAuth::new(db.clone(), &config, shutdown.clone()));
         let sessions = Arc::new(crate::sessions::Sessions::new(store.clone(), config.max_message_bytes));
         let state = AppState { config: Arc::new(config), db, auth, store, sessions, shutdown };
         Ok(Server { listener, state })
@@ -76,13 +76,13 @@ impl Server {
     /// waits for in-flight requests to finish.
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let shutdown = self.state.shutdown.clone();
+        let limits = self.state.config.connection_limits();
         let app = router(self.state);
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                signal.await;
-                shutdown.cancel();
-            })
-            .await
+        superset_probe::serve::serve(self.listener, app, limits, async move {
+            signal.await;
+            shutdown.cancel();
+        })
+        .await
     }
 }
 

@@ -28,6 +28,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     valid_token_reaches_the_handler_with_its_user,
     every_bad_credential_gets_the_same_401,
+    ambiguous_authorization_is_401,
     hostile_tokens_are_plain_401s,
     signed_better_auth_form_is_accepted,
     revoked_session_is_refused_on_the_next_request,
@@ -35,6 +36,8 @@ on_both_backends!(
     expired_session_is_refused,
     probes_need_no_token,
     cors_preflight_is_answered_without_a_token,
+    failed_lookups_are_limited_per_client,
+    an_unknown_token_flood_leaves_valid_users_served,
 );
 
 struct Fixture {
@@ -92,6 +95,51 @@ async fn every_bad_credential_gets_the_same_401(backend: Backend) {
     // Unknown routes under /v1 are refused before they are routed.
     assert_unauthorized(server.get("/v1/nothing-here", None).await).await;
     server.stop().await;
+}
+
+/// Authorization fields that two HTTP components could read differently, sent as raw
+/// bytes (a client library would tidy them): each is a 401 even when the real token is
+/// in it, and the plain field still works.
+async fn ambiguous_authorization_is_401(backend: Backend) {
+    let f = fixture(backend).await;
+    let server = TestServer::start(f.db.url(), true).await;
+    let t = f.token.as_str();
+    let cases: Vec<Vec<u8>> = vec![
+        format!("Authorization: Bearer {t}\r\nAuthorization: Bearer {t}").into(),
+        format!("Authorization: Bearer {t}, Bearer {t}").into(),
+        format!("Authorization: Bearer {t},{t}").into(),
+        format!("Authorization: Bearer\t{t}").into(),
+        format!("Authorization: Bearer \t{t}").into(),
+        format!("Authorization: Bearer {t} x").into(),
+        format!("Authorization: Bearer {t}\x01").into(),
+        [format!("Authorization: Bearer {t}").as_bytes(), b"\xff"].concat(),
+        format!("Authorization: Bearer \"{t}\"").into(),
+        format!("Authorization: Bearer ={t}").into(),
+        format!("Authorization: Bearer token={t}").into(),
+        format!("Authorization: Bearer {t};x=1").into(),
+    ];
+    for field in cases {
+        let status = raw_status(&server, &field).await;
+        // hyper itself refuses a control character with 400, before any handler runs.
+        let expected = if field.contains(&1) { "400" } else { "401" };
+        assert_eq!(status, expected, "for {:?}", String::from_utf8_lossy(&field));
+    }
+    for field in [format!("Authorization: Bearer {t}"), format!("authorization: bearer   {t} ")] {
+        assert_eq!(raw_status(&server, field.as_bytes()).await, "200", "{field}");
+    }
+    server.stop().await;
+}
+
+/// The status code of `GET /v1/me` sent with `field` as raw header bytes.
+async fn raw_status(server: &TestServer, field: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = [b"GET /v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n", field, b"\r\n\r\n"].concat();
+    socket.write_all(&request).await.unwrap();
+    let mut response = Vec::new();
+    socket.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    response.split(' ').nth(1).unwrap_or_default().to_owned()
 }
 
 async fn hostile_tokens_are_plain_401s(backend: Backend) {
@@ -305,4 +353,194 @@ async fn expiry_is_right_in_any_time_zone_and_layout() {
             server.stop().await;
         }
     }
+}
+
+async fn assert_too_many(response: reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After: {retry}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["limit"], "auth_failures");
+}
+
+/// `GET /v1/me` with `token`, as if forwarded for `client` by a trusted proxy.
+async fn me_for(server: &TestServer, token: &str, client: &str) -> reqwest::Response {
+    let request = server.client.get(server.url("/v1/me")).bearer_auth(token).header("x-forwarded-for", client);
+    request.send().await.unwrap()
+}
+
+/// Past its limit of unknown tokens a client gets 429, never 401, even for a valid token
+/// not yet cached; a token already cached is let through, and other clients (behind a
+/// trusted proxy, or another /64) are not held back.
+async fn failed_lookups_are_limited_per_client(backend: Backend) {
+    let f = fixture(backend).await;
+    let (_, uncached) = user_with_session(&f.auth, "later@example.com").await;
+    let server = TestServer::start_with(f.db.url(), |c| {
+        c.auth_failures_per_minute = 5;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let attacker = "2001:db8:bad:1::1";
+    assert_eq!(me_for(&server, &f.token, attacker).await.status(), StatusCode::OK);
+    for i in 0..5 {
+        assert_unauthorized(me_for(&server, &format!("unknown-token-{i}"), attacker).await).await;
+    }
+    assert_too_many(me_for(&server, "unknown-token-5", attacker).await).await;
+    assert_too_many(me_for(&server, &uncached, "2001:db8:bad:1:ffff::9").await).await;
+    assert_eq!(me_for(&server, &f.token, attacker).await.status(), StatusCode::OK, "a cached token");
+    assert_eq!(me_for(&server, &uncached, "2001:db8:bad:2::1").await.status(), StatusCode::OK, "another /64");
+    assert_unauthorized(me_for(&server, "unknown-token-6", "198.51.100.7").await).await;
+    server.stop().await;
+}
+
+/// Hundreds of unknown tokens at once, from as many clients, while the sessions table
+/// is locked (PostgreSQL) so every lookup hangs: the lookups queue within their own
+/// budget (past it, 503 at once), and a signed-in user's stream requests, which need
+/// the same pool, are served throughout.
+async fn an_unknown_token_flood_leaves_valid_users_served(backend: Backend) {
+    const FLOOD: usize = 200;
+    let f = fixture(backend).await;
+    let storage = match backend {
+        Backend::Postgres => superset_streams::StorageKind::Postgres,
+        Backend::Sqlite => superset_streams::StorageKind::File,
+    };
+    let server = TestServer::start_with(f.db.url(), |c| {
+        c.storage = storage;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    if backend == Backend::Postgres {
+        // The signed-in user's token is then cached for long, as it is in production.
+        until_notifications_are_proven(&f, &server).await;
+    }
+    let stream = server.url("/v1/stream/flooded");
+    let put = server.client.put(&stream).bearer_auth(&f.token).header("content-type", "text/plain").send().await;
+    assert_eq!(put.unwrap().status(), StatusCode::CREATED);
+
+    let lock = match &f.auth {
+        AuthDb::Postgres(_) => {
+            let mut tx = f.auth.pg_pool().unwrap().begin().await.unwrap();
+            sqlx::query("LOCK TABLE auth.sessions IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await.unwrap();
+            Some(tx)
+        }
+        AuthDb::Sqlite(_) => None,
+    };
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|i| {
+            let request = server
+                .client
+                .get(server.url("/v1/me"))
+                .bearer_auth(format!("unknown-{i}"))
+                .header("x-forwarded-for", format!("10.9.{}.{}", i / 250, i % 250 + 1));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..5 {
+        let started = Instant::now();
+        let append =
+            server.client.post(&stream).bearer_auth(&f.token).header("content-type", "text/plain").body(format!("{i}"));
+        let status = append.send().await.unwrap().status();
+        println!("append {i} during the flood: {status} in {:?}", started.elapsed());
+        assert!(status.is_success(), "append during the flood: {status}");
+        assert_eq!(server.me(&f.token).await.status(), StatusCode::OK);
+    }
+    drop(lock);
+    for answer in flood {
+        let status = answer.await.unwrap().unwrap().status();
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::SERVICE_UNAVAILABLE,
+            "an unknown token got {status}"
+        );
+    }
+    assert_unauthorized(server.me("unknown-after").await).await;
+    server.stop().await;
+}
+
+/// Waits until `server` has proven its notification path, so a validated token is
+/// cached for long: without proof the test would pass on the 1 s fallback alone.
+async fn until_notifications_are_proven(f: &Fixture, server: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for attempt in 0.. {
+        let (_, probe) = user_with_session(&f.auth, &format!("probe-{attempt}@example.com")).await;
+        assert_eq!(server.me(&probe).await.status(), StatusCode::OK);
+        // Revoked behind the server's back (no trigger fires for a replica): still
+        // accepted after the 1 s fallback means the entry was cached for long.
+        let pool = f.auth.pg_pool().unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL session_replication_role = replica").execute(&mut *tx).await.unwrap();
+        sqlx::query("DELETE FROM auth.sessions WHERE token = $1").bind(&probe).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        if server.me(&probe).await.status() == StatusCode::OK {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the notification path was never proven");
+    }
+}
+
+async fn triggers(auth: &AuthDb) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass \
+         AND tgname IN ('sessions_changed', 'sessions_truncated')",
+    )
+    .fetch_one(auth.pg_pool().unwrap())
+    .await
+    .unwrap()
+}
+
+/// Polls until `token` is refused, within `limit` of now.
+async fn refused_within(server: &TestServer, token: &str, limit: Duration) {
+    let revoked = Instant::now();
+    loop {
+        let status = server.me(token).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            println!("refused {:?} after revocation", revoked.elapsed());
+            return;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(revoked.elapsed() < limit, "revoked token still accepted after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The auth schema's tooling drops the trigger after the server started: the next
+/// check notices, puts it back, and a session revoked meanwhile is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_trigger_is_noticed_and_repaired() {
+    let f = fixture(Backend::Postgres).await;
+    let server = TestServer::start_with(f.db.url(), |c| c.auth_notify_check_ms = 1_000).await;
+    until_notifications_are_proven(&f, &server).await;
+    assert_eq!(server.me(&f.token).await.status(), StatusCode::OK);
+    sqlx::query("DROP TRIGGER sessions_changed ON auth.sessions").execute(f.auth.pg_pool().unwrap()).await.unwrap();
+    assert_eq!(triggers(&f.auth).await, 1);
+    assert!(f.auth.delete_session(&f.token).await.unwrap());
+    refused_within(&server, &f.token, Duration::from_secs(5)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while triggers(&f.auth).await != 2 {
+        assert!(Instant::now() < deadline, "the trigger was not re-installed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Repaired, it announces revocations again.
+    let (_, again) = user_with_session(&f.auth, "again@example.com").await;
+    assert_eq!(server.me(&again).await.status(), StatusCode::OK);
+    assert!(f.auth.delete_session(&again).await.unwrap());
+    refused_within(&server, &again, Duration::from_secs(5)).await;
+    server.stop().await;
+}
+
+/// The LISTEN connection goes half-open (open on both ends, nothing arrives): the
+/// probe does not come back, the server reconnects, and a revocation still takes
+/// effect within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_listener_is_replaced() {
+    let f = fixture(Backend::Postgres).await;
+    let proxy = TcpProxy::start(f.db.server_addr()).await;
+    let server = TestServer::start_with(&f.db.url_via(proxy.addr()), |c| c.auth_notify_check_ms = 1_000).await;
+    until_notifications_are_proven(&f, &server).await;
+    assert_eq!(server.me(&f.token).await.status(), StatusCode::OK);
+    proxy.stall_live_sending(b"LISTEN");
+    assert!(f.auth.delete_session(&f.token).await.unwrap());
+    refused_within(&server, &f.token, Duration::from_secs(8)).await;
+    server.stop().await;
 }

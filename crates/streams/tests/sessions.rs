@@ -525,6 +525,10 @@ async fn session_streams_are_read_only_through_the_raw_api(backend: Backend) {
             .client
             .post(server.url("/v1/stream/sessions/_index"))
             .json(&json!({"op": "delete", "id": id, "at": "0"})),
+        // Percent-encoded, the path names the same streams.
+        server.client.post(server.url(&format!("/v1/stream/%73essions/{id}"))).json(&forged),
+        server.client.post(server.url(&format!("/v1/stream/sessions%2F{id}"))).json(&forged),
+        server.client.delete(server.url(&format!("/v1/stream/%73essions/{id}"))),
     ];
     for attempt in attempts {
         let response = attempt.bearer_auth(&s.alice).send().await.unwrap();

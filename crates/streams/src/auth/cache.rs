@@ -2,10 +2,12 @@
 //!
 //! On PostgreSQL a trigger on `auth.sessions` announces every changed or deleted
 //! session (by token digest), and a listener drops it here, so an entry may live up to
-//! [`NOTIFIED_TTL`]. Whenever that channel is not known to be live (SQLite, or the
-//! listener reconnecting), an entry lives at most [`UNNOTIFIED_TTL`]. No entry outlives
-//! its session's `expires_at`. A generation counter closes the race in which a lookup
-//! reads a session just before it is revoked and caches it just after.
+//! [`NOTIFIED_TTL`]. That path is not taken on trust: the listener proves it when it
+//! connects and then every check interval (the trigger is there, repaired if not, and a
+//! probe notification comes back in time). Whenever it is not proven (SQLite, the
+//! listener reconnecting, a failed check), an entry lives at most [`UNNOTIFIED_TTL`].
+//! No entry outlives its session's `expires_at`. A generation counter closes the race
+//! in which a lookup reads a session just before it is revoked and caches it just after.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +23,12 @@ use super::AuthUser;
 
 pub const NOTIFIED_TTL: Duration = Duration::from_secs(30);
 pub const UNNOTIFIED_TTL: Duration = Duration::from_secs(1);
+/// How long a probe notification may take to come back before the listener's
+/// connection is taken for dead.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Payloads starting with this are probes, never session changes; other servers on the
+/// same channel ignore them.
+const PROBE_PREFIX: &str = "probe:";
 /// Past this many entries the cache is emptied rather than grown.
 const MAX_ENTRIES: usize = 100_000;
 
@@ -79,13 +87,18 @@ impl TokenCache {
         entries.clear();
     }
 
-    /// Whether notifications are flowing; entries made while not are short-lived.
+    /// Whether notifications are known to flow; entries made while not are
+    /// short-lived, and on losing that knowledge every long-lived entry goes.
     fn set_notified(&self, notified: bool) {
-        self.notified.store(notified, Ordering::Release);
-        self.clear();
+        if self.notified.swap(notified, Ordering::AcqRel) != notified {
+            self.clear();
+        }
     }
 
     fn apply(&self, payload: &str) {
+        if payload.starts_with(PROBE_PREFIX) {
+            return;
+        }
         let mut digest = [0u8; 32];
         match hex::decode_to_slice(payload, &mut digest) {
             Ok(()) => self.remove(&digest),
@@ -94,9 +107,9 @@ impl TokenCache {
     }
 }
 
-/// Follows session changes until `shutdown`, reconnecting with backoff; while the
-/// channel is down the cache falls back to short-lived entries.
-pub async fn listen(cache: Arc<TokenCache>, pool: PgPool, shutdown: CancellationToken) {
+/// Follows session changes until `shutdown`, reconnecting with backoff, and proves the
+/// path at every connection and every `check_every`.
+pub async fn listen(cache: Arc<TokenCache>, pool: PgPool, check_every: Duration, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let connected = async {
@@ -109,33 +122,111 @@ pub async fn listen(cache: Arc<TokenCache>, pool: PgPool, shutdown: Cancellation
             r = connected => r,
         };
         match result {
-            Ok(mut listener) => {
+            Ok(listener) => {
                 backoff = Duration::from_millis(100);
-                cache.set_notified(true);
-                tracing::debug!("following session changes");
-                loop {
-                    let next = tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        n = listener.try_recv() => n,
-                    };
-                    match next {
-                        Ok(Some(notification)) => cache.apply(notification.payload()),
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "session change listener failed");
-                            break;
-                        }
-                    }
+                let follower = Follower { cache: &cache, pool: &pool, listener };
+                if follower.run(check_every, &shutdown).await.is_none() {
+                    return;
                 }
-                cache.set_notified(false);
             }
             Err(e) => tracing::warn!(error = %e, "cannot listen for session changes"),
         }
+        if cache.notified.load(Ordering::Acquire) {
+            tracing::warn!("session changes are not followed: validated tokens are trusted for 1 s until they are");
+        }
+        cache.set_notified(false);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One listener connection, followed while it proves itself.
+struct Follower<'a> {
+    cache: &'a TokenCache,
+    pool: &'a PgPool,
+    listener: PgListener,
+}
+
+/// How a check of the notification path ended.
+enum Checked {
+    Proven,
+    /// The trigger is missing and could not be put back; the connection is fine.
+    NoTrigger,
+    /// The probe did not come back: the connection is dead or half-open.
+    Lost,
+}
+
+impl Follower<'_> {
+    /// Applies notifications and checks the path until the connection fails (`Some`)
+    /// or the server shuts down (`None`).
+    async fn run(mut self, check_every: Duration, shutdown: &CancellationToken) -> Option<()> {
+        let mut next_check = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                () = tokio::time::sleep_until(next_check) => {
+                    match self.check().await {
+                        Checked::Proven => self.cache.set_notified(true),
+                        Checked::NoTrigger => self.cache.set_notified(false),
+                        Checked::Lost => return Some(()),
+                    }
+                    next_check = tokio::time::Instant::now() + check_every;
+                }
+                next = self.listener.try_recv() => match next {
+                    Ok(Some(notification)) => self.cache.apply(notification.payload()),
+                    Ok(None) => return Some(()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "session change listener failed");
+                        return Some(());
+                    }
+                },
+            }
+        }
+    }
+
+    /// Proves the path: the trigger is installed (re-installed if it went missing), and
+    /// a probe sent on the channel comes back on this connection in time.
+    async fn check(&mut self) -> Checked {
+        match superset_auth_db::session_triggers_installed(self.pool).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Sessions may have changed unannounced since the trigger went.
+                self.cache.set_notified(false);
+                tracing::warn!("the auth.sessions trigger is missing: re-installing it");
+                if let Err(e) = superset_auth_db::install_session_triggers(self.pool).await {
+                    tracing::warn!(error = %e, "cannot re-install the auth.sessions trigger: validated tokens are trusted for 1 s");
+                    return Checked::NoTrigger;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the auth.sessions trigger");
+                return Checked::Lost;
+            }
+        }
+        let probe = format!("{PROBE_PREFIX}{}", uuid::Uuid::new_v4());
+        let sent =
+            sqlx::query("SELECT pg_notify($1, $2)").bind(SESSION_CHANGES_CHANNEL).bind(&probe).execute(self.pool);
+        if !matches!(tokio::time::timeout(PROBE_TIMEOUT, sent).await, Ok(Ok(_))) {
+            tracing::warn!("cannot send a probe on the session change channel");
+            return Checked::Lost;
+        }
+        let returned = tokio::time::timeout(PROBE_TIMEOUT, async {
+            loop {
+                match self.listener.try_recv().await {
+                    Ok(Some(n)) if n.payload() == probe => return true,
+                    Ok(Some(n)) => self.cache.apply(n.payload()),
+                    Ok(None) | Err(_) => return false,
+                }
+            }
+        });
+        if returned.await != Ok(true) {
+            tracing::warn!("a probe on the session change channel did not come back: reconnecting");
+            return Checked::Lost;
+        }
+        Checked::Proven
     }
 }
 

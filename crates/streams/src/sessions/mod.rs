@@ -84,15 +84,17 @@ async fn read_messages(
 
 /// Chat-session streams (and the session index) are written only through the session
 /// API, which stamps identity and sequence numbers; the raw stream routes may read them.
+/// The guard reads the stream path as the handlers do, percent-decoded, so
+/// `/v1/stream/%73essions/...` is the same stream as `/v1/stream/sessions/...`.
 pub async fn read_only_session_streams(
+    axum::extract::Path(path): axum::extract::Path<String>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::{header, Method, StatusCode};
     use axum::response::IntoResponse;
 
-    let in_sessions = request.uri().path().trim_start_matches("/v1").starts_with(&format!("/stream/{STREAM_PREFIX}"));
-    if in_sessions && !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if path.starts_with(STREAM_PREFIX) && !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         let body = axum::Json(serde_json::json!({"error": "chat-session streams are written through /v1/sessions"}));
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")], body).into_response();
     }

@@ -6,15 +6,17 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::{BufMut, BytesMut};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::headers::*;
 use super::offset::{self, Requested};
 use super::problem::Problem;
 use super::{cursor, key, respond, set, sse, tail_headers};
+use crate::auth::{Bearer, Rejection};
 use crate::store::{is_json, Chunk, ReadFrom, StoreError, StreamKey};
 use crate::{AppState, AuthUser};
 
@@ -76,6 +78,7 @@ pub fn read_from(offset: Option<Requested>) -> ReadFrom {
 pub async fn get(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
+    Extension(bearer): Extension<Bearer>,
     Path(path): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
     request_headers: HeaderMap,
@@ -84,8 +87,15 @@ pub async fn get(
     let query = ReadQuery::parse(&params)?;
     match query.live {
         Live::No => catch_up(&state, &key, query.offset, &request_headers).await,
-        Live::LongPoll => long_poll(&state, &key, query).await,
-        Live::Sse => sse::subscribe(&state, key, query).await,
+        Live::LongPoll => {
+            let live = state.auth.until_session_ends(&bearer, &state.shutdown);
+            let _done = live.clone().drop_guard();
+            long_poll(&state, &key, query, &live).await
+        }
+        Live::Sse => {
+            let live = state.auth.until_session_ends(&bearer, &state.shutdown);
+            sse::subscribe(&state, key, query, live).await
+        }
     }
 }
 
@@ -151,7 +161,14 @@ pub fn render(chunk: &Chunk, json: bool) -> Bytes {
     out.freeze()
 }
 
-async fn long_poll(state: &AppState, key: &StreamKey, query: ReadQuery) -> Result<Response, Problem> {
+/// Waits for data until the long-poll timeout, or until `live` is cancelled (shutdown,
+/// or the session ended: then the answer is the 401 the next request would get).
+async fn long_poll(
+    state: &AppState,
+    key: &StreamKey,
+    query: ReadQuery,
+    live: &CancellationToken,
+) -> Result<Response, Problem> {
     let deadline = Instant::now() + Duration::from_millis(state.config.long_poll_timeout_ms);
     let mut watch = state.store.watch(key).await?;
     let mut chunk = state.store.read(key, read_from(query.offset), READ_LIMIT).await?;
@@ -174,7 +191,12 @@ async fn long_poll(state: &AppState, key: &StreamKey, query: ReadQuery) -> Resul
                 }
             }
             () = tokio::time::sleep_until(deadline) => return Ok(nothing_new(from, false, Some(&query))),
-            () = state.shutdown.cancelled() => return Ok(nothing_new(from, false, Some(&query))),
+            () = live.cancelled() => {
+                if !state.shutdown.is_cancelled() {
+                    return Ok(Rejection::Unauthorized.into_response());
+                }
+                return Ok(nothing_new(from, false, Some(&query)));
+            }
         }
         chunk = state.store.read(key, ReadFrom::At(from), READ_LIMIT).await?;
         if chunk.info.id != id {

@@ -1,7 +1,8 @@
 //! `GET ?live=sse`: the stream as Server-Sent Events. Each batch of data is one `data`
 //! event followed by a `control` event carrying the next offset; the connection ends
 //! when the stream closes, after about a minute (clients reconnect from the last
-//! offset), at shutdown, or when a client stops reading.
+//! offset), at shutdown, when the session ends (revoked or expired), or when a client
+//! stops reading.
 //!
 //! A task per subscriber reads from the store at its own pace and hands events to the
 //! response through a small channel. A client that does not take an event within
@@ -17,6 +18,7 @@ use axum::response::Response;
 use base64::Engine;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::headers::STREAM_SSE_DATA_ENCODING;
 use super::problem::Problem;
@@ -42,7 +44,15 @@ enum Encoding {
     Base64,
 }
 
-pub async fn subscribe(state: &AppState, key: StreamKey, query: ReadQuery) -> Result<Response, Problem> {
+/// Subscribes to the stream; the events end when `live` is cancelled (shutdown, or the
+/// session ended), and `live` is cancelled when they end.
+pub async fn subscribe(
+    state: &AppState,
+    key: StreamKey,
+    query: ReadQuery,
+    live: CancellationToken,
+) -> Result<Response, Problem> {
+    let done = live.clone().drop_guard();
     let watch = state.store.watch(&key).await?;
     let first = state.store.read(&key, read_from(query.offset), EVENT_LIMIT).await?;
     let content_type = first.info.content_type.to_ascii_lowercase();
@@ -54,7 +64,8 @@ pub async fn subscribe(state: &AppState, key: StreamKey, query: ReadQuery) -> Re
         Encoding::Base64
     };
     let (tx, rx) = mpsc::channel(BUFFER);
-    let subscriber = Subscriber { state: state.clone(), key, watch, tx, encoding, cursor: query.cursor };
+    let subscriber =
+        Subscriber { state: state.clone(), key, watch, tx, encoding, cursor: query.cursor, live, _done: done };
     tokio::spawn(subscriber.run(first));
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -74,6 +85,10 @@ struct Subscriber {
     tx: mpsc::Sender<Bytes>,
     encoding: Encoding,
     cursor: Option<String>,
+    /// Cancelled at shutdown or when the session ends.
+    live: CancellationToken,
+    /// Cancels `live` when the events end, which stops its session watch.
+    _done: DropGuard,
 }
 
 impl Subscriber {
@@ -85,6 +100,9 @@ impl Subscriber {
         // The position and closure last announced in a control event.
         let mut announced = None;
         loop {
+            if self.live.is_cancelled() {
+                return;
+            }
             if !chunk.slices.is_empty() {
                 // One write, so a reader never sees data without the control after it.
                 let events = [self.data_event(&chunk), self.control(&chunk)].concat();
@@ -117,7 +135,7 @@ impl Subscriber {
         tokio::select! {
             changed = self.watch.changed() => changed.is_ok() && !self.watch.borrow().gone,
             () = tokio::time::sleep_until(deadline) => false,
-            () = self.state.shutdown.cancelled() => false,
+            () = self.live.cancelled() => false,
             () = self.tx.closed() => false,
         }
     }
