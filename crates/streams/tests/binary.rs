@@ -78,6 +78,12 @@ fn help_lists_every_setting() {
         "STREAMS_DATA_DIR",
         "STREAMS_LONG_POLL_TIMEOUT_MS",
         "STREAMS_CORS_ORIGINS",
+        "STREAMS_USER_MAX_STREAMS",
+        "STREAMS_USER_MAX_SESSIONS",
+        "STREAMS_USER_MAX_BYTES",
+        "STREAMS_USER_MAX_READERS",
+        "STREAMS_USER_REQUESTS_PER_SECOND",
+        "STREAMS_USER_REQUEST_BURST",
     ] {
         assert!(help.contains(variable), "--help does not mention {variable}");
     }

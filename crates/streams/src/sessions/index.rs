@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{read_messages, stream_key, Sessions, STREAM_PREFIX};
+use super::{for_each_message, stream_key, Sessions, STREAM_PREFIX};
 use crate::store::{Append, CreateStream, ReadFrom, StoreError, StreamKey};
 
 /// What the API shows of a session.
@@ -93,6 +93,14 @@ impl Sessions {
         Ok(sessions)
     }
 
+    /// How many sessions the owner has.
+    pub async fn count(&self, owner: &str) -> Result<u64, StoreError> {
+        let index = self.index(owner);
+        let mut index = index.lock().await;
+        self.catch_up_index(owner, &mut index).await?;
+        Ok(index.sessions.len() as u64)
+    }
+
     pub async fn meta(&self, owner: &str, id: &str) -> Result<Option<SessionMeta>, StoreError> {
         let index = self.index(owner);
         let mut index = index.lock().await;
@@ -147,17 +155,23 @@ impl Sessions {
 
     async fn catch_up_index(&self, owner: &str, index: &mut Index) -> Result<(), StoreError> {
         let from = index.next.map_or(ReadFrom::Start, ReadFrom::At);
-        let (records, next) = match read_messages(&*self.store, &index_key(owner), from).await {
-            Err(StoreError::NotFound) => return Ok(()),
-            other => other?,
-        };
-        for record in records {
-            match serde_json::from_value(record) {
+        let read = for_each_message(&*self.store, &index_key(owner), from, |message| {
+            match serde_json::from_value(message.value) {
                 Ok(record) => index.apply(record),
                 Err(e) => tracing::warn!(error = %e, "skipping an unreadable session index record"),
             }
+        })
+        .await;
+        // Records are applied as they are read, so what a failed read did apply must
+        // be read again from where it started: from scratch.
+        match read {
+            Ok(next) => index.next = Some(next),
+            Err(StoreError::NotFound) => {}
+            Err(e) => {
+                *index = Index::default();
+                return Err(e);
+            }
         }
-        index.next = Some(next);
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use super::headers::*;
 use super::offset::{self, Requested};
 use super::problem::Problem;
 use super::{cursor, key, respond, set, sse, tail_headers};
+use crate::limits::ReaderSlot;
 use crate::store::{is_json, Chunk, ReadFrom, StoreError, StreamKey};
 use crate::{AppState, AuthUser};
 
@@ -82,10 +83,13 @@ pub async fn get(
 ) -> Result<Response, Problem> {
     let key = key(&user, &path)?;
     let query = ReadQuery::parse(&params)?;
+    if query.live == Live::No {
+        return catch_up(&state, &key, query.offset, &request_headers).await;
+    }
+    let slot = state.limits.reader(&user.user_id).map_err(Problem::limit)?;
     match query.live {
-        Live::No => catch_up(&state, &key, query.offset, &request_headers).await,
-        Live::LongPoll => long_poll(&state, &key, query).await,
-        Live::Sse => sse::subscribe(&state, key, query).await,
+        Live::LongPoll => long_poll(&state, &key, query, slot).await,
+        _ => sse::subscribe(&state, key, query, slot).await,
     }
 }
 
@@ -151,7 +155,13 @@ pub fn render(chunk: &Chunk, json: bool) -> Bytes {
     out.freeze()
 }
 
-async fn long_poll(state: &AppState, key: &StreamKey, query: ReadQuery) -> Result<Response, Problem> {
+/// Holds `_slot`, the caller's place among their live reads, until it answers.
+async fn long_poll(
+    state: &AppState,
+    key: &StreamKey,
+    query: ReadQuery,
+    _slot: ReaderSlot,
+) -> Result<Response, Problem> {
     let deadline = Instant::now() + Duration::from_millis(state.config.long_poll_timeout_ms);
     let mut watch = state.store.watch(key).await?;
     let mut chunk = state.store.read(key, read_from(query.offset), READ_LIMIT).await?;

@@ -22,6 +22,7 @@ use super::headers::STREAM_SSE_DATA_ENCODING;
 use super::problem::Problem;
 use super::read::{read_from, render, ReadQuery};
 use super::{cursor, offset, respond, set};
+use crate::limits::ReaderSlot;
 use crate::store::{is_json, Chunk, ReadFrom, StreamKey, Watch};
 use crate::AppState;
 
@@ -42,7 +43,14 @@ enum Encoding {
     Base64,
 }
 
-pub async fn subscribe(state: &AppState, key: StreamKey, query: ReadQuery) -> Result<Response, Problem> {
+/// The subscriber holds `slot`, the caller's place among their live reads, until the
+/// connection ends.
+pub async fn subscribe(
+    state: &AppState,
+    key: StreamKey,
+    query: ReadQuery,
+    slot: ReaderSlot,
+) -> Result<Response, Problem> {
     let watch = state.store.watch(&key).await?;
     let first = state.store.read(&key, read_from(query.offset), EVENT_LIMIT).await?;
     let content_type = first.info.content_type.to_ascii_lowercase();
@@ -54,7 +62,7 @@ pub async fn subscribe(state: &AppState, key: StreamKey, query: ReadQuery) -> Re
         Encoding::Base64
     };
     let (tx, rx) = mpsc::channel(BUFFER);
-    let subscriber = Subscriber { state: state.clone(), key, watch, tx, encoding, cursor: query.cursor };
+    let subscriber = Subscriber { state: state.clone(), key, watch, tx, encoding, cursor: query.cursor, _slot: slot };
     tokio::spawn(subscriber.run(first));
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -74,6 +82,7 @@ struct Subscriber {
     tx: mpsc::Sender<Bytes>,
     encoding: Encoding,
     cursor: Option<String>,
+    _slot: ReaderSlot,
 }
 
 impl Subscriber {
