@@ -81,11 +81,11 @@ pub struct UserLimits {
     pub max_readers: u64,
 
     /// Requests per second a user may make to one instance, sustained.
-    #[arg(long, env = "STREAMS_USER_REQUESTS_PER_SECOND", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "STREAMS_USER_REQUESTS_PER_SECOND", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub requests_per_second: u32,
 
     /// Requests a user may make at once above the sustained rate.
-    #[arg(long, env = "STREAMS_USER_REQUEST_BURST", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "STREAMS_USER_REQUEST_BURST", default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub request_burst: u32,
 }
 
