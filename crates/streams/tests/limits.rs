@@ -54,7 +54,7 @@ fn session(server: &Running, token: &str, method: Method, path: &str) -> reqwest
 }
 
 async fn the_stream_past_the_limit_is_refused_and_the_count_survives_a_restart(storage: StorageKind) {
-    let limit = |c: &mut Config| c.user_limits.max_streams = 3;
+    let limit: fn(&mut Config) = |c| c.user_limits.max_streams = 3;
     let mut server = stream_support::start(storage, limit).await;
     let token = server.token.clone();
     for i in 0..3 {
@@ -72,7 +72,26 @@ async fn the_stream_past_the_limit_is_refused_and_the_count_survives_a_restart(s
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(create(&server, &token, "s3").await.status(), StatusCode::CREATED);
     assert_limited(create(&server, &token, "s4").await, "streams").await;
+    if storage == StorageKind::Postgres {
+        the_count_is_shared_and_recounted(&mut server, limit).await;
+    }
     server.stop().await;
+}
+
+/// Another instance on the same database counts the same streams, and a count that
+/// went wrong (say, written by a server without it) is put right at the next start.
+async fn the_count_is_shared_and_recounted(server: &mut Running, limit: fn(&mut Config)) {
+    let data = server.data.path().join("b");
+    let (b, b_stop, b_task) = stream_support::serve(server.database.url(), StorageKind::Postgres, data, limit).await;
+    let on_b = server.client.put(format!("http://{b}/v1/stream/s5")).bearer_auth(&server.token);
+    assert_limited(on_b.header("content-type", "text/plain").send().await.unwrap(), "streams").await;
+    let _ = b_stop.send(());
+    b_task.await.unwrap().unwrap();
+
+    let pool = server.db.pg_pool().unwrap().clone();
+    sqlx::query("UPDATE streams.owners SET streams = 0, bytes = 0").execute(&pool).await.unwrap();
+    server.restart(StorageKind::Postgres, limit).await;
+    assert_limited(create(server, &server.token, "s5").await, "streams").await;
 }
 
 async fn the_session_past_the_limit_is_refused(storage: StorageKind) {
