@@ -122,6 +122,14 @@ async fn the_session_past_the_limit_is_refused(storage: StorageKind) {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let fork = session(&server, &token, Method::POST, &format!("/v1/sessions/{}/fork", ids[0])).json(&json!({}));
     assert_eq!(fork.send().await.unwrap().status(), StatusCode::CREATED);
+
+    // Creations racing for the last place: exactly one gets it.
+    let racing =
+        (0..5).map(|_| session(&server, &other, Method::PUT, &format!("/v1/sessions/{}", Uuid::new_v4())).send());
+    let statuses: Vec<StatusCode> =
+        futures::future::join_all(racing).await.into_iter().map(|r| r.unwrap().status()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 4, "{statuses:?}");
     server.stop().await;
 }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::sync::OwnedMutexGuard;
 
 use super::{for_each_message, stream_key, Sessions, STREAM_PREFIX};
 use crate::store::{Append, CreateStream, ReadFrom, StoreError, StreamKey};
@@ -39,6 +40,10 @@ pub struct Index {
 }
 
 impl Index {
+    pub fn contains(&self, id: &str) -> bool {
+        self.sessions.contains_key(id)
+    }
+
     fn apply(&mut self, record: Record) {
         match record {
             Record::Create { id, title, at } => {
@@ -93,12 +98,18 @@ impl Sessions {
         Ok(sessions)
     }
 
-    /// How many sessions the owner has.
-    pub async fn count(&self, owner: &str) -> Result<u64, StoreError> {
-        let index = self.index(owner);
-        let mut index = index.lock().await;
+    /// The owner's index, caught up, held for the creation of a session: while it is
+    /// held no other session of the owner is created through this instance, so the
+    /// creation's checks (is the id free, is there room) cannot race another's.
+    pub async fn hold_index(&self, owner: &str) -> Result<OwnedMutexGuard<Index>, StoreError> {
+        let mut index = self.index(owner).lock_owned().await;
         self.catch_up_index(owner, &mut index).await?;
-        Ok(index.sessions.len() as u64)
+        Ok(index)
+    }
+
+    /// Whether a new session may join the owner's `index`.
+    pub fn has_room(&self, index: &Index) -> bool {
+        (index.sessions.len() as u64) < self.max_sessions
     }
 
     pub async fn meta(&self, owner: &str, id: &str) -> Result<Option<SessionMeta>, StoreError> {

@@ -62,11 +62,6 @@ impl Sessions {
     fn forget(&self, key: &StreamKey) {
         self.logs.remove(key);
     }
-
-    /// Whether the owner may have one more session.
-    async fn has_room(&self, owner: &str) -> Result<bool, StoreError> {
-        Ok(self.count(owner).await? < self.max_sessions)
-    }
 }
 
 /// Values kept per key while in use, and dropped once unused for a while, so what

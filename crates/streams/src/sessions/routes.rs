@@ -169,14 +169,16 @@ async fn create(
     let id = uuid("sessionId", &id)?;
     let title = title(&Body::parse(&body)?, false)?;
     let sessions = &state.sessions;
-    if sessions.meta(&user.user_id, &id).await?.is_some() {
+    let index = sessions.hold_index(&user.user_id).await?;
+    if index.contains(&id) {
         return Ok(created(&id, StatusCode::OK));
     }
-    if !sessions.has_room(&user.user_id).await? {
+    if !sessions.has_room(&index) {
         return Err(ApiError::TooMany(Limit::Sessions));
     }
     sessions.store.create(&stream_key(&user.user_id, &id), CreateStream::new("application/json")).await?;
     sessions.record_create(&user.user_id, &id, title).await?;
+    drop(index);
     Ok(created(&id, StatusCode::CREATED))
 }
 
@@ -287,12 +289,6 @@ async fn fork(State(state): State<AppState>, session: OwnSession, body: Bytes) -
     let body = Body::parse(&body)?;
     let at = body.optional_uuid("atMessageId")?;
     let new_id = body.optional_uuid("newSessionId")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if sessions.meta(&user.user_id, &new_id).await?.is_some() {
-        return Err(ApiError::Conflict(format!("session {new_id} already exists")));
-    }
-    if !sessions.has_room(&user.user_id).await? {
-        return Err(ApiError::TooMany(Limit::Sessions));
-    }
     let source = stream_key(&user.user_id, id);
     let (offset, sub_offset) = match &at {
         None => (None, 0),
@@ -309,9 +305,19 @@ async fn fork(State(state): State<AppState>, session: OwnSession, body: Bytes) -
             (Some(offset), sub_offset)
         }
     };
+    // Held only now: the scan above may take a while, and holding the index keeps the
+    // owner's other session requests waiting.
+    let index = sessions.hold_index(&user.user_id).await?;
+    if index.contains(&new_id) {
+        return Err(ApiError::Conflict(format!("session {new_id} already exists")));
+    }
+    if !sessions.has_room(&index) {
+        return Err(ApiError::TooMany(Limit::Sessions));
+    }
     let mut create = CreateStream::new("application/json");
     create.fork = Some(ForkFrom { path: source.path, offset, sub_offset });
     sessions.store.create(&stream_key(&user.user_id, &new_id), create).await?;
     sessions.record_create(&user.user_id, &new_id, meta.title).await?;
+    drop(index);
     Ok(created(&new_id, StatusCode::CREATED))
 }
