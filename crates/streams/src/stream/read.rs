@@ -83,13 +83,11 @@ pub async fn get(
 ) -> Result<Response, Problem> {
     let key = key(&user, &path)?;
     let query = ReadQuery::parse(&params)?;
-    if query.live == Live::No {
-        return catch_up(&state, &key, query.offset, &request_headers).await;
-    }
-    let slot = state.limits.reader(&user.user_id).map_err(Problem::limit)?;
+    let reader = || state.limits.reader(&user.user_id).map_err(Problem::limit);
     match query.live {
-        Live::LongPoll => long_poll(&state, &key, query, slot).await,
-        _ => sse::subscribe(&state, key, query, slot).await,
+        Live::No => catch_up(&state, &key, query.offset, &request_headers).await,
+        Live::LongPoll => long_poll(&state, &key, query, reader()?).await,
+        Live::Sse => sse::subscribe(&state, key, query, reader()?).await,
     }
 }
 
