@@ -32,7 +32,11 @@ async fn main() {
         let auth = AuthDb::connect(&db.database_url()).await.expect("connect");
         let (_, token) = user_with_session(&auth, "bench@example.com").await;
         for cache in [false, true] {
-            let server = TestServer::start(db.url(), cache).await;
+            let server = TestServer::start_with(db.url(), |c| {
+                c.auth_cache = cache;
+                support::unlimited(c);
+            })
+            .await;
             let health = load(&server, "/health", None).await;
             let me = load(&server, "/v1/me", Some(&token)).await;
             println!(

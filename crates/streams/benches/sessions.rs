@@ -39,7 +39,13 @@ async fn main() {
         let auth = AuthDb::connect(&db.database_url()).await.expect("connect");
         let (_, token) = user_with_session(&auth, "bench@example.com").await;
         let storage = if backend == Backend::Postgres { StorageKind::Postgres } else { StorageKind::File };
-        let server = Arc::new(TestServer::start_with(db.url(), |c| c.storage = storage).await);
+        let server = Arc::new(
+            TestServer::start_with(db.url(), |c| {
+                c.storage = storage;
+                support::unlimited(c);
+            })
+            .await,
+        );
         let (mut raw, mut chunks) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             raw.push(raw_appends(&server, &token).await);

@@ -105,6 +105,10 @@ async fn start_ours(name: &'static str, postgres: bool) -> Target {
         .env("STREAMS_PORT", "0")
         .env("STREAMS_DATA_DIR", data.path())
         .env("STREAMS_STORAGE", if postgres { "postgres" } else { "file" })
+        // One user loads the server: lift the per-user rate and live-read limits.
+        .env("STREAMS_USER_REQUESTS_PER_SECOND", u32::MAX.to_string())
+        .env("STREAMS_USER_REQUEST_BURST", u32::MAX.to_string())
+        .env("STREAMS_USER_MAX_READERS", u64::MAX.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)

@@ -1,8 +1,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Args, Parser, ValueEnum};
 use superset_auth_db::DatabaseUrl;
+
+use crate::store::Quota;
 
 /// The streams server's configuration, parsed once at start from flags and the
 /// environment (each flag has a matching variable).
@@ -97,12 +99,55 @@ pub struct Config {
     /// limit, as behind a load balancer, where every connection comes from it.
     #[arg(long, env = "STREAMS_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
     pub max_connections_per_client: usize,
+
+    #[command(flatten)]
+    pub user_limits: UserLimits,
+}
+
+/// What one signed-in user may use, so that no user can exhaust the server for the
+/// others. Defaults are far above what a person chatting needs; over a limit the
+/// answer is `429` with `Retry-After` and the limit's name.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct UserLimits {
+    /// Streams a user may own, chat sessions and their index included.
+    #[arg(long, env = "STREAMS_USER_MAX_STREAMS", default_value_t = 10_000)]
+    pub max_streams: u64,
+
+    /// Chat sessions a user may own. Each user's session list is held in memory while
+    /// in use, so this bounds it (about 200 bytes a session).
+    #[arg(long, env = "STREAMS_USER_MAX_SESSIONS", default_value_t = 5_000)]
+    pub max_sessions: u64,
+
+    /// Bytes of stream data a user may keep (what their streams hold, forks counting
+    /// only what they add).
+    #[arg(long, env = "STREAMS_USER_MAX_BYTES", default_value_t = 1 << 30)]
+    pub max_bytes: u64,
+
+    /// Live reads (SSE and long-poll) a user may have open at once on one instance:
+    /// each holds a connection and a task of that instance.
+    #[arg(long, env = "STREAMS_USER_MAX_READERS", default_value_t = 100)]
+    pub max_readers: u64,
+
+    /// Requests per second a user may make to one instance, sustained.
+    #[arg(long, env = "STREAMS_USER_REQUESTS_PER_SECOND", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub requests_per_second: u32,
+
+    /// Requests a user may make at once above the sustained rate.
+    #[arg(long, env = "STREAMS_USER_REQUEST_BURST", default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub request_burst: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StorageKind {
     File,
     Postgres,
+}
+
+impl UserLimits {
+    /// The part of the limits the store enforces.
+    pub fn quota(&self) -> Quota {
+        Quota { streams: self.max_streams, bytes: self.max_bytes }
+    }
 }
 
 impl Config {

@@ -5,6 +5,7 @@
 //! - [`config`]: the typed configuration, from flags and environment.
 //! - [`auth`]: the session middleware and its cache of validated tokens.
 //! - `health`: liveness and readiness probes.
+//! - [`limits`]: what one user may use (request rate, live reads, what they keep).
 //! - [`server`]: the router and the server's life cycle (bind, serve, shut down).
 //! - [`store`]: where streams are kept ([`Store`]; a file log or PostgreSQL).
 //! - `stream`: the Durable Streams protocol under `/v1/stream/{path}`.
@@ -13,6 +14,7 @@
 pub mod auth;
 pub mod config;
 mod health;
+pub mod limits;
 pub mod server;
 mod sessions;
 pub mod store;

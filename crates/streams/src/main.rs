@@ -58,7 +58,9 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     if config.storage == StorageKind::Postgres {
         let pool = db.pg_pool().ok_or(StartError::PostgresStorageNeedsPostgres)?;
         let listener_stop = CancellationToken::new();
-        PgStore::open(pool.clone(), listener_stop.clone()).await.context("migrating the streams schema")?;
+        PgStore::open(pool.clone(), listener_stop.clone(), config.user_limits.quota())
+            .await
+            .context("migrating the streams schema")?;
         listener_stop.cancel();
     }
     println!("migrated {url}");

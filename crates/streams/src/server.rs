@@ -14,6 +14,7 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{require_session, SessionAuth};
+use crate::limits::{per_user_rate, Limiter};
 use crate::store::{FileStore, PgStore, Store};
 use crate::{AuthUser, Config, StorageKind};
 
@@ -26,6 +27,8 @@ pub struct AppState {
     /// Where streams are kept, per `config.storage`.
     pub store: Arc<dyn Store>,
     pub sessions: Arc<crate::sessions::Sessions>,
+    /// Each user's request rate and live reads on this instance.
+    pub limits: Arc<Limiter>,
     /// Cancelled when the server shuts down, so long-lived responses (SSE, long-poll)
     /// end and graceful shutdown can finish.
     pub shutdown: CancellationToken,
@@ -63,8 +66,13 @@ impl Server {
         let shutdown = CancellationToken::new();
         let store = open_store(&config, &db, &shutdown).await?;
         let auth = Arc::new(SessionAuth::new(db.clone(), &config, shutdown.clone()));
-        let sessions = Arc::new(crate::sessions::Sessions::new(store.clone(), config.max_message_bytes));
-        let state = AppState { config: Arc::new(config), db, auth, store, sessions, shutdown };
+        let sessions = Arc::new(crate::sessions::Sessions::new(
+            store.clone(),
+            config.max_message_bytes,
+            config.user_limits.max_sessions,
+        ));
+        let limits = Arc::new(Limiter::new(config.user_limits));
+        let state = AppState { config: Arc::new(config), db, auth, store, sessions, limits, shutdown };
         Ok(Server { listener, state })
     }
 
@@ -99,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(crate::sessions::routes(state.config.max_message_bytes))
         .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(middleware::from_fn_with_state(state.limits.clone(), per_user_rate))
         .layer(middleware::from_fn_with_state(state.auth.clone(), require_session));
     Router::new()
         .merge(crate::health::routes())
@@ -111,10 +120,11 @@ pub fn router(state: AppState) -> Router {
 /// The store `config.storage` names.
 async fn open_store(config: &Config, db: &AuthDb, shutdown: &CancellationToken) -> Result<Arc<dyn Store>, StartError> {
     Ok(match config.storage {
-        StorageKind::File => Arc::new(FileStore::open(&config.data_dir).await?),
+        StorageKind::File => Arc::new(FileStore::open(&config.data_dir, config.user_limits.quota()).await?),
         StorageKind::Postgres => {
             let pool = db.pg_pool().ok_or(StartError::PostgresStorageNeedsPostgres)?;
-            Arc::new(PgStore::open(pool.clone(), shutdown.clone()).await.map_err(StartError::PgStore)?)
+            let quota = config.user_limits.quota();
+            Arc::new(PgStore::open(pool.clone(), shutdown.clone(), quota).await.map_err(StartError::PgStore)?)
         }
     })
 }

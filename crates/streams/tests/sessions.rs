@@ -348,7 +348,12 @@ async fn fork_copies_exactly_the_prefix(backend: Backend) {
     assert_eq!(call(&server, &s.alice, Method::GET, &format!("/v1/sessions/{fork_id}"), None).await.0, 404);
     // A fork without a message holds everything.
     let (_, whole) = call(&server, &s.alice, Method::POST, &format!("/v1/sessions/{id}/fork"), Some(json!({}))).await;
-    assert_eq!(events(&server, &s.alice, whole["sessionId"].as_str().unwrap()).await, source);
+    let whole = whole["sessionId"].as_str().unwrap();
+    assert_eq!(events(&server, &s.alice, whole).await, source);
+    // A fork shares its source's data, which outlives the source's deletion.
+    assert_eq!(call(&server, &s.alice, Method::DELETE, &format!("/v1/sessions/{id}"), None).await.0, 204);
+    assert_eq!(events(&server, &s.alice, whole).await, source);
+    write_turn(&server, &s.alice, whole, "after the source", &["s"]).await;
     server.stop().await;
 }
 

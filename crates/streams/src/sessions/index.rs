@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::sync::OwnedMutexGuard;
 
-use super::{read_messages, stream_key, Sessions, STREAM_PREFIX};
+use super::{for_each_message, stream_key, Sessions, STREAM_PREFIX};
 use crate::store::{Append, CreateStream, ReadFrom, StoreError, StreamKey};
 
 /// What the API shows of a session.
@@ -39,6 +40,10 @@ pub struct Index {
 }
 
 impl Index {
+    pub fn contains(&self, id: &str) -> bool {
+        self.sessions.contains_key(id)
+    }
+
     fn apply(&mut self, record: Record) {
         match record {
             Record::Create { id, title, at } => {
@@ -91,6 +96,20 @@ impl Sessions {
             ))
         });
         Ok(sessions)
+    }
+
+    /// The owner's index, caught up, held for the creation of a session: while it is
+    /// held no other session of the owner is created through this instance, so the
+    /// creation's checks (is the id free, is there room) cannot race another's.
+    pub async fn hold_index(&self, owner: &str) -> Result<OwnedMutexGuard<Index>, StoreError> {
+        let mut index = self.index(owner).lock_owned().await;
+        self.catch_up_index(owner, &mut index).await?;
+        Ok(index)
+    }
+
+    /// Whether a new session may join the owner's `index`.
+    pub fn has_room(&self, index: &Index) -> bool {
+        (index.sessions.len() as u64) < self.max_sessions
     }
 
     pub async fn meta(&self, owner: &str, id: &str) -> Result<Option<SessionMeta>, StoreError> {
@@ -147,17 +166,23 @@ impl Sessions {
 
     async fn catch_up_index(&self, owner: &str, index: &mut Index) -> Result<(), StoreError> {
         let from = index.next.map_or(ReadFrom::Start, ReadFrom::At);
-        let (records, next) = match read_messages(&*self.store, &index_key(owner), from).await {
-            Err(StoreError::NotFound) => return Ok(()),
-            other => other?,
-        };
-        for record in records {
-            match serde_json::from_value(record) {
+        let read = for_each_message(&*self.store, &index_key(owner), from, |message| {
+            match serde_json::from_value(message.value) {
                 Ok(record) => index.apply(record),
                 Err(e) => tracing::warn!(error = %e, "skipping an unreadable session index record"),
             }
+        })
+        .await;
+        // Records are applied as they are read, so what a failed read did apply must
+        // be read again from where it started: from scratch.
+        match read {
+            Ok(next) => index.next = Some(next),
+            Err(StoreError::NotFound) => {}
+            Err(e) => {
+                *index = Index::default();
+                return Err(e);
+            }
         }
-        index.next = Some(next);
         Ok(())
     }
 }

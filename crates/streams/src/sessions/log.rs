@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use superset_chat::{Chunk, ChunkRecord, Event, Role};
 
 use super::index::now;
-use super::{read_messages, stream_key, Sessions};
+use super::{for_each_message, stream_key, Sessions};
 use crate::store::{Append, AppendError, Appended, ReadFrom, StoreError, StreamKey};
 
 /// What a writer must know of a session's stream.
@@ -251,11 +251,16 @@ impl Sessions {
 
     async fn catch_up(&self, key: &StreamKey, log: &mut Log) -> Result<(), StoreError> {
         let from = log.next.map_or(ReadFrom::Start, ReadFrom::At);
-        let (messages, next) = read_messages(&*self.store, key, from).await?;
-        for message in &messages {
-            log.apply(&Event::from_json(message));
+        let next =
+            for_each_message(&*self.store, key, from, |message| log.apply(&Event::from_json(&message.value))).await;
+        match next {
+            Ok(next) => log.next = Some(next),
+            // What was applied so far would be applied twice by the next catch-up.
+            Err(e) => {
+                *log = Log::default();
+                return Err(e);
+            }
         }
-        log.next = Some(next);
         Ok(())
     }
 }

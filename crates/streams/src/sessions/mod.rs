@@ -16,7 +16,11 @@ mod request;
 mod routes;
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -27,30 +31,78 @@ pub use routes::routes;
 /// Where chat-session streams live, inside each owner's namespace.
 pub const STREAM_PREFIX: &str = "sessions/";
 
+/// How long a session's writer state or a user's session index stays in memory
+/// unused; it is read again from the store when needed.
+const IDLE: Duration = Duration::from_secs(300);
+
 /// The shared state of the chat-session API.
 pub struct Sessions {
     store: Arc<dyn Store>,
     max_content_bytes: usize,
-    logs: Mutex<HashMap<StreamKey, Arc<tokio::sync::Mutex<log::Log>>>>,
-    indexes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<index::Index>>>>,
+    /// Chat sessions one user may own.
+    max_sessions: u64,
+    logs: Idle<StreamKey, log::Log>,
+    indexes: Idle<String, index::Index>,
 }
 
 impl Sessions {
-    pub fn new(store: Arc<dyn Store>, max_content_bytes: usize) -> Self {
-        Sessions { store, max_content_bytes, logs: Mutex::default(), indexes: Mutex::default() }
+    pub fn new(store: Arc<dyn Store>, max_content_bytes: usize, max_sessions: u64) -> Self {
+        Sessions { store, max_content_bytes, max_sessions, logs: Idle::new(IDLE), indexes: Idle::new(IDLE) }
     }
 
     fn log(&self, key: &StreamKey) -> Arc<tokio::sync::Mutex<log::Log>> {
-        self.logs.lock().unwrap().entry(key.clone()).or_default().clone()
+        self.logs.get(key)
     }
 
     fn index(&self, owner: &str) -> Arc<tokio::sync::Mutex<index::Index>> {
-        self.indexes.lock().unwrap().entry(owner.to_owned()).or_default().clone()
+        self.indexes.get(&owner.to_owned())
     }
 
     /// Forgets a deleted session's cached state.
     fn forget(&self, key: &StreamKey) {
-        self.logs.lock().unwrap().remove(key);
+        self.logs.remove(key);
+    }
+}
+
+/// Values kept per key while in use, and dropped once unused for a while, so what
+/// many users or sessions once touched does not stay in memory. The map is swept at
+/// most once per that while, by the lookup that finds that much time has passed.
+struct Idle<K, V> {
+    after: Duration,
+    entries: Mutex<IdleEntries<K, V>>,
+}
+
+struct IdleEntries<K, V> {
+    by_key: HashMap<K, (Arc<tokio::sync::Mutex<V>>, Instant)>,
+    swept: Instant,
+}
+
+impl<K: Clone + Eq + Hash, V: Default> Idle<K, V> {
+    fn new(after: Duration) -> Self {
+        Idle { after, entries: Mutex::new(IdleEntries { by_key: HashMap::new(), swept: Instant::now() }) }
+    }
+
+    fn get(&self, key: &K) -> Arc<tokio::sync::Mutex<V>> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().expect("idle map lock");
+        if now.duration_since(entries.swept) >= self.after {
+            // An entry someone holds is in use, however long ago it was looked up.
+            let after = self.after;
+            entries.by_key.retain(|_, (value, used)| Arc::strong_count(value) > 1 || now.duration_since(*used) < after);
+            entries.swept = now;
+        }
+        let (value, used) = entries.by_key.entry(key.clone()).or_insert_with(|| (Arc::default(), now));
+        *used = now;
+        value.clone()
+    }
+
+    fn remove(&self, key: &K) {
+        self.entries.lock().expect("idle map lock").by_key.remove(key);
+    }
+
+    #[cfg(test)]
+    fn keys(&self) -> Vec<K> {
+        self.entries.lock().expect("idle map lock").by_key.keys().cloned().collect()
     }
 }
 
@@ -59,24 +111,39 @@ pub fn stream_key(owner: &str, session_id: &str) -> StreamKey {
     StreamKey::new(owner, format!("{STREAM_PREFIX}{session_id}"))
 }
 
-/// Every JSON message of a stream from `from` to its tail, and the offset after them.
-async fn read_messages(
+/// A JSON message of a stream, and where it lies.
+struct Message {
+    value: Value,
+    /// Where a fork of the stream must start to end just after this message: an
+    /// offset, and how many messages of the stored run there to inherit as well.
+    fork_after: (u64, u64),
+}
+
+/// Calls `each` with every JSON message of a stream from `from` to its tail, in
+/// order; returns the offset after them. The stream is read a megabyte at a time (or
+/// one stored run, at most the largest append), so a stream of any size is never
+/// held in memory whole.
+async fn for_each_message(
     store: &dyn Store,
     key: &StreamKey,
     mut from: ReadFrom,
-) -> Result<(Vec<Value>, u64), StoreError> {
+    mut each: impl FnMut(Message),
+) -> Result<u64, StoreError> {
     const BATCH: usize = 1 << 20;
-    let mut messages = Vec::new();
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
     loop {
         let chunk = store.read(key, from, BATCH).await?;
         for slice in &chunk.slices {
-            let texts = crate::store::split_messages(&slice.data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            for text in texts {
-                messages.push(serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            let spans = crate::store::message_spans(&slice.data).map_err(|e| corrupt(&e))?;
+            let count = spans.len() as u64;
+            for (i, span) in (1..).zip(spans) {
+                let value = serde_json::from_slice(&slice.data[span]).map_err(|e| corrupt(&e))?;
+                let fork_after = if i == count { (slice.start + slice.data.len() as u64, 0) } else { (slice.start, i) };
+                each(Message { value, fork_after });
             }
         }
         if chunk.up_to_date() || chunk.next == chunk.from {
-            return Ok((messages, chunk.next));
+            return Ok(chunk.next);
         }
         from = ReadFrom::At(chunk.next);
     }
@@ -99,4 +166,25 @@ pub async fn read_only_session_streams(
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")], body).into_response();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_unused_for_a_while_are_dropped_unless_held() {
+        let idle: Idle<&str, u32> = Idle::new(Duration::from_millis(100));
+        let held = idle.get(&"held");
+        idle.get(&"unused");
+        std::thread::sleep(Duration::from_millis(150));
+        idle.get(&"fresh");
+        let mut keys = idle.keys();
+        keys.sort();
+        assert_eq!(keys, ["fresh", "held"]);
+        drop(held);
+        std::thread::sleep(Duration::from_millis(150));
+        idle.get(&"fresh");
+        assert_eq!(idle.keys(), ["fresh"]);
+    }
 }

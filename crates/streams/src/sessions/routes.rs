@@ -8,14 +8,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
-use serde_json::{json, Value};
+use serde_json::json;
 use superset_chat::{Chunk, Event, Role, SessionRecord};
 
 use super::index::{now, SessionMeta};
 use super::log::{NewChunk, Write, WriteError};
 use super::request::{chunk_text, uuid, Body, Invalid};
-use super::{read_messages, stream_key, Sessions};
-use crate::store::{CreateError, CreateStream, ReadFrom, StoreError};
+use super::{for_each_message, stream_key, Sessions};
+use crate::limits::Limit;
+use crate::store::{CreateError, CreateStream, ForkFrom, ReadFrom, StoreError};
 use crate::{AppState, AuthUser};
 
 const MAX_TITLE_CHARS: usize = 200;
@@ -45,6 +46,7 @@ pub enum ApiError {
     NotFound,
     Conflict(String),
     Unavailable,
+    TooMany(Limit),
 }
 
 impl From<Invalid> for ApiError {
@@ -60,6 +62,7 @@ impl From<StoreError> for ApiError {
             StoreError::Create(e @ (CreateError::ConfigMismatch | CreateError::PathInUse)) => {
                 ApiError::Conflict(e.to_string())
             }
+            StoreError::Quota(limit) => ApiError::TooMany(limit),
             e => {
                 tracing::error!(error = %e, "chat session storage failed");
                 ApiError::Unavailable
@@ -80,6 +83,7 @@ impl From<WriteError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
+            ApiError::TooMany(limit) => return limit.refusal(),
             ApiError::Invalid(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "session not found".to_owned()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
@@ -165,11 +169,16 @@ async fn create(
     let id = uuid("sessionId", &id)?;
     let title = title(&Body::parse(&body)?, false)?;
     let sessions = &state.sessions;
-    if sessions.meta(&user.user_id, &id).await?.is_some() {
+    let index = sessions.hold_index(&user.user_id).await?;
+    if index.contains(&id) {
         return Ok(created(&id, StatusCode::OK));
+    }
+    if !sessions.has_room(&index) {
+        return Err(ApiError::TooMany(Limit::Sessions));
     }
     sessions.store.create(&stream_key(&user.user_id, &id), CreateStream::new("application/json")).await?;
     sessions.record_create(&user.user_id, &id, title).await?;
+    drop(index);
     Ok(created(&id, StatusCode::CREATED))
 }
 
@@ -270,6 +279,9 @@ async fn reset(State(state): State<AppState>, session: OwnSession) -> Reply {
     Ok(Json(json!({})).into_response())
 }
 
+/// The new session is a fork of the source's stream in the store: it reads the
+/// source's events up to the fork point from the source itself, so nothing is copied
+/// and only the scan for `atMessageId` reads the source, a piece at a time.
 async fn fork(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
     let sessions = &state.sessions;
     let meta = session.meta(sessions).await?;
@@ -277,23 +289,35 @@ async fn fork(State(state): State<AppState>, session: OwnSession, body: Bytes) -
     let body = Body::parse(&body)?;
     let at = body.optional_uuid("atMessageId")?;
     let new_id = body.optional_uuid("newSessionId")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if sessions.meta(&user.user_id, &new_id).await?.is_some() {
-        return Err(ApiError::Conflict(format!("session {new_id} already exists")));
-    }
-    let (events, _) = read_messages(&*sessions.store, &stream_key(&user.user_id, id), ReadFrom::Start).await?;
-    let prefix = match &at {
-        None => &events[..],
+    let source = stream_key(&user.user_id, id);
+    let (offset, sub_offset) = match &at {
+        None => (None, 0),
         Some(at) => {
-            let last = events
-                .iter()
-                .rposition(|e| matches!(Event::from_json(e), Event::Chunk { record, .. } if &record.message_id == at));
-            let last = last.ok_or_else(|| Invalid("`atMessageId` is not a message of this session".into()))?;
-            &events[..=last]
+            let mut last = None;
+            for_each_message(&*sessions.store, &source, ReadFrom::Start, |message| {
+                if matches!(Event::from_json(&message.value), Event::Chunk { record, .. } if &record.message_id == at) {
+                    last = Some(message.fork_after);
+                }
+            })
+            .await?;
+            let (offset, sub_offset) =
+                last.ok_or_else(|| Invalid("`atMessageId` is not a message of this session".into()))?;
+            (Some(offset), sub_offset)
         }
     };
+    // Held only now: the scan above may take a while, and holding the index keeps the
+    // owner's other session requests waiting.
+    let index = sessions.hold_index(&user.user_id).await?;
+    if index.contains(&new_id) {
+        return Err(ApiError::Conflict(format!("session {new_id} already exists")));
+    }
+    if !sessions.has_room(&index) {
+        return Err(ApiError::TooMany(Limit::Sessions));
+    }
     let mut create = CreateStream::new("application/json");
-    create.body = serde_json::to_vec(&Value::Array(prefix.to_vec())).expect("JSON").into();
+    create.fork = Some(ForkFrom { path: source.path, offset, sub_offset });
     sessions.store.create(&stream_key(&user.user_id, &new_id), create).await?;
     sessions.record_create(&user.user_id, &new_id, meta.title).await?;
+    drop(index);
     Ok(created(&new_id, StatusCode::CREATED))
 }

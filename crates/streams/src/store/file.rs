@@ -31,9 +31,10 @@ use super::notify::{Notifier, Version};
 use super::payload::is_json;
 use super::rules::{self, AppendPlan, AppendTarget, ExistingStream, ProducerState};
 use super::{
-    Append, Appended, Chunk, CreateError, CreateStream, Created, Expiry, ProducerTag, ReadFrom, Slice, Store,
+    Append, Appended, Chunk, CreateError, CreateStream, Created, Expiry, ProducerTag, Quota, ReadFrom, Slice, Store,
     StoreError, StreamInfo, StreamKey, Watch,
 };
+use crate::limits::Limit;
 
 /// Recent data kept in memory per stream, so live readers rarely touch the disk.
 const CACHE_PER_STREAM: u64 = 128 << 10;
@@ -61,6 +62,7 @@ struct Inner {
     /// Only ever used with the state lock held, so frames reach the log in the order
     /// their changes were decided.
     jobs: mpsc::Sender<Job>,
+    quota: Quota,
     _lock: File,
 }
 
@@ -92,6 +94,15 @@ struct State {
     /// What becomes visible to readers when each LSN is durable.
     pending: VecDeque<(u64, Option<Visible>)>,
     poisoned: bool,
+    /// What each owner keeps, for the [`Quota`]: kept up to date by the same steps
+    /// that replay the log, so it is rebuilt with the index at open.
+    usage: HashMap<String, Usage>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    streams: u64,
+    bytes: u64,
 }
 
 /// A stream's tail and closure as of one log frame.
@@ -148,17 +159,18 @@ enum PieceSource {
 }
 
 impl FileStore {
-    /// Opens (or creates) the store in `dir`, replaying its log.
-    pub async fn open(dir: &Path) -> Result<FileStore, OpenError> {
+    /// Opens (or creates) the store in `dir`, replaying its log; each owner may keep
+    /// what `quota` allows.
+    pub async fn open(dir: &Path, quota: Quota) -> Result<FileStore, OpenError> {
         let dir = dir.to_owned();
-        let store = tokio::task::spawn_blocking(move || Self::open_blocking(&dir))
+        let store = tokio::task::spawn_blocking(move || Self::open_blocking(&dir, quota))
             .await
             .expect("opening the store does not panic")?;
         tokio::spawn(sweep(Arc::downgrade(&store.0)));
         Ok(store)
     }
 
-    fn open_blocking(dir: &Path) -> Result<FileStore, OpenError> {
+    fn open_blocking(dir: &Path, quota: Quota) -> Result<FileStore, OpenError> {
         let log_dir = dir.join("log");
         let dir_err = |source| OpenError::Dir { path: dir.to_owned(), source };
         std::fs::create_dir_all(&log_dir).map_err(dir_err)?;
@@ -191,7 +203,7 @@ impl FileStore {
             .spawn(move || log::write_loop(log_dir, end.segment, queue, |result| writer.durable(result)))
             .map_err(dir_err)?;
         tracing::info!(dir = %dir.display(), streams, torn_bytes_cut = end.cut, "file store open");
-        Ok(FileStore(Arc::new(Inner { shared, jobs, _lock: lock })))
+        Ok(FileStore(Arc::new(Inner { shared, jobs, quota, _lock: lock })))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -313,6 +325,7 @@ impl FileStore {
         };
         let body = rules::initial_data(&content_type, &request.body)?;
         let runs: Vec<Bytes> = prefix.map(|p| p.data).into_iter().chain(body).collect();
+        state.within_quota(&key.owner, 1, runs.iter().map(|r| r.len() as u64).sum(), self.0.quota)?;
         let id = state.next_id;
         state.next_id += 1;
         let (ttl, expires_at_ms) = match expiry {
@@ -395,17 +408,18 @@ impl FileStore {
             }),
             AppendPlan::Write { payload, close, producer } => {
                 let data = payload.map(|p| p.data).unwrap_or_default();
+                let start = stream.tail;
+                state.within_quota(&key.owner, 0, data.len() as u64, self.0.quota)?;
                 let meta = AppendMeta {
                     id,
-                    start: stream.tail,
+                    start,
                     close,
                     producer: request.producer.clone(),
                     stream_seq: request.stream_seq.clone(),
                 };
                 let (lsn, segment, at) = self.submit(state, log::encode_append(&meta, &data))?;
-                let stream = state.streams.get_mut(&id).expect("stream found above");
-                stream.apply_append(&meta, segment, at, data, true);
-                stream.last_access = Utc::now();
+                state.apply_append(&meta, segment, at, data, true);
+                state.streams.get_mut(&id).expect("stream found above").last_access = Utc::now();
                 state.visible(lsn, id);
                 let stream = &state.streams[&id];
                 let value = Appended::Written { tail: stream.tail, closed: stream.closed, producer: echo(producer) };
@@ -499,15 +513,15 @@ impl State {
                 self.streams.get_mut(&meta.id).expect("just inserted").make_durable();
             }
             Frame::Append { meta, data_at, data } => {
-                let stream = self.streams.get_mut(&meta.id).ok_or(format!("append to unknown stream {}", meta.id))?;
+                let stream = self.streams.get(&meta.id).ok_or(format!("append to unknown stream {}", meta.id))?;
                 if meta.start != stream.tail {
                     return Err(format!(
                         "append to stream {} at {} but its tail is {}",
                         meta.id, meta.start, stream.tail
                     ));
                 }
-                stream.apply_append(&meta, segment, data_at, Bytes::copy_from_slice(data), false);
-                stream.make_durable();
+                self.apply_append(&meta, segment, data_at, Bytes::copy_from_slice(data), false);
+                self.streams.get_mut(&meta.id).expect("found above").make_durable();
             }
             Frame::Delete { id, soft } => {
                 let stream = self.streams.get(&id).ok_or(format!("delete of unknown stream {id}"))?;
@@ -522,6 +536,28 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a change that would take `owner` past `quota` by `streams` more
+    /// streams and `bytes` more bytes.
+    fn within_quota(&self, owner: &str, streams: u64, bytes: u64, quota: Quota) -> Result<(), StoreError> {
+        let usage = self.usage.get(owner).copied().unwrap_or_default();
+        if usage.streams + streams > quota.streams {
+            return Err(StoreError::Quota(Limit::Streams));
+        }
+        if usage.bytes + bytes > quota.bytes {
+            return Err(StoreError::Quota(Limit::Bytes));
+        }
+        Ok(())
+    }
+
+    /// Applies an append to its stream, and counts its bytes to the owner.
+    fn apply_append(&mut self, meta: &AppendMeta, segment: u32, at: u64, data: Bytes, cache: bool) {
+        let stream = self.streams.get_mut(&meta.id).expect("appends go to a known stream");
+        if let Some(usage) = self.usage.get_mut(&stream.key.owner) {
+            usage.bytes += data.len() as u64;
+        }
+        stream.apply_append(meta, segment, at, data, cache);
     }
 
     /// Adds a created stream; `runs` are its initial data, cached when given.
@@ -565,6 +601,9 @@ impl State {
             stream.push_run(len, segment, at, cached);
             at += len;
         }
+        let usage = self.usage.entry(meta.owner.clone()).or_default();
+        usage.streams += 1;
+        usage.bytes += meta.runs.iter().sum::<u64>();
         self.keys.insert(key, meta.id);
         self.streams.insert(meta.id, stream);
     }
@@ -585,6 +624,7 @@ impl State {
             if self.keys.get(&stream.key) == Some(&id) {
                 self.keys.remove(&stream.key);
             }
+            self.release(&stream);
             gone.push(id);
             if let Some(source) = stream.fork.and_then(|f| self.streams.get_mut(&f.source).map(|s| (f.source, s))) {
                 let (source_id, source) = source;
@@ -595,6 +635,16 @@ impl State {
             }
         }
         gone
+    }
+
+    /// Stops counting a stream gone for good to its owner.
+    fn release(&mut self, stream: &Stream) {
+        let Some(usage) = self.usage.get_mut(&stream.key.owner) else { return };
+        usage.streams -= 1;
+        usage.bytes -= stream.tail - stream.own_start();
+        if usage.streams == 0 {
+            self.usage.remove(&stream.key.owner);
+        }
     }
 
     /// Whether `pos` starts or ends a stored run of stream `id` (or its sources).

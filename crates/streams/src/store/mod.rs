@@ -20,9 +20,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use crate::limits::Limit;
+
 pub use file::FileStore;
 pub use notify::Version;
-pub use payload::{is_json, split_messages, BodyError, Payload};
+pub use payload::{is_json, message_spans, split_messages, BodyError, Payload};
 pub use postgres::PgStore;
 pub use rules::{AppendError, CreateError};
 
@@ -38,6 +40,18 @@ impl StreamKey {
     pub fn new(owner: impl Into<String>, path: impl Into<String>) -> Self {
         StreamKey { owner: owner.into(), path: path.into() }
     }
+}
+
+/// What one owner may keep. The store checks it as it writes, in the same step, so
+/// what it counts is what it holds: right after a restart, and whichever instance
+/// writes to a shared database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Streams, counted until they are gone for good (a deleted stream that forks
+    /// still read from holds its data, so it still counts).
+    pub streams: u64,
+    /// Each stream's own data: a fork counts only what it adds to its source.
+    pub bytes: u64,
 }
 
 /// How long a stream lives.
@@ -209,6 +223,8 @@ pub enum StoreError {
     Poisoned,
     #[error("corrupt stream data: {0}")]
     Corrupt(String),
+    #[error("the owner's {} limit is reached", .0.name())]
+    Quota(Limit),
 }
 
 /// The streams, on whichever backend.

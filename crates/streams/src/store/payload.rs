@@ -68,6 +68,21 @@ pub fn split_messages(data: &[u8]) -> Result<Vec<String>, BodyError> {
     Ok(items.iter().map(|v| v.get().to_owned()).collect())
 }
 
+/// Where each message of a stored JSON run (`a,b,c`) lies in it, in order.
+pub fn message_spans(data: &[u8]) -> Result<Vec<std::ops::Range<usize>>, BodyError> {
+    let mut wrapped = Vec::with_capacity(data.len() + 2);
+    wrapped.push(b'[');
+    wrapped.extend_from_slice(data);
+    wrapped.push(b']');
+    let items: Vec<&RawValue> = serde_json::from_slice(&wrapped).map_err(|e| BodyError::InvalidJson(e.to_string()))?;
+    // Each item borrows from `wrapped`, one byte after the same place in `data`.
+    let base = wrapped.as_ptr() as usize + 1;
+    Ok(items
+        .iter()
+        .map(|v| v.get().as_ptr() as usize - base..v.get().as_ptr() as usize - base + v.get().len())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +111,14 @@ mod tests {
     fn other_types_are_kept_byte_for_byte() {
         let p = Payload::frame("text/plain", b"[not json", false).unwrap();
         assert_eq!(p.data, &b"[not json"[..]);
+    }
+
+    #[test]
+    fn message_spans_point_into_the_run() {
+        let run = br#"{"a":1}, [2,3],"s""#;
+        let spans = message_spans(run).unwrap();
+        let texts: Vec<&[u8]> = spans.iter().map(|s| &run[s.clone()]).collect();
+        assert_eq!(texts, [&br#"{"a":1}"#[..], b"[2,3]", br#""s""#]);
     }
 
     #[test]

@@ -23,9 +23,10 @@ use super::notify::{Notifier, Version};
 use super::payload::is_json;
 use super::rules::{self, AppendPlan, AppendTarget, ExistingStream, ProducerState};
 use super::{
-    Append, Appended, Chunk, CreateError, CreateStream, Created, Expiry, ProducerTag, ReadFrom, Slice, Store,
+    Append, Appended, Chunk, CreateError, CreateStream, Created, Expiry, ProducerTag, Quota, ReadFrom, Slice, Store,
     StoreError, StreamInfo, StreamKey, Watch,
 };
+use crate::limits::Limit;
 
 const CHANNEL: &str = "streams_changed";
 
@@ -35,6 +36,7 @@ pub struct PgStore {
     pool: PgPool,
     notifier: Arc<Notifier>,
     memo: Arc<ReadMemo>,
+    quota: Quota,
 }
 
 #[derive(sqlx::FromRow)]
@@ -98,16 +100,18 @@ impl Row {
 }
 
 impl PgStore {
-    /// Creates the `streams` schema if needed and starts listening for changes made by
-    /// any process; the listener stops with `shutdown`.
-    pub async fn open(pool: PgPool, shutdown: CancellationToken) -> Result<PgStore, sqlx::Error> {
+    /// Creates the `streams` schema if needed, recounts what each owner keeps, and
+    /// starts listening for changes made by any process; the listener stops with
+    /// `shutdown`. Each owner may keep what `quota` allows.
+    pub async fn open(pool: PgPool, shutdown: CancellationToken, quota: Quota) -> Result<PgStore, sqlx::Error> {
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         // auth-db keeps its own migrations in the same table.
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
+        recount_owners(&pool).await?;
         let notifier = Arc::new(Notifier::default());
         tokio::spawn(listen(pool.clone(), notifier.clone(), shutdown));
-        Ok(PgStore { pool, notifier, memo: Arc::new(ReadMemo::default()) })
+        Ok(PgStore { pool, notifier, memo: Arc::new(ReadMemo::default()), quota })
     }
 
     /// The stream at `key`, locked for the rest of `tx`; expired streams are removed
@@ -146,13 +150,21 @@ impl PgStore {
         }
         let mut next = Some(row.id);
         while let Some(id) = next.take() {
-            let source: Option<Option<i64>> =
-                sqlx::query_scalar("DELETE FROM streams.streams WHERE id = $1 RETURNING fork_source")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
+            let deleted: Option<(Option<i64>, String, i64)> = sqlx::query_as(
+                "DELETE FROM streams.streams WHERE id = $1 \
+                 RETURNING fork_source, owner, tail - COALESCE(fork_offset, 0)",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
             notify(tx, id, Version { gone: true, ..Version::default() }).await?;
-            if let Some(Some(source)) = source {
+            let Some((source, owner, bytes)) = deleted else { continue };
+            sqlx::query("UPDATE streams.owners SET streams = streams - 1, bytes = bytes - $2 WHERE owner = $1")
+                .bind(&owner)
+                .bind(bytes)
+                .execute(&mut **tx)
+                .await?;
+            if let Some(source) = source {
                 let released: (bool, i32) = sqlx::query_as(
                     "UPDATE streams.streams SET forks = forks - 1 WHERE id = $1 RETURNING soft_deleted, forks",
                 )
@@ -250,6 +262,22 @@ impl PgStore {
         .bind(now)
         .fetch_one(&mut **tx)
         .await?;
+        let (streams, bytes): (i64, i64) = sqlx::query_as(
+            "INSERT INTO streams.owners AS o (owner, streams, bytes) VALUES ($1, 1, $2) \
+             ON CONFLICT (owner) DO UPDATE SET streams = o.streams + 1, bytes = o.bytes + $2 \
+             RETURNING streams, bytes",
+        )
+        .bind(&key.owner)
+        .bind((tail - start) as i64)
+        .fetch_one(&mut **tx)
+        .await?;
+        // Refused by rolling back, after the stream's row is written: see `recount_owners`.
+        if streams as u64 > self.quota.streams {
+            return Err(StoreError::Quota(Limit::Streams));
+        }
+        if bytes as u64 > self.quota.bytes {
+            return Err(StoreError::Quota(Limit::Bytes));
+        }
         let mut pos = start;
         for run in &runs {
             insert_run(tx, id, pos, run).await?;
@@ -357,6 +385,7 @@ impl PgStore {
             insert_run(tx, row.id, tail, &payload.data).await?;
             tail += payload.data.len() as u64;
         }
+        let added = tail - row.tail as u64;
         if let (Some(tag), Some(_)) = (&request.producer, producer) {
             sqlx::query(
                 "INSERT INTO streams.producers (stream_id, producer_id, epoch, last_seq) VALUES ($1, $2, $3, $4) \
@@ -370,12 +399,17 @@ impl PgStore {
             .await?;
         }
         let closer = request.producer.as_ref().filter(|_| close);
-        sqlx::query(
-            "UPDATE streams.streams SET tail = $2, closed = closed OR $3, \
+        // The owner's bytes are counted in the same statement, after the stream's row
+        // changed (see `recount_owners`); an append past the quota is refused by
+        // rolling the whole transaction back, so none of it is stored.
+        let owner_bytes: Option<i64> = sqlx::query_scalar(
+            "WITH changed AS (UPDATE streams.streams SET tail = $2, closed = closed OR $3, \
              closed_by_producer = CASE WHEN $3 THEN $4 ELSE closed_by_producer END, \
              closed_by_epoch = CASE WHEN $3 THEN $5 ELSE closed_by_epoch END, \
              closed_by_seq = CASE WHEN $3 THEN $6 ELSE closed_by_seq END, \
-             last_stream_seq = COALESCE($7, last_stream_seq), last_access = $8 WHERE id = $1",
+             last_stream_seq = COALESCE($7, last_stream_seq), last_access = $8 WHERE id = $1 RETURNING owner) \
+             UPDATE streams.owners o SET bytes = o.bytes + $9 FROM changed \
+             WHERE o.owner = changed.owner AND $9 > 0 RETURNING o.bytes",
         )
         .bind(row.id)
         .bind(tail as i64)
@@ -385,8 +419,12 @@ impl PgStore {
         .bind(closer.map(|p| p.seq as i64))
         .bind(&request.stream_seq)
         .bind(Utc::now())
-        .execute(&mut **tx)
+        .bind(added as i64)
+        .fetch_optional(&mut **tx)
         .await?;
+        if owner_bytes.is_some_and(|b| b as u64 > self.quota.bytes) {
+            return Err(StoreError::Quota(Limit::Bytes));
+        }
         let closed = row.closed || close;
         notify(tx, row.id, Version { tail, closed, gone: false }).await?;
         Ok(Ok(Appended::Written { tail, closed, producer: echo(producer) }))
@@ -535,21 +573,26 @@ async fn collect(
         if lo >= hi {
             continue;
         }
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT start_pos, data FROM streams.runs WHERE stream_id = $1 AND start_pos < $3 AND start_pos >= \
+        // Only the runs within the budget bring their data (the run holding `lo`
+        // always does): the others come as NULL, without being read, and end the read.
+        let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT start_pos, CASE WHEN before < $5 OR start_pos <= $2 THEN data END FROM ( \
+             SELECT start_pos, data, sum(octet_length(data)) OVER (ORDER BY start_pos) - octet_length(data) AS before \
+             FROM streams.runs WHERE stream_id = $1 AND start_pos < $3 AND start_pos >= \
              COALESCE((SELECT max(start_pos) FROM streams.runs WHERE stream_id = $1 AND start_pos <= $2), 0) \
-             ORDER BY start_pos LIMIT $4",
+             ORDER BY start_pos LIMIT $4) runs ORDER BY start_pos",
         )
         .bind(stream)
         .bind(lo as i64)
         .bind(hi as i64)
         .bind(10_000_i64)
+        .bind(budget.min(i64::MAX as u64) as i64)
         .fetch_all(&mut **tx)
         .await?;
         for (start, data) in rows {
-            if budget == 0 && !slices.is_empty() {
+            let Some(data) = data.filter(|_| budget > 0 || slices.is_empty()) else {
                 return Ok(slices);
-            }
+            };
             let start = start as u64;
             let end = start + data.len() as u64;
             let lo = lo.max(start);
@@ -578,6 +621,23 @@ async fn insert_run(tx: &mut Transaction<'_, Postgres>, id: i64, start: u64, dat
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Counts again what each owner keeps, from the streams themselves: corrects any
+/// count a server without this table left behind (a rolling upgrade). Writes are held
+/// back meanwhile (SHARE blocks them), and they never lock an owner's row before
+/// changing `streams.streams`, so they cannot deadlock with this.
+async fn recount_owners(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("LOCK TABLE streams.streams IN SHARE MODE").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM streams.owners").execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO streams.owners (owner, streams, bytes) \
+         SELECT owner, count(*), sum(tail - COALESCE(fork_offset, 0)) FROM streams.streams GROUP BY owner",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// Tells every process (this one included) that a stream changed, on commit.
@@ -653,7 +713,10 @@ impl Store for PgStore {
     async fn create(&self, key: &StreamKey, request: CreateStream) -> Result<Created, StoreError> {
         let created = self.in_tx(async |tx| self.create_tx(tx, key, &request).await).await;
         if let Err(StoreError::Database(sqlx::Error::Database(e))) = &created {
-            if e.is_unique_violation() {
+            // 40P01: a deadlock, possible only when re-creating over an expired stream
+            // as a fork, since that removal changes an owner's count before the source
+            // is locked.
+            if e.is_unique_violation() || e.code().as_deref() == Some("40P01") {
                 // Another process created it meanwhile: answer as for an existing stream.
                 return self.in_tx(async |tx| self.create_tx(tx, key, &request).await).await;
             }

@@ -7,17 +7,20 @@ use axum::Json;
 
 use super::headers::*;
 use super::offset;
+use crate::limits::Limit;
 use crate::store::{AppendError, CreateError, StoreError};
 
 pub struct Problem {
     status: StatusCode,
     message: String,
     headers: Vec<(&'static str, String)>,
+    /// A per-user limit, answered as [`Limit::refusal`] instead.
+    limit: Option<Limit>,
 }
 
 impl Problem {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Problem { status: StatusCode::BAD_REQUEST, message: message.into(), headers: Vec::new() }
+        Problem { status: StatusCode::BAD_REQUEST, message: message.into(), headers: Vec::new(), limit: None }
     }
 
     pub fn too_large(limit: usize) -> Self {
@@ -25,7 +28,11 @@ impl Problem {
     }
 
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Problem { status, message: message.into(), headers: Vec::new() }
+        Problem { status, message: message.into(), headers: Vec::new(), limit: None }
+    }
+
+    pub fn limit(limit: Limit) -> Self {
+        Problem { limit: Some(limit), ..Problem::new(StatusCode::TOO_MANY_REQUESTS, limit.name()) }
     }
 
     fn with(mut self, name: &'static str, value: impl ToString) -> Self {
@@ -66,6 +73,7 @@ impl From<StoreError> for Problem {
                     .with(PRODUCER_RECEIVED_SEQ, received),
                 AppendError::EpochMustStartAtZero | AppendError::Body(_) => Problem::bad_request(message),
             },
+            StoreError::Quota(limit) => Problem::limit(limit),
             StoreError::Database(_) => {
                 tracing::warn!(error = %message, "stream storage unavailable");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").with("retry-after", 2)
@@ -80,6 +88,9 @@ impl From<StoreError> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        if let Some(limit) = self.limit {
+            return limit.refusal();
+        }
         let mut response = (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
         for (name, value) in self.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {

@@ -17,6 +17,7 @@ use super::offset::{self, Requested};
 use super::problem::Problem;
 use super::{cursor, key, respond, set, sse, tail_headers};
 use crate::auth::{Bearer, Rejection};
+use crate::limits::ReaderSlot;
 use crate::store::{is_json, Chunk, ReadFrom, StoreError, StreamKey};
 use crate::{AppState, AuthUser};
 
@@ -85,16 +86,19 @@ pub async fn get(
 ) -> Result<Response, Problem> {
     let key = key(&user, &path)?;
     let query = ReadQuery::parse(&params)?;
+    let reader = || state.limits.reader(&user.user_id).map_err(Problem::limit);
     match query.live {
         Live::No => catch_up(&state, &key, query.offset, &request_headers).await,
         Live::LongPoll => {
+            let slot = reader()?;
             let live = state.auth.until_session_ends(&bearer, &state.shutdown);
             let _done = live.clone().drop_guard();
-            long_poll(&state, &key, query, &live).await
+            long_poll(&state, &key, query, &live, slot).await
         }
         Live::Sse => {
+            let slot = reader()?;
             let live = state.auth.until_session_ends(&bearer, &state.shutdown);
-            sse::subscribe(&state, key, query, live).await
+            sse::subscribe(&state, key, query, live, slot).await
         }
     }
 }
@@ -163,11 +167,13 @@ pub fn render(chunk: &Chunk, json: bool) -> Bytes {
 
 /// Waits for data until the long-poll timeout, or until `live` is cancelled (shutdown,
 /// or the session ended: then the answer is the 401 the next request would get).
+/// Holds `_slot`, the caller's place among their live reads, until it answers.
 async fn long_poll(
     state: &AppState,
     key: &StreamKey,
     query: ReadQuery,
     live: &CancellationToken,
+    _slot: ReaderSlot,
 ) -> Result<Response, Problem> {
     let deadline = Instant::now() + Duration::from_millis(state.config.long_poll_timeout_ms);
     let mut watch = state.store.watch(key).await?;

@@ -24,6 +24,7 @@ use super::headers::STREAM_SSE_DATA_ENCODING;
 use super::problem::Problem;
 use super::read::{read_from, render, ReadQuery};
 use super::{cursor, offset, respond, set};
+use crate::limits::ReaderSlot;
 use crate::store::{is_json, Chunk, ReadFrom, StreamKey, Watch};
 use crate::AppState;
 
@@ -45,12 +46,14 @@ enum Encoding {
 }
 
 /// Subscribes to the stream; the events end when `live` is cancelled (shutdown, or the
-/// session ended), and `live` is cancelled when they end.
+/// session ended), and `live` is cancelled when they end. The subscriber holds `slot`,
+/// the caller's place among their live reads, until then.
 pub async fn subscribe(
     state: &AppState,
     key: StreamKey,
     query: ReadQuery,
     live: CancellationToken,
+    slot: ReaderSlot,
 ) -> Result<Response, Problem> {
     let done = live.clone().drop_guard();
     let watch = state.store.watch(&key).await?;
@@ -64,8 +67,17 @@ pub async fn subscribe(
         Encoding::Base64
     };
     let (tx, rx) = mpsc::channel(BUFFER);
-    let subscriber =
-        Subscriber { state: state.clone(), key, watch, tx, encoding, cursor: query.cursor, live, _done: done };
+    let subscriber = Subscriber {
+        state: state.clone(),
+        key,
+        watch,
+        tx,
+        encoding,
+        cursor: query.cursor,
+        live,
+        _done: done,
+        _slot: slot,
+    };
     tokio::spawn(subscriber.run(first));
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -89,6 +101,7 @@ struct Subscriber {
     live: CancellationToken,
     /// Cancels `live` when the events end, which stops its session watch.
     _done: DropGuard,
+    _slot: ReaderSlot,
 }
 
 impl Subscriber {

@@ -92,6 +92,14 @@ impl Running {
         user_with_session(&self.db, email).await
     }
 
+    /// Stops this server and starts another on the same database and data directory.
+    pub async fn restart(&mut self, storage: StorageKind, configure: impl FnOnce(&mut Config)) {
+        let _ = self.stop.take().expect("running").send(());
+        self.task.take().expect("running").await.expect("server task").expect("server stops cleanly");
+        let (addr, stop, task) = serve(self.database.url(), storage, self.data.path().to_owned(), configure).await;
+        (self.addr, self.stop, self.task) = (addr, Some(stop), Some(task));
+    }
+
     /// Graceful shutdown, waiting for it to finish.
     pub async fn stop(mut self) {
         let _ = self.stop.take().expect("running").send(());

@@ -15,6 +15,14 @@ pub struct TestServer {
     _data: tempfile::TempDir,
 }
 
+/// Lifts the per-user request rate and live-read limits, for benchmarks that load
+/// the server through one user.
+pub fn unlimited(config: &mut Config) {
+    config.user_limits.requests_per_second = u32::MAX;
+    config.user_limits.request_burst = u32::MAX;
+    config.user_limits.max_readers = u64::MAX;
+}
+
 impl TestServer {
     /// Starts a server on `database_url` with the token cache on or off.
     pub async fn start(database_url: &str, auth_cache: bool) -> Self {
