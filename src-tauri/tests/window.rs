@@ -244,7 +244,7 @@ fn app_memory_kib() -> u64 {
 }
 
 /// Plays the person at the browser up to the auth server's redirect back to the app:
-/// the dev sign-in form. Returns where the browser is sent.
+/// the dev sign-in form, with the page's anti-CSRF token. Returns where the browser is sent.
 async fn sign_in_in_browser(opened: &Path) -> String {
     let started = Instant::now();
     let url = loop {
@@ -258,10 +258,15 @@ async fn sign_in_in_browser(opened: &Path) -> String {
         reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let html = browser.get(&url).send().await.unwrap().text().await.unwrap();
     let form = &html[html.find("<form").expect("the dev sign-in form")..];
-    let at = form.find("action=\"").unwrap() + "action=\"".len();
-    let action = form[at..at + form[at..].find('"').unwrap()].replace("&amp;", "&");
-    let answer =
-        browser.post(action).form(&[("name", "Window"), ("email", "window@example.test")]).send().await.unwrap();
+    let value = |marker: &str| {
+        let at = form.find(marker).unwrap_or_else(|| panic!("no {marker} in the form")) + marker.len();
+        form[at..at + form[at..].find('"').unwrap()].replace("&amp;", "&")
+    };
+    let action = value("action=\"");
+    // Every form of the sign-in page sends back its anti-CSRF token.
+    let token = value("name=\"csrf_token\" value=\"");
+    let form = [("csrf_token", token.as_str()), ("name", "Window"), ("email", "window@example.test")];
+    let answer = browser.post(action).form(&form).send().await.unwrap();
     answer.headers()["location"].to_str().unwrap().to_owned()
 }
 

@@ -1,25 +1,42 @@
 //! `GET /oauth/authorize`: the desktop's request, checked, becomes a sign-in in this
-//! browser (a cookie), and the person sees the sign-in page.
+//! browser (a cookie), and the person sees the sign-in page. Anyone can send it, so it
+//! is limited per client address (a rate, and a number of sign-ins in progress) and in
+//! total before anything is stored.
 //!
 //! Errors follow RFC 6749 §4.1.2.1: while the client or its redirect URI is in doubt,
 //! the person is shown an error page and never redirected (an open redirector would
 //! let anyone bounce browsers through this server); after that, errors go back to the
 //! client as `redirect_uri?error=...&state=...`.
 
-use axum::extract::{RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, LOCATION};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
 use crate::client::{check_redirect_uri, is_known_client, is_valid_challenge};
+use superset_probe::address::client_address;
 use crate::oauth_error::ErrorCode;
 use crate::params::{Params, Repeated};
 use crate::pending::{self, AuthorizationRequest};
+use crate::rate_limit::OverQuota;
 use crate::server::AppState;
 use crate::{pages, signin};
 
-pub async fn authorize(State(app): State<AppState>, RawQuery(query): RawQuery) -> Response {
+pub async fn authorize(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    // Anyone can call this, and each call stores a row: the limits come first.
+    let client = client_address(peer.ip(), &headers, &app.config.trusted_proxies);
+    if let Err(wait) = app.authorize_limiter.check(client) {
+        tracing::warn!(ip = %client, "authorization requests rate-limited");
+        return pages::too_many(wait, "Too many sign-ins were started from your network. Wait a minute and try again.");
+    }
     let request = match Params::parse(query.unwrap_or_default().as_bytes()) {
         Ok(params) => check(&params),
         Err(Repeated(name)) => Err(Refusal::Show(format!("The parameter {name} was given more than once."), false)),
@@ -28,9 +45,25 @@ pub async fn authorize(State(app): State<AppState>, RawQuery(query): RawQuery) -
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
+    if let Err(over) = app.pending_quota.admit(client) {
+        let (wait, message) = match over {
+            OverQuota::Address(wait) => {
+                tracing::warn!(ip = %client, "too many sign-ins in progress from one address");
+                (
+                    wait,
+                    "Too many sign-ins are in progress from your network. Finish one, or try again in a few minutes.",
+                )
+            }
+            OverQuota::Total(wait) => {
+                tracing::warn!("too many sign-ins in progress on this server");
+                (wait, "This server has too many sign-ins in progress. Try again in a few minutes.")
+            }
+        };
+        return pages::too_many(wait, message);
+    }
     match pending::start_sign_in(&app.db, request).await {
-        Ok(cookie) => {
-            let mut response = signin::page(&app, StatusCode::OK, None);
+        Ok((cookie, sign_in)) => {
+            let mut response = signin::page(&app, StatusCode::OK, &sign_in, None);
             response.headers_mut().append(axum::http::header::SET_COOKIE, signin::set_cookie(&app, &cookie));
             response
         }

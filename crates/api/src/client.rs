@@ -9,6 +9,9 @@ use url::{Host, Url};
 /// The desktop app: a public client, so it has no secret and must use PKCE.
 pub const DESKTOP_CLIENT_ID: &str = "superset-desktop";
 
+/// How the sign-in page names it to the person consenting.
+pub const DESKTOP_CLIENT_NAME: &str = "Superset desktop";
+
 /// The desktop's custom-scheme redirect, for platforms where it registers one.
 const CUSTOM_SCHEME_REDIRECT: &str = "superset://auth/callback";
 

@@ -16,6 +16,9 @@ use url::Url;
 /// minutes; the desktop exchanges its code within a second of receiving it.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(60);
 
+/// How often expired sign-ins and codes are deleted from `auth.verifications`.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Each flag's value is named after its environment variable, so a parse error
 /// ("invalid value for --port <API_PORT>") names what to fix either way.
 #[derive(Clone, Debug, Parser)]
@@ -117,17 +120,37 @@ pub struct Config {
     #[arg(long, env = "API_TOKEN_RATE_LIMIT", value_name = "API_TOKEN_RATE_LIMIT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub token_rate_limit: u32,
 
+    /// Authorization requests (each one starts a sign-in) allowed per client address
+    /// (IPv6: per /64) and minute.
+    #[arg(long, env = "API_AUTHORIZE_RATE_LIMIT", value_name = "API_AUTHORIZE_RATE_LIMIT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub authorize_rate_limit: u32,
+
+    /// Sign-ins in progress (started, not yet expired) allowed per client address
+    /// (IPv6: per /64), counted by each instance for the sign-in's 10 minutes.
+    #[arg(long, env = "API_PENDING_SIGN_INS_PER_ADDRESS", value_name = "API_PENDING_SIGN_INS_PER_ADDRESS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pending_sign_ins_per_address: u32,
+
+    /// Sign-ins in progress allowed in total, per instance: what bounds the rows an
+    /// anonymous flood can add to auth.verifications.
+    #[arg(long, env = "API_PENDING_SIGN_INS", value_name = "API_PENDING_SIGN_INS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pending_sign_ins: u32,
+
     /// The load balancers in front of this server: addresses or CIDR ranges,
     /// comma-separated. A request from one of them is counted (rate limit, recorded
     /// session address) for the client its X-Forwarded-For names; from anywhere else
     /// that header is ignored. Default: none.
-    #[arg(long, env = "API_TRUSTED_PROXIES", value_name = "API_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    #[arg(long, env = "API_TRUSTED_PROXIES", value_name = "API_TRUSTED_PROXIES", value_delimiter = ',', value_parser = superset_probe::address::parse_trusted_proxy)]
     pub trusted_proxies: Vec<IpNet>,
 
     /// How long an authorization code can be exchanged; settable only in code, so tests
     /// can see a code expire without waiting.
     #[arg(skip = DEFAULT_CODE_TTL)]
     pub code_ttl: Duration,
+
+    /// How often expired sign-ins and codes are swept; settable only in code, so tests
+    /// can see a sweep without waiting a minute.
+    #[arg(skip = DEFAULT_SWEEP_INTERVAL)]
+    pub sweep_interval: Duration,
 }
 
 impl Config {
@@ -188,7 +211,18 @@ pub struct Providers {
 
 impl Providers {
     fn is_empty(&self) -> bool {
-        self.github.is_none() && self.google.is_none() && self.oidc.is_none() && !self.dev_login
+        self.upstream_setting().is_none() && !self.dev_login
+    }
+
+    /// The variable that configures an upstream provider, if any does.
+    pub fn upstream_setting(&self) -> Option<&'static str> {
+        [
+            (self.github.is_some(), "GITHUB_CLIENT_ID"),
+            (self.google.is_some(), "GOOGLE_CLIENT_ID"),
+            (self.oidc.is_some(), "OIDC_ISSUER"),
+        ]
+        .into_iter()
+        .find_map(|(set, name)| set.then_some(name))
     }
 }
 
@@ -239,6 +273,13 @@ pub enum ConfigError {
          or SUPERSET_DEV_LOGIN=1 for local development"
     )]
     NoSignInMethod,
+    /// The dev sign-in lets anyone sign in as anyone (and, through linking by e-mail,
+    /// as any existing user): it is refused anywhere but on a developer's own machine.
+    #[error(
+        "SUPERSET_DEV_LOGIN=1 is allowed only with API_HOST on a loopback address and no upstream provider \
+         configured, but {0}"
+    )]
+    DevLoginExposed(String),
 }
 
 fn pair(
@@ -288,14 +329,6 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
 }
 
 /// An address (`10.0.0.5`) or a range (`10.0.0.0/8`).
-fn parse_proxy(value: &str) -> Result<IpNet, String> {
-    let value = value.trim();
-    value
-        .parse::<IpNet>()
-        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{value:?} is neither an IP address nor a CIDR range"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,14 +14,15 @@
 //! - `token`: the code-for-session exchange and revocation.
 //! - `me`: who a token belongs to.
 //! - `client`: the registered client's rules: redirect URIs and PKCE.
-//! - `params`, `oauth_error`, `pages`, `rate_limit`: request parsing, RFC 6749 error
-//!   answers, HTML, and the per-address limit on token requests.
-//! - `forwarded`: the client's address behind trusted proxies.
+//! - `params`, `oauth_error`, `pages`: request parsing, RFC 6749 error answers, HTML.
+//! - `rate_limit`: what anonymous callers may cost: per-address rates for the token and
+//!   authorization endpoints, and the quota of sign-ins in progress.
+//! The client's address behind trusted proxies comes from `superset_probe::address`,
+//! which the streams server shares.
 
 mod authorize;
 mod client;
 pub mod config;
-mod forwarded;
 mod me;
 mod metadata;
 mod oauth_error;

@@ -1,15 +1,17 @@
 //! The HTML a person sees: the sign-in page and the error page. Plain server-rendered
 //! markup with inline styles, no script, every interpolated value escaped.
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY};
+use std::time::Duration;
+
+use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 pub const PRODUCT_NAME: &str = "Superset";
 
-/// A provider button: where it leads and what it says.
-pub struct ProviderLink {
-    pub href: String,
+/// A provider button: where its form posts and what it says.
+pub struct ProviderButton {
+    pub action: String,
     pub label: String,
 }
 
@@ -21,10 +23,22 @@ pub struct DevForm {
     pub error: Option<String>,
 }
 
-pub fn sign_in(status: StatusCode, providers: &[ProviderLink], dev: Option<&DevForm>) -> Response {
+/// What the person agrees to by choosing a way to sign in: which app receives the
+/// sign-in, and where (RFC 8252 §8.6: a page anyone can open must say so before a
+/// code is issued). `csrf_token` goes with every form: only this page knows it.
+pub struct Consent<'a> {
+    pub app: &'a str,
+    pub redirect_uri: &'a str,
+    pub csrf_token: &'a str,
+}
+
+pub fn sign_in(status: StatusCode, consent: &Consent, providers: &[ProviderButton], dev: Option<&DevForm>) -> Response {
     let mut body = format!(
-        "<h1>Sign in to {PRODUCT_NAME}</h1>\n<p>The {PRODUCT_NAME} app asked you to sign in. \
-         Once you have, you will be sent back to it.</p>\n"
+        "<h1>Sign in to {PRODUCT_NAME}</h1>\n\
+         <p class=\"consent\"><strong>{app}</strong> will receive your sign-in at <code class=\"redirect\">{redirect}</code>.</p>\n\
+         <p>If you did not just ask to sign in from that app, close this page.</p>\n",
+        app = escape(consent.app),
+        redirect = escape(consent.redirect_uri),
     );
     if providers.is_empty() && dev.is_none() {
         body.push_str("<p>No sign-in method is configured on this server.</p>\n");
@@ -33,20 +47,25 @@ pub fn sign_in(status: StatusCode, providers: &[ProviderLink], dev: Option<&DevF
         body.push_str("<ul class=\"providers\">\n");
         for p in providers {
             body.push_str(&format!(
-                "<li><a class=\"button\" href=\"{}\">Continue with {}</a></li>\n",
-                escape(&p.href),
+                "<li><form method=\"post\" action=\"{}\">{}<button type=\"submit\">Continue with {}</button></form></li>\n",
+                escape(&p.action),
+                csrf_input(consent.csrf_token),
                 escape(&p.label)
             ));
         }
         body.push_str("</ul>\n");
     }
     if let Some(dev) = dev {
-        body.push_str(&dev_form(dev));
+        body.push_str(&dev_form(dev, consent.csrf_token));
     }
     page(status, &format!("Sign in to {PRODUCT_NAME}"), &body)
 }
 
-fn dev_form(dev: &DevForm) -> String {
+fn csrf_input(token: &str) -> String {
+    format!("<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">", escape(token))
+}
+
+fn dev_form(dev: &DevForm, csrf_token: &str) -> String {
     let error = dev
         .error
         .as_deref()
@@ -57,15 +76,31 @@ fn dev_form(dev: &DevForm) -> String {
          <h2 id=\"dev-title\">Development sign-in</h2>\n\
          <p>This server runs with SUPERSET_DEV_LOGIN=1: anyone can sign in as anyone. \
          Never enable it where others can reach the server.</p>\n{error}\
-         <form method=\"post\" action=\"{action}\">\n\
+         <form method=\"post\" action=\"{action}\">\n{csrf}\n\
          <label>Name <input name=\"name\" required maxlength=\"200\" value=\"{name}\" autocomplete=\"name\"></label>\n\
          <label>Email <input name=\"email\" type=\"email\" required maxlength=\"254\" value=\"{email}\" autocomplete=\"email\"></label>\n\
          <button type=\"submit\">Sign in</button>\n\
          </form>\n</section>\n",
         action = escape(&dev.action),
+        csrf = csrf_input(csrf_token),
         name = escape(&dev.name),
         email = escape(&dev.email),
     )
+}
+
+/// Too many requests: the page says why, `Retry-After` says when (RFC 6585 §4).
+pub fn too_many(retry_after: Duration, message: &str) -> Response {
+    let mut response = error(StatusCode::TOO_MANY_REQUESTS, None, message);
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    response
+}
+
+/// A page fetched with GET that only answers POST: 405 with `Allow` (RFC 9110 §15.5.6), and what to do instead.
+pub fn post_only(message: &str) -> Response {
+    let mut response = error(StatusCode::METHOD_NOT_ALLOWED, None, message);
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 /// A dead end explained: what went wrong, the OAuth error code if there is one, and
@@ -104,7 +139,7 @@ const STYLE: &str = "\
 body{font:16px/1.5 system-ui,sans-serif;background:#f6f7f9;color:#1d2330;margin:0}\
 main{max-width:26rem;margin:4rem auto;padding:2rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px #0002}\
 h1{font-size:1.4rem;margin-top:0}h2{font-size:1.1rem}\
-ul.providers{list-style:none;padding:0}ul.providers li{margin:.5rem 0}\
+ul.providers{list-style:none;padding:0}ul.providers li{margin:.5rem 0}code.redirect{word-break:break-all}\
 .button,button{display:block;width:100%;box-sizing:border-box;padding:.7rem;border:1px solid #c9ced8;border-radius:8px;\
 background:#fff;color:inherit;text-align:center;text-decoration:none;font:inherit;cursor:pointer}\
 .button:hover,button:hover{background:#eef1f6}\

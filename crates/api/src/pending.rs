@@ -33,6 +33,12 @@ pub struct AuthorizationRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SignIn {
     pub request: AuthorizationRequest,
+    /// Shown in the sign-in page's forms and required back with each of them: a page
+    /// elsewhere that got this browser to start a sign-in cannot read it, so it cannot
+    /// make the browser go on. Empty in rows written before it existed, which is never
+    /// accepted.
+    #[serde(default)]
+    pub csrf_token: String,
     /// Set once the person picked a provider and was sent there.
     pub upstream: Option<UpstreamLeg>,
 }
@@ -76,13 +82,13 @@ pub enum PendingError {
     Corrupt(#[from] serde_json::Error),
 }
 
-/// Starts a sign-in; returns the cookie value naming it. Expired leftovers of earlier
-/// sign-ins are swept here, once per sign-in, so no background task is needed.
-pub async fn start_sign_in(db: &AuthDb, request: AuthorizationRequest) -> Result<String, PendingError> {
-    db.delete_expired_verifications().await?;
+/// Starts a sign-in; returns the cookie value naming it, and the sign-in. Expired
+/// leftovers are swept by a background task (`server`), off the request path.
+pub async fn start_sign_in(db: &AuthDb, request: AuthorizationRequest) -> Result<(String, SignIn), PendingError> {
     let cookie = generate_token();
-    save_sign_in(db, &cookie, &SignIn { request, upstream: None }).await?;
-    Ok(cookie)
+    let sign_in = SignIn { request, csrf_token: generate_token(), upstream: None };
+    save_sign_in(db, &cookie, &sign_in).await?;
+    Ok((cookie, sign_in))
 }
 
 pub async fn save_sign_in(db: &AuthDb, cookie: &str, sign_in: &SignIn) -> Result<(), PendingError> {

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{get, post};
@@ -11,9 +12,11 @@ use axum::Router;
 use superset_auth_db::AuthDb;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
+use url::Url;
 
-use crate::config::{Config, ConfigError};
-use crate::rate_limit::RateLimiter;
+use crate::config::{Config, ConfigError, Providers};
+use crate::pending::SIGN_IN_TTL;
+use crate::rate_limit::{PendingQuota, RateLimiter};
 use crate::upstream::Upstreams;
 use crate::{authorize, me, metadata, signin, token};
 
@@ -27,8 +30,12 @@ pub struct AppState {
     pub db: AuthDb,
     pub upstreams: Arc<Upstreams>,
     pub token_limiter: Arc<RateLimiter>,
+    pub authorize_limiter: Arc<RateLimiter>,
+    pub pending_quota: Arc<PendingQuota>,
     /// The public base URL, without a trailing slash.
     base_url: Arc<str>,
+    /// Its origin, as browsers send it in `Origin`.
+    origin: Arc<str>,
     /// Cookies marked `Secure` when the public URL is https.
     pub secure_cookies: bool,
 }
@@ -37,6 +44,10 @@ impl AppState {
     /// An absolute URL of this server; `path` starts with `/` (or is empty: the issuer).
     pub fn public_url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    pub fn public_origin(&self) -> &str {
+        &self.origin
     }
 }
 
@@ -70,13 +81,22 @@ impl Server {
             None => format!("http://{bound}"),
         };
         if providers.dev_login {
+            check_dev_login(&providers, &config.host, bound)?;
             tracing::warn!("development sign-in is enabled: anyone who reaches {base_url} can sign in as anyone");
         }
+        let origin = Url::parse(&base_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
         let state = AppState {
             upstreams: Arc::new(Upstreams::new(&providers)),
             token_limiter: Arc::new(RateLimiter::per_minute(config.token_rate_limit)),
+            authorize_limiter: Arc::new(RateLimiter::per_minute(config.authorize_rate_limit)),
+            pending_quota: Arc::new(PendingQuota::new(
+                config.pending_sign_ins_per_address,
+                config.pending_sign_ins,
+                SIGN_IN_TTL,
+            )),
             secure_cookies: base_url.starts_with("https://"),
             base_url: base_url.into(),
+            origin: origin.into(),
             config: Arc::new(config),
             db,
         };
@@ -93,10 +113,42 @@ impl Server {
     }
 
     /// Serves until `signal` resolves, then stops accepting and lets in-flight requests
-    /// finish.
+    /// finish. Meanwhile a task sweeps expired sign-ins and codes; it stops with the
+    /// server.
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let sweeper = tokio::spawn(sweep(self.state.db.clone(), self.state.config.sweep_interval));
         let limits = self.state.config.connection_limits();
-        superset_probe::serve::serve(self.listener, router(self.state), limits, signal).await
+        let served = superset_probe::serve::serve(self.listener, router(self.state), limits, signal).await;
+        sweeper.abort();
+        served
+    }
+}
+
+/// The dev sign-in lets anyone sign in as anyone: only where nobody else can reach the
+/// server (it listens on loopback) and no real provider's users could be taken over
+/// through linking by e-mail.
+fn check_dev_login(providers: &Providers, host: &str, bound: SocketAddr) -> Result<(), ConfigError> {
+    if let Some(setting) = providers.upstream_setting() {
+        return Err(ConfigError::DevLoginExposed(format!("{setting} configures an upstream provider")));
+    }
+    if !bound.ip().is_loopback() {
+        return Err(ConfigError::DevLoginExposed(format!("API_HOST={host} listens on {}", bound.ip())));
+    }
+    Ok(())
+}
+
+/// Deletes expired rows of `auth.verifications` every `interval`, so that requests
+/// never pay for it; a failure is logged and tried again next time.
+async fn sweep(db: AuthDb, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match db.delete_expired_verifications().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "expired sign-ins and codes swept"),
+            Err(e) => tracing::warn!(error = %e, "sweeping expired sign-ins failed"),
+        }
     }
 }
 
@@ -107,8 +159,8 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(token::revoke))
         .route("/api/me", get(me::me))
-        .route("/signin/dev", post(signin::dev))
-        .route("/signin/{provider}", get(signin::start))
+        .route("/signin/dev", post(signin::dev).get(signin::use_the_page))
+        .route("/signin/{provider}", post(signin::start).get(signin::use_the_page))
         .route("/signin/{provider}/callback", get(signin::callback))
         .route("/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -2,22 +2,25 @@
 //! an upstream provider (or the dev form), and the code sent back to the desktop.
 //!
 //! The browser carries the sign-in in a short-lived HttpOnly, SameSite=Lax cookie set
-//! by `/oauth/authorize`. The provider's answer must come back to the same browser
-//! (the cookie) with the `state` we sent (a value only that sign-in knows): together
-//! they stop a stranger from completing a sign-in in someone else's browser.
+//! by `/oauth/authorize`. Nothing goes on from a mere page load: the sign-in page says
+//! which app gets the sign-in and at which address, and the person's choice of a way
+//! to sign in is a POST carrying the page's anti-CSRF token (RFC 8252 §8.6). The
+//! provider's answer must come back to the same browser (the cookie) with the `state`
+//! we sent (a value only that sign-in knows): together they stop a stranger from
+//! completing a sign-in in someone else's browser.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use oauth2::RedirectUrl;
-use superset_auth_db::{NewAccount, NewUser};
+use superset_auth_db::{normalize_email, NewAccount, NewUser};
 
 use crate::authorize::redirect_to_client;
-use crate::client::constant_time_eq;
+use crate::client::{constant_time_eq, DESKTOP_CLIENT_NAME};
 use crate::oauth_error::ErrorCode;
-use crate::pages::{self, DevForm, ProviderLink};
+use crate::pages::{self, Consent, DevForm, ProviderButton};
 use crate::params::Params;
 use crate::pending::{self, PendingError, SignIn, SIGN_IN_TTL};
 use crate::server::AppState;
@@ -28,14 +31,15 @@ const COOKIE_NAME: &str = "superset_sign_in";
 /// `auth.accounts.provider_id` of identities made up in the dev form.
 const DEV_PROVIDER: &str = "dev";
 
-/// The sign-in page: the configured providers, and the dev form when enabled.
-pub fn page(app: &AppState, status: StatusCode, dev: Option<DevForm>) -> Response {
-    let providers: Vec<ProviderLink> = app
+/// The sign-in page: where the sign-in will go, the configured providers and the dev
+/// form when enabled, each a form carrying this sign-in's anti-CSRF token.
+pub fn page(app: &AppState, status: StatusCode, sign_in: &SignIn, dev: Option<DevForm>) -> Response {
+    let providers: Vec<ProviderButton> = app
         .upstreams
         .configured()
         .into_iter()
-        .map(|id| ProviderLink {
-            href: app.public_url(&format!("/signin/{}", id.as_str())),
+        .map(|id| ProviderButton {
+            action: app.public_url(&format!("/signin/{}", id.as_str())),
             label: app.upstreams.label(id),
         })
         .collect();
@@ -43,15 +47,37 @@ pub fn page(app: &AppState, status: StatusCode, dev: Option<DevForm>) -> Respons
         dev.unwrap_or(DevForm { action: String::new(), name: String::new(), email: String::new(), error: None })
     });
     let dev = dev.map(|form| DevForm { action: app.public_url("/signin/dev"), ..form });
-    pages::sign_in(status, &providers, dev.as_ref())
+    let consent = Consent {
+        // The one registered client (`/oauth/authorize` refuses any other).
+        app: DESKTOP_CLIENT_NAME,
+        redirect_uri: &sign_in.request.redirect_uri,
+        csrf_token: &sign_in.csrf_token,
+    };
+    pages::sign_in(status, &consent, &providers, dev.as_ref())
 }
 
-/// `GET /signin/{provider}`: sends the browser to the provider.
-pub async fn start(State(app): State<AppState>, Path(provider): Path<String>, headers: HeaderMap) -> Response {
+/// `GET /signin/{provider}` (and `GET /signin/dev`): starts nothing. A sign-in goes on
+/// only from the sign-in page's forms, so that a page elsewhere which opened
+/// `/oauth/authorize` with its own redirect cannot walk the browser on to a code.
+pub async fn use_the_page() -> Response {
+    pages::post_only(
+        "Sign-in continues only from the sign-in page's buttons. Return to the app and sign in from there.",
+    )
+}
+
+/// `POST /signin/{provider}`: the person chose this provider on the sign-in page,
+/// which is their consent to the sign-in the page described; sends them there.
+pub async fn start(
+    State(app): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(id) = ProviderId::from_path(&provider).filter(|id| app.upstreams.is_configured(*id)) else {
         return pages::error(StatusCode::NOT_FOUND, None, "This sign-in method is not available on this server.");
     };
-    let (cookie, sign_in) = match current(&app, &headers).await {
+    let params = Params::parse(&body).unwrap_or_default();
+    let (cookie, sign_in) = match consented(&app, &headers, &params).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -141,16 +167,16 @@ pub async fn dev(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
         return pages::error(StatusCode::NOT_FOUND, None, "Development sign-in is not enabled on this server.");
     }
     let params = Params::parse(&body).unwrap_or_default();
-    let name = params.get("name").unwrap_or_default().trim().to_owned();
-    let email = params.get("email").unwrap_or_default().trim().to_lowercase();
-    if let Err(problem) = check_dev_identity(&name, &email) {
-        let form = DevForm { action: String::new(), name, email, error: Some(problem.to_owned()) };
-        return page(&app, StatusCode::BAD_REQUEST, Some(form));
-    }
-    let cookie = match current(&app, &headers).await {
-        Ok((cookie, _)) => cookie,
+    let (cookie, sign_in) = match consented(&app, &headers, &params).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
+    let name = params.get("name").unwrap_or_default().trim().to_owned();
+    let email = normalize_email(params.get("email").unwrap_or_default());
+    if let Err(problem) = check_dev_identity(&name, &email) {
+        let form = DevForm { action: String::new(), name, email, error: Some(problem.to_owned()) };
+        return page(&app, StatusCode::BAD_REQUEST, &sign_in, Some(form));
+    }
     let account = NewAccount {
         provider_id: DEV_PROVIDER.to_owned(),
         account_id: email.clone(),
@@ -225,6 +251,44 @@ async fn current(app: &AppState, headers: &HeaderMap) -> Result<(String, SignIn)
         Ok(None) => Err(expired()),
         Err(e) => Err(unavailable(&e)),
     }
+}
+
+/// The sign-in this browser's cookie names, if this POST comes from its sign-in page:
+/// it carries the page's anti-CSRF token and, where the browser says where it comes
+/// from, comes from this server's own pages.
+async fn consented(app: &AppState, headers: &HeaderMap, params: &Params) -> Result<(String, SignIn), Response> {
+    if let Some(origin) = foreign_origin(app, headers) {
+        tracing::warn!(origin, "sign-in form refused: posted from another site");
+        return Err(forged());
+    }
+    let (cookie, sign_in) = current(app, headers).await?;
+    let token = params.get("csrf_token").unwrap_or_default();
+    if sign_in.csrf_token.is_empty() || !constant_time_eq(token, &sign_in.csrf_token) {
+        tracing::warn!("sign-in form refused: its anti-CSRF token does not match this sign-in");
+        return Err(forged());
+    }
+    Ok((cookie, sign_in))
+}
+
+/// Where a POST says it comes from, when that is not this server's own page:
+/// `Sec-Fetch-Site` other than `same-origin`, or an `Origin` other than the public
+/// URL's. Browsers send at least one of them; a request with neither is judged by its
+/// token alone.
+fn foreign_origin(app: &AppState, headers: &HeaderMap) -> Option<String> {
+    let header = |name| headers.get(name).map(|v| v.to_str().unwrap_or("(unreadable)").to_owned());
+    if let Some(site) = header("sec-fetch-site").filter(|site| site != "same-origin") {
+        return Some(format!("Sec-Fetch-Site: {site}"));
+    }
+    header(ORIGIN.as_str()).filter(|origin| *origin != app.public_origin())
+}
+
+fn forged() -> Response {
+    pages::error(
+        StatusCode::FORBIDDEN,
+        Some(ErrorCode::AccessDenied.as_str()),
+        "This request did not come from the sign-in page it belongs to, so nothing was done. \
+         Return to the app and start signing in again.",
+    )
 }
 
 fn callback_url(app: &AppState, id: ProviderId) -> RedirectUrl {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use superset_auth_db::{lookup_part, NewSession};
 
 use crate::client::{is_known_client, is_valid_verifier, verifier_matches};
-use crate::forwarded::client_address;
+use superset_probe::address::client_address;
 use crate::oauth_error::{ErrorCode, OAuthError};
 use crate::params::{Params, Repeated};
 use crate::pending::{self, PendingError, Redemption};

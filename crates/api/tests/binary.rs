@@ -86,6 +86,42 @@ fn dev_sign_in_is_off_by_default() {
     assert!(!superset_api::Config::new(db.database_url()).dev_login);
 }
 
+/// The dev sign-in lets anyone sign in as anyone: the server refuses to run it where
+/// others can reach it, or next to a real provider whose users it could take over.
+#[test]
+fn dev_sign_in_refuses_to_start_unless_on_loopback_alone() {
+    let db = TestDatabase::sqlite();
+    let secret = "gh-secret-that-must-not-be-shown";
+    let base = [("DATABASE_URL", db.url()), ("API_PORT", "0"), ("SUPERSET_DEV_LOGIN", "1")];
+    let exposed: [&[(&str, &str)]; 3] = [
+        &[("API_HOST", "0.0.0.0")],
+        &[("GITHUB_CLIENT_ID", "gh-id"), ("GITHUB_CLIENT_SECRET", secret)],
+        &[
+            ("API_HOST", "0.0.0.0"),
+            ("OIDC_ISSUER", "https://id.example.com"),
+            ("OIDC_CLIENT_ID", "x"),
+            ("OIDC_CLIENT_SECRET", secret),
+        ],
+    ];
+    for extra in exposed {
+        let env: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        let output = run(&env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && output.stdout.is_empty(), "{extra:?} started: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("SUPERSET_DEV_LOGIN")).collect();
+        assert_eq!(lines.len(), 1, "{extra:?}: one line says why: {stderr}");
+        for name in ["SUPERSET_DEV_LOGIN=1", "API_HOST", "upstream provider"] {
+            assert!(lines[0].contains(name), "{extra:?}: the error does not name {name}: {stderr}");
+        }
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
+    let on_all_interfaces = run(&[base[0], base[1], base[2], ("API_HOST", "0.0.0.0")]);
+    assert!(String::from_utf8_lossy(&on_all_interfaces.stderr).contains("API_HOST=0.0.0.0"));
+    let with_github =
+        run(&[base[0], base[1], base[2], ("GITHUB_CLIENT_ID", "gh-id"), ("GITHUB_CLIENT_SECRET", secret)]);
+    assert!(String::from_utf8_lossy(&with_github.stderr).contains("GITHUB_CLIENT_ID"));
+}
+
 #[tokio::test]
 async fn the_dev_form_is_absent_and_refused_when_not_enabled() {
     let db = TestDatabase::sqlite();
@@ -116,14 +152,11 @@ async fn the_dev_form_is_absent_and_refused_when_not_enabled() {
 #[tokio::test]
 async fn serves_until_sigterm_and_never_logs_secrets_codes_or_tokens() {
     let db = TestDatabase::sqlite();
-    let github_secret = "gh-secret-that-must-not-be-logged";
     let mut child = tokio::process::Command::new(BINARY)
         .env_clear()
         .env("DATABASE_URL", db.url())
         .env("API_PORT", "0")
         .env("SUPERSET_DEV_LOGIN", "1")
-        .env("GITHUB_CLIENT_ID", "gh-id")
-        .env("GITHUB_CLIENT_SECRET", github_secret)
         .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -159,8 +192,9 @@ async fn serves_until_sigterm_and_never_logs_secrets_codes_or_tokens() {
     let page = browser.get(&authorize).send().await.unwrap();
     let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let cookie_value = cookie.split_once('=').unwrap().1.to_owned();
-    let answer = browser.post(format!("{base}/signin/dev")).form(&[("name", "Ada"), ("email", "ada@example.com")]);
-    let answer = answer.send().await.unwrap();
+    let csrf_token = support::csrf_token(&page.text().await.unwrap());
+    let form = [("csrf_token", csrf_token.as_str()), ("name", "Ada"), ("email", "ada@example.com")];
+    let answer = browser.post(format!("{base}/signin/dev")).form(&form).send().await.unwrap();
     let (_, query) = location_query(&answer);
     let code = query["code"].clone();
     let form = [
@@ -190,8 +224,8 @@ async fn serves_until_sigterm_and_never_logs_secrets_codes_or_tokens() {
     let logs = logs.await.unwrap();
     assert!(logs.contains("session issued"), "the logs are captured: {logs}");
     for (what, secret) in [
-        ("client secret", github_secret),
         ("authorization code", code.as_str()),
+        ("anti-CSRF token", csrf_token.as_str()),
         ("session token", token.as_str()),
         ("sign-in cookie", cookie_value.as_str()),
         ("PKCE verifier", pkce.verifier.as_str()),

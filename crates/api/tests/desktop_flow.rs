@@ -41,15 +41,16 @@ async fn sign_in_use_and_revoke(backend: Backend) {
     let html = page.text().await.unwrap();
     assert!(html.contains("Sign in to Superset"), "{backend:?}: {html}");
     assert!(html.contains("Development sign-in"), "{backend:?}: the dev form is labelled");
+    // It says which app gets the sign-in, and where.
+    let consent = format!(
+        "<strong>Superset desktop</strong> will receive your sign-in at <code class=\"redirect\">{}</code>",
+        desktop_listener.redirect_uri
+    );
+    assert!(html.contains(&consent), "{backend:?}: {html}");
 
     // The person fills in the dev form; the browser follows the redirect to the
     // desktop's loopback listener, which shows its "signed in" page.
-    let landing = browser
-        .post(api.url("/signin/dev"))
-        .form(&[("name", "Grace Hopper"), ("email", "Grace@Example.com")])
-        .send()
-        .await
-        .unwrap();
+    let landing = submit_dev_form(&browser, &api, &html, "Grace Hopper", "Grace@Example.com").await;
     assert_eq!(landing.status(), 200);
     assert_eq!(landing.url().as_str().split('?').next(), Some(desktop_listener.redirect_uri.as_str()));
     assert!(landing.text().await.unwrap().contains("You can close this tab"));

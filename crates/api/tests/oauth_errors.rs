@@ -269,20 +269,15 @@ async fn dev_form_refuses_a_malformed_identity_and_keeps_the_sign_in() {
     let api = start_api(&db, |_| {}).await;
     let browser = stepping_browser();
     let pkce = Pkce::new();
-    browser.get(authorize_url(&api, REDIRECT, &pkce.challenge, "s", &[])).send().await.unwrap();
-    let refused =
-        browser.post(api.url("/signin/dev")).form(&[("name", "Ada"), ("email", "not an email")]).send().await.unwrap();
+    let page = open_sign_in_page(&browser, &authorize_url(&api, REDIRECT, &pkce.challenge, "s", &[])).await;
+    let refused = submit_dev_form(&browser, &api, &page, "Ada", "not an email").await;
     assert_eq!(refused.status(), 400);
     let html = refused.text().await.unwrap();
     assert!(html.contains("Enter an email address"), "{html}");
     assert!(html.contains(r#"value="Ada""#), "what was typed is kept");
+    assert_eq!(csrf_token(&html), csrf_token(&page), "the form shown again still belongs to the sign-in");
     assert_eq!(count(&db, "SELECT count(*) FROM {auth}users", &[]).await, 0);
-    let accepted = browser
-        .post(api.url("/signin/dev"))
-        .form(&[("name", "Ada"), ("email", "ada@example.com")])
-        .send()
-        .await
-        .unwrap();
+    let accepted = submit_dev_form(&browser, &api, &html, "Ada", "ada@example.com").await;
     assert_eq!(accepted.status(), 303);
     api.stop().await;
 }
@@ -291,11 +286,10 @@ async fn dev_form_refuses_a_malformed_identity_and_keeps_the_sign_in() {
 async fn a_sign_in_needs_the_browser_that_started_it() {
     let db = TestDatabase::sqlite();
     let api = start_api(&db, |_| {}).await;
-    stepping_browser().get(authorize_url(&api, REDIRECT, &Pkce::new().challenge, "s", &[])).send().await.unwrap();
-    // Another browser (no cookie) posting the form gets nowhere.
-    let stranger =
-        stepping_browser().post(api.url("/signin/dev")).form(&[("name", "Eve"), ("email", "eve@example.com")]);
-    let response = stranger.send().await.unwrap();
+    let html =
+        open_sign_in_page(&stepping_browser(), &authorize_url(&api, REDIRECT, &Pkce::new().challenge, "s", &[])).await;
+    // Another browser (no cookie) posting the form, token and all, gets nowhere.
+    let response = submit_dev_form(&stepping_browser(), &api, &html, "Eve", "eve@example.com").await;
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
     assert_eq!(count(&db, "SELECT count(*) FROM {auth}users", &[]).await, 0);

@@ -1,7 +1,8 @@
 //! Upstream sign-in against a real OpenID Connect provider (npm `oidc-provider`,
 //! started by the test; run `npm ci` in tests/oidc first): discovery, code exchange
 //! with PKCE, ID-token validation with nonce and audience, userinfo; users and
-//! accounts upserted by (provider, account id); `state` checked on the return leg.
+//! accounts upserted by (provider, account id); `state` checked on the return leg; and
+//! an unverified claim to someone's address never reaching their account.
 
 mod support;
 
@@ -29,15 +30,11 @@ fn is_api_callback(api: &Running) -> impl Fn(&url::Url) -> bool + '_ {
 /// loopback listener: returns the code, after checking the way there.
 async fn sign_in(api: &Running, desktop_listener: &mut Loopback, pkce: &Pkce) -> String {
     let browser = browser();
-    let page = browser
-        .get(authorize_url(api, &desktop_listener.redirect_uri, &pkce.challenge, "desk", &[]))
-        .send()
-        .await
-        .unwrap();
-    let html = page.text().await.unwrap();
-    assert!(html.contains(&format!("href=\"{}\"", api.url("/signin/oidc"))), "{html}");
+    let html =
+        open_sign_in_page(&browser, &authorize_url(api, &desktop_listener.redirect_uri, &pkce.challenge, "desk", &[]))
+            .await;
     assert!(!html.contains("Development sign-in"), "dev sign-in is off unless asked for");
-    let landing = browser.get(api.url("/signin/oidc")).send().await.unwrap();
+    let landing = choose_provider(&browser, api, &html, "oidc").await;
     assert_eq!(landing.status(), 200, "{}", landing.text().await.unwrap());
     let received = desktop_listener.try_received().expect("the desktop received the redirect");
     assert_eq!(received["state"], "desk");
@@ -86,6 +83,83 @@ async fn sign_in_through_the_provider_creates_user_account_and_session() {
     }
 }
 
+/// A whole sign-in through the provider, then the token exchange: the session token.
+async fn sign_in_for_token(api: &Running) -> String {
+    let mut listener = Loopback::start().await;
+    let pkce = Pkce::new();
+    let code = sign_in(api, &mut listener, &pkce).await;
+    let token = exchange(api, &code, &listener.redirect_uri, &pkce.verifier).await;
+    assert_eq!(token.status(), 200);
+    let token: serde_json::Value = token.json().await.unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Pre-account takeover: Eve registers the victim's address at a provider that does
+/// not verify it and signs in first; then the victim signs in with the address
+/// verified. Both sessions must name different users, and Eve's must not read the
+/// victim's chats, then or after she signs in again.
+#[tokio::test]
+async fn an_unverified_claim_to_an_address_never_reaches_its_verified_owner() {
+    let provider = OidcProvider::start(None).await;
+    for backend in Backend::ALL {
+        let db = TestDatabase::new(backend).await;
+        let api = start_api(&db, use_provider(&provider)).await;
+        let data = tempfile::tempdir().unwrap();
+        let streams = start_streams(&db, data.path()).await;
+        let me = |token: String| {
+            let api = &api;
+            async move { api_me(api, &token).await.json::<serde_json::Value>().await.unwrap()["user"].clone() }
+        };
+
+        provider.next_login(oidc::UNVERIFIED_ACCOUNT_ID).await;
+        let eve = sign_in_for_token(&api).await;
+        let eve_user = me(eve.clone()).await;
+        assert_eq!(eve_user["email"], oidc::ACCOUNT_EMAIL, "{backend:?}: stored lowercased");
+
+        provider.next_login(oidc::ACCOUNT_ID).await;
+        let victim = sign_in_for_token(&api).await;
+        let victim_user = me(victim.clone()).await;
+        assert_ne!(victim_user["id"], eve_user["id"], "{backend:?}: two people, two users");
+        assert_eq!(victim_user["email"], oidc::ACCOUNT_EMAIL);
+        let verified_holder = "SELECT CAST(id AS text) FROM {auth}users WHERE email = $1 AND email_verified";
+        let holder = text(&db, verified_holder, &[oidc::ACCOUNT_EMAIL]).await;
+        assert_eq!(holder.as_deref(), victim_user["id"].as_str(), "{backend:?}: the address is the victim's");
+
+        // The victim chats; Eve's session cannot see it.
+        let chat = "6f1c2d9e-0b7a-4c1e-9a55-3f7e0d2b8c41";
+        let http = desktop();
+        let created = http.put(streams.url(&format!("/v1/sessions/{chat}"))).bearer_auth(&victim).send().await.unwrap();
+        assert!(created.status().is_success(), "{backend:?}: {}", created.status());
+        let message = serde_json::json!({"content": "my secret plans"});
+        let posted = http
+            .post(streams.url(&format!("/v1/sessions/{chat}/messages")))
+            .bearer_auth(&victim)
+            .json(&message)
+            .send()
+            .await
+            .unwrap();
+        assert!(posted.status().is_success(), "{backend:?}: {}", posted.status());
+        let eve_again = {
+            provider.next_login(oidc::UNVERIFIED_ACCOUNT_ID).await;
+            sign_in_for_token(&api).await
+        };
+        assert_eq!(me(eve_again.clone()).await["id"], eve_user["id"], "{backend:?}: Eve keeps her own user");
+        for token in [&eve, &eve_again] {
+            for path in [format!("/v1/sessions/{chat}"), format!("/v1/stream/sessions/{chat}?offset=-1")] {
+                let read = http.get(streams.url(&path)).bearer_auth(token).send().await.unwrap();
+                assert_eq!(read.status(), 404, "{backend:?}: Eve read {path}");
+            }
+            let list: serde_json::Value =
+                http.get(streams.url("/v1/sessions")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+            assert_eq!(list["sessions"], serde_json::json!([]), "{backend:?}");
+        }
+        let own = http.get(streams.url(&format!("/v1/stream/sessions/{chat}?offset=-1"))).bearer_auth(&victim);
+        assert!(own.send().await.unwrap().text().await.unwrap().contains("my secret plans"), "{backend:?}");
+        streams.stop().await;
+        api.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn provider_answer_with_a_wrong_state_or_issuer_is_refused() {
     let provider = OidcProvider::start(None).await;
@@ -94,10 +168,10 @@ async fn provider_answer_with_a_wrong_state_or_issuer_is_refused() {
         let api = start_api(&db, use_provider(&provider)).await;
         let browser = stepping_browser();
         let pkce = Pkce::new();
-        let page = browser.get(authorize_url(&api, REDIRECT, &pkce.challenge, "desk", &[])).send().await.unwrap();
-        assert_eq!(page.status(), 200);
+        let html = open_sign_in_page(&browser, &authorize_url(&api, REDIRECT, &pkce.challenge, "desk", &[])).await;
         // Through the provider, stopping just before the browser returns to us.
-        let genuine = follow_until(&browser, &api.url("/signin/oidc"), is_api_callback(&api)).await;
+        let chosen = choose_provider(&browser, &api, &html, "oidc").await;
+        let genuine = follow_until(&browser, &redirect_target(&chosen), is_api_callback(&api)).await;
         let state = genuine.query_pairs().find(|(k, _)| k == "state").expect("state on the return leg").1.into_owned();
 
         for forged in [Some("forged-state"), Some(&state[..state.len() - 1]), None] {
@@ -148,8 +222,10 @@ async fn sign_in_with_tampered_id_token(db: &TestDatabase, provider: &OidcProvid
     let api = start_api(db, use_provider(provider)).await;
     let mut listener = Loopback::start().await;
     let browser = browser();
-    browser.get(authorize_url(&api, &listener.redirect_uri, &Pkce::new().challenge, "desk", &[])).send().await.unwrap();
-    let response = browser.get(api.url("/signin/oidc")).send().await.unwrap();
+    let html =
+        open_sign_in_page(&browser, &authorize_url(&api, &listener.redirect_uri, &Pkce::new().challenge, "desk", &[]))
+            .await;
+    let response = choose_provider(&browser, &api, &html, "oidc").await;
     let status = response.status().as_u16();
     let body = response.text().await.unwrap();
     let code = listener.try_received().map(|q| q["code"].clone());
@@ -194,14 +270,15 @@ async fn an_unreachable_provider_is_a_502_page_not_a_crash() {
     drop(closed);
     let db = TestDatabase::sqlite();
     let api = start_api(&db, |c| {
+        c.dev_login = false;
         c.oidc_issuer = Some(issuer);
         c.oidc_client_id = Some("id".into());
         c.oidc_client_secret = Some(Secret::new("secret"));
     })
     .await;
     let browser = stepping_browser();
-    browser.get(authorize_url(&api, REDIRECT, &Pkce::new().challenge, "s", &[])).send().await.unwrap();
-    let response = browser.get(api.url("/signin/oidc")).send().await.unwrap();
+    let html = open_sign_in_page(&browser, &authorize_url(&api, REDIRECT, &Pkce::new().challenge, "s", &[])).await;
+    let response = choose_provider(&browser, &api, &html, "oidc").await;
     assert_eq!(response.status(), 502);
     assert!(response.text().await.unwrap().contains("could not be reached"));
     api.stop().await;

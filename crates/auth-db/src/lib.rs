@@ -7,6 +7,7 @@
 //! as Unix milliseconds).
 
 mod error;
+mod linking;
 mod model;
 mod notify;
 mod pg;
@@ -15,6 +16,7 @@ mod token;
 mod url;
 
 pub use error::Error;
+pub use linking::normalize_email;
 pub use model::{NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
 pub use notify::{install_session_triggers, session_triggers_installed};
 pub use token::{generate_token, lookup_part, token_digest, TokenDigest};
@@ -75,7 +77,8 @@ impl AuthDb {
         }
     }
 
-    /// Creates the user with this email, or updates its name and image.
+    /// Creates the user with this email (lowercased), or updates its name and image:
+    /// for fixtures and tools; sign-in goes through [`AuthDb::link_account`].
     pub async fn upsert_user(&self, user: &NewUser) -> Result<User, Error> {
         match self {
             AuthDb::Postgres(db) => db.upsert_user(user).await,
@@ -101,9 +104,12 @@ impl AuthDb {
     }
 
     /// The user behind an upstream identity. A known `(provider_id, account_id)` gets
-    /// its user (name and image refreshed); a new one joins the user with the same
-    /// email, or a new user, and is recorded in `auth.accounts`. A new identity whose
-    /// email is unverified may not join an existing user ([`Error::UnverifiedEmailTaken`]).
+    /// its user (name and image refreshed). A new one is recorded in `auth.accounts`
+    /// and, by its e-mail address (compared lowercased): joins the user holding it when
+    /// both are verified; gets a new user when nobody holds it, or when the holder's
+    /// address was never verified (the holder keeps its data under a placeholder
+    /// address: see `linking::Claim::Displace` for why); and is refused when the
+    /// identity's own address is unverified and taken ([`Error::UnverifiedEmailTaken`]).
     pub async fn link_account(&self, account: &NewAccount) -> Result<User, Error> {
         match self {
             AuthDb::Postgres(db) => db.link_account(account).await,

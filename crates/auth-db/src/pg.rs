@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use crate::linking::{claim, displaced_email, normalize_email, Claim};
 use crate::{Error, NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
 
 /// How `auth.sessions.expires_at` stores time. Both layouts exist in the wild, and
@@ -52,6 +53,9 @@ struct Queries {
     upsert_user: String,
     find_session_user: String,
     update_linked_user: String,
+    join_user: String,
+    insert_user: String,
+    displace_user: String,
     insert_account: String,
     insert_verification: String,
     find_verification: String,
@@ -91,12 +95,29 @@ impl Queries {
                 t.to_zoned("s.expires_at"),
                 t.now()
             ),
+            // A provider vouching for an address verifies the user's only if it is that
+            // address: the identity's e-mail may have changed since it was linked.
             update_linked_user: format!(
                 "UPDATE auth.users SET name = $1, image = COALESCE($2, users.image), \
-                   email_verified = users.email_verified OR $3, updated_at = {now} \
+                   email_verified = users.email_verified OR ($3 AND users.email = $6), updated_at = {now} \
                  FROM auth.accounts a \
                  WHERE a.provider_id = $4 AND a.account_id = $5 AND users.id = a.user_id \
                  RETURNING users.id::text, users.name, users.email, users.email_verified, users.image",
+                now = t.now()
+            ),
+            join_user: format!(
+                "UPDATE auth.users SET name = $2, image = COALESCE($3, image), updated_at = {now} \
+                 WHERE id = $1::uuid RETURNING id::text, name, email, email_verified, image",
+                now = t.now()
+            ),
+            insert_user: format!(
+                "INSERT INTO auth.users (id, name, email, email_verified, image, created_at, updated_at) \
+                 VALUES ($1::uuid, $2, $3, $4, $5, {now}, {now}) \
+                 RETURNING id::text, name, email, email_verified, image",
+                now = t.now()
+            ),
+            displace_user: format!(
+                "UPDATE auth.users SET email = $2, updated_at = {now} WHERE id = $1::uuid",
                 now = t.now()
             ),
             insert_account: format!(
@@ -125,6 +146,13 @@ impl Queries {
             delete_expired_verifications: format!("DELETE FROM auth.verifications WHERE expires_at <= {}", t.now()),
         }
     }
+}
+
+/// A user's columns: id, name, email, email_verified, image.
+type UserRow = (String, String, String, bool, Option<String>);
+
+fn user((id, name, email, email_verified, image): UserRow) -> User {
+    User { id, name, email, email_verified, image }
 }
 
 /// A user's columns and a session's expiry, as `find_session_user` reads them.
@@ -191,7 +219,7 @@ impl PgAuth {
         let (id, name, email, email_verified, image) = sqlx::query_as(&self.queries.upsert_user)
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(&u.name)
-            .bind(&u.email)
+            .bind(normalize_email(&u.email))
             .bind(u.email_verified)
             .bind(&u.image)
             .fetch_one(&self.pool)
@@ -215,46 +243,68 @@ impl PgAuth {
     }
 
     pub async fn link_account(&self, a: &NewAccount) -> Result<User, Error> {
+        let email = normalize_email(&a.user.email);
         let mut tx = self.pool.begin().await?;
-        let linked = sqlx::query_as(&self.queries.update_linked_user)
+        // Two first sign-ins claiming one address at once must not both find it free.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('superset:email:' || $1))")
+            .bind(&email)
+            .execute(&mut *tx)
+            .await?;
+        let linked: Option<UserRow> = sqlx::query_as(&self.queries.update_linked_user)
             .bind(&a.user.name)
             .bind(&a.user.image)
             .bind(a.user.email_verified)
             .bind(&a.provider_id)
             .bind(&a.account_id)
+            .bind(&email)
             .fetch_optional(&mut *tx)
             .await?;
-        if let Some((id, name, email, email_verified, image)) = linked {
+        if let Some(row) = linked {
             tx.commit().await?;
-            return Ok(User { id, name, email, email_verified, image });
+            return Ok(user(row));
         }
-        if !a.user.email_verified {
-            let taken: Option<i32> = sqlx::query_scalar("SELECT 1 FROM auth.users WHERE email = $1")
-                .bind(&a.user.email)
+        let holder: Option<(String, bool)> =
+            sqlx::query_as("SELECT id::text, email_verified FROM auth.users WHERE email = $1")
+                .bind(&email)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if taken.is_some() {
-                return Err(Error::UnverifiedEmailTaken);
+        let row: UserRow = match claim(holder, a.user.email_verified)? {
+            Claim::Join(id) => {
+                sqlx::query_as(&self.queries.join_user)
+                    .bind(&id)
+                    .bind(&a.user.name)
+                    .bind(&a.user.image)
+                    .fetch_one(&mut *tx)
+                    .await?
             }
-        }
-        let (id, name, email, email_verified, image): (String, String, String, bool, Option<String>) =
-            sqlx::query_as(&self.queries.upsert_user)
-                .bind(uuid::Uuid::new_v4().to_string())
-                .bind(&a.user.name)
-                .bind(&a.user.email)
-                .bind(a.user.email_verified)
-                .bind(&a.user.image)
-                .fetch_one(&mut *tx)
-                .await?;
+            claim => {
+                if let Claim::Displace(id) = &claim {
+                    sqlx::query(&self.queries.displace_user)
+                        .bind(id)
+                        .bind(displaced_email(id))
+                        .execute(&mut *tx)
+                        .await?;
+                    tracing::warn!(displaced = %id, "a verified identity claimed the address of an unverified user; it gets a user of its own");
+                }
+                sqlx::query_as(&self.queries.insert_user)
+                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(&a.user.name)
+                    .bind(&email)
+                    .bind(a.user.email_verified)
+                    .bind(&a.user.image)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
         sqlx::query(&self.queries.insert_account)
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(&a.account_id)
             .bind(&a.provider_id)
-            .bind(&id)
+            .bind(&row.0)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(User { id, name, email, email_verified, image })
+        Ok(user(row))
     }
 
     pub async fn put_verification(&self, v: &Verification) -> Result<(), Error> {

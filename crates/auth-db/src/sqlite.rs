@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use crate::linking::{claim, displaced_email, normalize_email, Claim};
 use crate::{Error, NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
 
 #[derive(Clone, Debug)]
@@ -86,7 +87,7 @@ impl SqliteAuth {
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(&u.name)
-        .bind(&u.email)
+        .bind(normalize_email(&u.email))
         .bind(u.email_verified)
         .bind(&u.image)
         .bind(Utc::now().timestamp_millis())
@@ -119,13 +120,16 @@ impl SqliteAuth {
     }
 
     pub async fn link_account(&self, a: &NewAccount) -> Result<User, Error> {
+        let email = normalize_email(&a.user.email);
         let now = Utc::now().timestamp_millis();
         // BEGIN IMMEDIATE: take the write lock first, so that two first sign-ins of the
         // same person cannot both decide the user is missing.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let linked = sqlx::query_as(
+        // A provider vouching for an address verifies the user's only if it is that
+        // address: the identity's e-mail may have changed since it was linked.
+        let linked: Option<UserRow> = sqlx::query_as(
             "UPDATE users SET name = ?1, image = COALESCE(?2, image), \
-               email_verified = email_verified OR ?3, updated_at = ?4 \
+               email_verified = email_verified OR (?3 AND email = ?7), updated_at = ?4 \
              WHERE id = (SELECT user_id FROM accounts WHERE provider_id = ?5 AND account_id = ?6) \
              RETURNING id, name, email, email_verified, image",
         )
@@ -135,38 +139,54 @@ impl SqliteAuth {
         .bind(now)
         .bind(&a.provider_id)
         .bind(&a.account_id)
+        .bind(&email)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((id, name, email, email_verified, image)) = linked {
+        if let Some(row) = linked {
             tx.commit().await?;
-            return Ok(User { id, name, email, email_verified, image });
+            return Ok(user(row));
         }
-        if !a.user.email_verified {
-            let taken: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE email = ?1")
-                .bind(&a.user.email)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if taken.is_some() {
-                return Err(Error::UnverifiedEmailTaken);
+        let holder: Option<(String, bool)> = sqlx::query_as("SELECT id, email_verified FROM users WHERE email = ?1")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let row: UserRow = match claim(holder, a.user.email_verified)? {
+            Claim::Join(id) => {
+                sqlx::query_as(
+                    "UPDATE users SET name = ?2, image = COALESCE(?3, image), updated_at = ?4 WHERE id = ?1 \
+                     RETURNING id, name, email, email_verified, image",
+                )
+                .bind(&id)
+                .bind(&a.user.name)
+                .bind(&a.user.image)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
             }
-        }
-        let (id, name, email, email_verified, image): (String, String, String, bool, Option<String>) = sqlx::query_as(
-            "INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
-                 ON CONFLICT (email) DO UPDATE SET name = excluded.name, \
-                   image = COALESCE(excluded.image, users.image), \
-                   email_verified = users.email_verified OR excluded.email_verified, \
-                   updated_at = excluded.updated_at \
-                 RETURNING id, name, email, email_verified, image",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&a.user.name)
-        .bind(&a.user.email)
-        .bind(a.user.email_verified)
-        .bind(&a.user.image)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+            claim => {
+                if let Claim::Displace(id) = &claim {
+                    sqlx::query("UPDATE users SET email = ?2, updated_at = ?3 WHERE id = ?1")
+                        .bind(id)
+                        .bind(displaced_email(id))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tracing::warn!(displaced = %id, "a verified identity claimed the address of an unverified user; it gets a user of its own");
+                }
+                sqlx::query_as(
+                    "INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id, name, email, email_verified, image",
+                )
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(&a.user.name)
+                .bind(&email)
+                .bind(a.user.email_verified)
+                .bind(&a.user.image)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
         sqlx::query(
             "INSERT INTO accounts (id, account_id, provider_id, user_id, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (provider_id, account_id) DO NOTHING",
@@ -174,12 +194,12 @@ impl SqliteAuth {
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(&a.account_id)
         .bind(&a.provider_id)
-        .bind(&id)
+        .bind(&row.0)
         .bind(now)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(User { id, name, email, email_verified, image })
+        Ok(user(row))
     }
 
     pub async fn put_verification(&self, v: &Verification) -> Result<(), Error> {
@@ -234,6 +254,13 @@ impl SqliteAuth {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// A user's columns: id, name, email, email_verified, image.
+type UserRow = (String, String, String, bool, Option<String>);
+
+fn user((id, name, email, email_verified, image): UserRow) -> User {
+    User { id, name, email, email_verified, image }
 }
 
 fn verification((identifier, value, ms): (String, String, i64)) -> Option<Verification> {

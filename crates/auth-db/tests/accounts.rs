@@ -48,6 +48,126 @@ async fn accounts_are_linked_by_provider_and_account_id() {
     }
 }
 
+/// Pre-account takeover: someone claims a victim's address at a provider that does not
+/// verify it and signs in first; the victim, verified, signs in later. They must end up
+/// as two users, and the claimant's session must not become the victim's.
+#[tokio::test]
+async fn a_verified_identity_never_joins_a_user_whose_address_was_not_verified() {
+    for backend in Backend::ALL {
+        let (_db, auth) = connect(backend).await;
+        let eve = auth.link_account(&identity("oidc", "eve", "Eve", "Victim@Corp.example", false)).await.unwrap();
+        assert_eq!(eve.email, "victim@corp.example", "{backend:?}: stored lowercased");
+        assert!(!eve.email_verified);
+        let eve_session = auth.create_session(&NewSession::for_user(&eve.id)).await.unwrap();
+
+        let victim = auth.link_account(&identity("google", "v-1", "Vic", "victim@corp.example", true)).await.unwrap();
+        assert_ne!(victim.id, eve.id, "{backend:?}: the verified identity got a user of its own");
+        assert_eq!(victim.email, "victim@corp.example");
+        assert!(victim.email_verified);
+
+        // Eve's session and account still name her own user, which gave the address up.
+        let still_eve = auth.find_session_user(&eve_session.token).await.unwrap().expect("eve's session");
+        assert_eq!(still_eve.user.id, eve.id, "{backend:?}");
+        assert!(still_eve.user.email.ends_with(".invalid"), "{backend:?}: {}", still_eve.user.email);
+        let again = auth.link_account(&identity("oidc", "eve", "Eve", "victim@corp.example", false)).await.unwrap();
+        assert_eq!(again.id, eve.id, "{backend:?}: a linked identity keeps its user");
+        assert!(!again.email_verified, "{backend:?}: it verifies no address it does not hold");
+
+        // Another unverified claim gets nobody's user; another verified one joins the victim.
+        for unverified in ["victim@corp.example", "VICTIM@corp.example"] {
+            let claim = auth.link_account(&identity("github", "eve-2", "Eve", unverified, false)).await;
+            assert!(matches!(claim, Err(Error::UnverifiedEmailTaken)), "{backend:?}: {claim:?}");
+        }
+        let github = auth.link_account(&identity("github", "v-2", "Vic", "VICTIM@corp.example", true)).await.unwrap();
+        assert_eq!(github.id, victim.id, "{backend:?}");
+    }
+}
+
+/// A linked identity whose provider now reports another, verified address does not
+/// make the user's own (different) address verified.
+#[tokio::test]
+async fn a_linked_identity_verifies_only_the_address_it_reports() {
+    for backend in Backend::ALL {
+        let (_db, auth) = connect(backend).await;
+        let first = auth.link_account(&identity("oidc", "x", "X", "old@example.com", false)).await.unwrap();
+        let moved = auth.link_account(&identity("oidc", "x", "X", "new@example.com", true)).await.unwrap();
+        assert_eq!(moved.id, first.id);
+        assert!(!moved.email_verified, "{backend:?}: old@ was never verified");
+        let same = auth.link_account(&identity("oidc", "x", "X", "OLD@example.com", true)).await.unwrap();
+        assert!(same.email_verified, "{backend:?}: old@ verified now");
+    }
+}
+
+/// The migration that lowercases stored addresses runs over a database holding
+/// addresses that differ only in case: it must not fail, lowercases the rest, and
+/// leaves each such group as it is.
+#[tokio::test]
+async fn lowercasing_stored_addresses_survives_case_duplicates() {
+    for backend in Backend::ALL {
+        let (db, auth) = connect(backend).await;
+        for email in ["Mixed@Example.com", "Dup@example.com", "DUP@example.com", "dup2@example.com", "Dup2@Example.com"]
+        {
+            insert_raw_user(&auth, email).await;
+        }
+        // Run the migration again as if it were new.
+        forget_migration(&auth, "email_case_and_expiry_index").await;
+        let auth = AuthDb::connect(&db.database_url()).await.expect("the migration runs over case duplicates");
+        let mut emails = stored_emails(&auth).await;
+        emails.sort();
+        let expected =
+            ["DUP@example.com", "Dup2@Example.com", "Dup@example.com", "dup2@example.com", "mixed@example.com"];
+        assert_eq!(emails, expected, "{backend:?}");
+        // The lowercased address is one address now.
+        let joined = auth.link_account(&identity("google", "m", "M", "MIXED@example.com", true)).await.unwrap();
+        assert_eq!(joined.email, "mixed@example.com");
+        let emails = stored_emails(&auth).await;
+        assert_eq!(emails.iter().filter(|e| e.as_str() == "mixed@example.com").count(), 1, "{backend:?}: {emails:?}");
+        assert_eq!(emails.iter().filter(|e| e.ends_with(".invalid")).count(), 1, "{backend:?}: {emails:?}");
+    }
+}
+
+async fn insert_raw_user(auth: &AuthDb, email: &str) {
+    let id = uuid::Uuid::new_v4().to_string();
+    match (auth.pg_pool(), auth.sqlite_pool()) {
+        (Some(pool), _) => {
+            sqlx::query("INSERT INTO auth.users (id, name, email) VALUES ($1::uuid, 'x', $2)")
+                .bind(id)
+                .bind(email)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        (_, Some(pool)) => {
+            sqlx::query("INSERT INTO users (id, name, email, created_at, updated_at) VALUES (?1, 'x', ?2, 0, 0)")
+                .bind(id)
+                .bind(email)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        _ => unreachable!(),
+    }
+}
+
+async fn stored_emails(auth: &AuthDb) -> Vec<String> {
+    match (auth.pg_pool(), auth.sqlite_pool()) {
+        (Some(pool), _) => sqlx::query_scalar("SELECT email FROM auth.users").fetch_all(pool).await.unwrap(),
+        (_, Some(pool)) => sqlx::query_scalar("SELECT email FROM users").fetch_all(pool).await.unwrap(),
+        _ => unreachable!(),
+    }
+}
+
+async fn forget_migration(auth: &AuthDb, description: &str) {
+    let description = description.replace('_', " ");
+    let sql = "DELETE FROM _sqlx_migrations WHERE description = $1";
+    let forgotten = match (auth.pg_pool(), auth.sqlite_pool()) {
+        (Some(pool), _) => sqlx::query(sql).bind(&description).execute(pool).await.unwrap().rows_affected(),
+        (_, Some(pool)) => sqlx::query(sql).bind(&description).execute(pool).await.unwrap().rows_affected(),
+        _ => unreachable!(),
+    };
+    assert_eq!(forgotten, 1, "the migration {description:?} was recorded");
+}
+
 #[tokio::test]
 async fn a_session_is_found_with_its_user_and_revoked_by_id() {
     for backend in Backend::ALL {

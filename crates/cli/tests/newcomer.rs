@@ -63,15 +63,23 @@ fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-/// The browser's part: the sign-in page, the dev form, the redirect to the loopback.
+/// The value following `marker` in `html`, up to the closing quote.
+fn attribute<'a>(html: &'a str, marker: &str) -> &'a str {
+    let at = html.find(marker).unwrap_or_else(|| panic!("no {marker} in {html}")) + marker.len();
+    &html[at..at + html[at..].find('"').unwrap()]
+}
+
+/// The browser's part: the sign-in page, the dev form (with the page's anti-CSRF
+/// token), the redirect to the loopback.
 async fn play_browser(authorize_url: &str, name: &str, email: &str) -> String {
     let browser =
         reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = browser.get(authorize_url).send().await.unwrap().text().await.unwrap();
     let form = &page[page.find("<form").expect("a sign-in form")..];
-    let at = form.find("action=\"").unwrap() + "action=\"".len();
-    let action = &form[at..at + form[at..].find('"').unwrap()];
-    let answer = browser.post(action).form(&[("name", name), ("email", email)]).send().await.unwrap();
+    let action = attribute(form, "action=\"");
+    let token = attribute(form, "name=\"csrf_token\" value=\"");
+    let answer =
+        browser.post(action).form(&[("csrf_token", token), ("name", name), ("email", email)]).send().await.unwrap();
     assert!(answer.status().is_redirection(), "{}", answer.status());
     let loopback = answer.headers()["location"].to_str().unwrap().to_owned();
     browser.get(loopback).send().await.unwrap().text().await.unwrap()

@@ -4,9 +4,13 @@
 //
 // One client is registered: a native application, so its loopback redirect URI
 // (http://127.0.0.1/signin/oidc/callback) matches whatever port the server under test
-// got. There is one account. Sign-in needs no form: the interaction endpoint logs the
-// test account in and grants the requested scopes at once, so a test's HTTP client
-// only has to follow redirects.
+// got. There are two accounts: `test-account-1`, whose e-mail the provider vouches for
+// (email_verified: true), and `test-account-unverified`, someone else claiming the same
+// address without proof (email_verified: false; by default in upper case, to show that
+// addresses compare case-insensitively). Sign-in needs no form: the interaction
+// endpoint logs in the account chosen by the last `POST /test/next-login` (body: the
+// account id; `test-account-1` until then) and grants the requested scopes at once, so
+// a test's HTTP client only has to follow redirects.
 //
 // OIDC_MISBEHAVE makes the provider issue ID tokens a relying party must refuse,
 // still properly signed with the provider's own key:
@@ -15,7 +19,8 @@
 //   resign    (the control) the ID token is re-signed unchanged, and must be accepted:
 //             it shows that a refusal in the other modes is for the changed claim
 //
-// Environment: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_ACCOUNT_EMAIL, OIDC_ACCOUNT_NAME.
+// Environment: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_ACCOUNT_EMAIL, OIDC_ACCOUNT_NAME,
+// OIDC_UNVERIFIED_EMAIL.
 
 import http from 'node:http';
 
@@ -24,11 +29,16 @@ import Provider from 'oidc-provider';
 
 const clientId = process.env.OIDC_CLIENT_ID ?? 'superset-api-test';
 const clientSecret = process.env.OIDC_CLIENT_SECRET ?? 'superset-api-test-secret';
-const accountId = 'test-account-1';
-const account = {
-  email: process.env.OIDC_ACCOUNT_EMAIL ?? 'ada@example.test',
-  name: process.env.OIDC_ACCOUNT_NAME ?? 'Ada Lovelace',
+const email = process.env.OIDC_ACCOUNT_EMAIL ?? 'ada@example.test';
+const accounts = {
+  'test-account-1': { email, email_verified: true, name: process.env.OIDC_ACCOUNT_NAME ?? 'Ada Lovelace' },
+  'test-account-unverified': {
+    email: process.env.OIDC_UNVERIFIED_EMAIL ?? email.toUpperCase(),
+    email_verified: false,
+    name: 'Eve',
+  },
 };
+let nextLogin = 'test-account-1';
 const misbehave = process.env.OIDC_MISBEHAVE ?? '';
 if (!['', 'nonce', 'audience', 'resign'].includes(misbehave)) {
   console.error(`unknown OIDC_MISBEHAVE=${misbehave}; expected nonce, audience or resign`);
@@ -60,11 +70,9 @@ const provider = new Provider(issuer, {
   features: { devInteractions: { enabled: false } },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(_ctx, id) {
-    if (id !== accountId) return undefined;
-    return {
-      accountId: id,
-      claims: async () => ({ sub: id, email: account.email, email_verified: true, name: account.name }),
-    };
+    const account = accounts[id];
+    if (!account) return undefined;
+    return { accountId: id, claims: async () => ({ sub: id, ...account }) };
   },
 });
 
@@ -90,7 +98,7 @@ async function interact(req, res) {
   const { prompt, params, session } = details;
   let result;
   if (prompt.name === 'login') {
-    result = { login: { accountId } };
+    result = { login: { accountId: nextLogin } };
   } else {
     const grant = details.grantId
       ? await provider.Grant.find(details.grantId)
@@ -107,8 +115,24 @@ async function interact(req, res) {
 }
 
 const handle = provider.callback();
+/** `POST /test/next-login`: which account the next sign-in logs in. */
+async function chooseNextLogin(req, res) {
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  if (!accounts[body]) {
+    res.statusCode = 400;
+    res.end(`unknown account ${body}`);
+    return;
+  }
+  nextLogin = body;
+  res.statusCode = 204;
+  res.end();
+}
+
 server.on('request', (req, res) => {
-  if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
+  if (req.method === 'POST' && req.url === '/test/next-login') {
+    chooseNextLogin(req, res);
+  } else if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
     interact(req, res).catch((err) => {
       console.error('interaction failed:', err);
       res.statusCode = 500;

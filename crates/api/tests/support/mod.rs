@@ -166,14 +166,54 @@ pub fn location_query(response: &reqwest::Response) -> (String, HashMap<String, 
     (base.to_string(), query)
 }
 
+/// The anti-CSRF token of a sign-in page: every form on it carries the same one.
+pub fn csrf_token(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let at = html.find(marker).unwrap_or_else(|| panic!("no anti-CSRF token on the page: {html}")) + marker.len();
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+/// The person's click on "Continue with ..." on the sign-in page `html`: the POST its
+/// form sends.
+pub async fn choose_provider(
+    browser: &reqwest::Client,
+    api: &Running,
+    html: &str,
+    provider: &str,
+) -> reqwest::Response {
+    let action = api.url(&format!("/signin/{provider}"));
+    assert!(html.contains(&format!("action=\"{action}\"")), "no {provider} button on the page: {html}");
+    browser.post(action).form(&[("csrf_token", csrf_token(html))]).send().await.unwrap()
+}
+
+/// The dev form on the sign-in page `html`, filled in and sent.
+pub async fn submit_dev_form(
+    browser: &reqwest::Client,
+    api: &Running,
+    html: &str,
+    name: &str,
+    email: &str,
+) -> reqwest::Response {
+    let token = csrf_token(html);
+    let form = [("csrf_token", token.as_str()), ("name", name), ("email", email)];
+    browser.post(api.url("/signin/dev")).form(&form).send().await.unwrap()
+}
+
+/// Opens the sign-in page for this authorization request in `browser`: its HTML.
+pub async fn open_sign_in_page(browser: &reqwest::Client, url: &str) -> String {
+    let page = browser.get(url).send().await.unwrap();
+    let status = page.status();
+    let html = page.text().await.unwrap();
+    assert_eq!(status, 200, "{html}");
+    html
+}
+
 /// Authorize and sign in through the dev form, stopping at the redirect to the
 /// desktop: returns its parameters (`code`, `state`).
 pub async fn dev_sign_in(api: &Running, redirect_uri: &str, pkce: &Pkce, email: &str) -> HashMap<String, String> {
     let browser = stepping_browser();
-    let page = browser.get(authorize_url(api, redirect_uri, &pkce.challenge, "st4te", &[])).send().await.unwrap();
-    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
-    let answer =
-        browser.post(api.url("/signin/dev")).form(&[("name", "Test Person"), ("email", email)]).send().await.unwrap();
+    let html = open_sign_in_page(&browser, &authorize_url(api, redirect_uri, &pkce.challenge, "st4te", &[])).await;
+    let answer = submit_dev_form(&browser, api, &html, "Test Person", email).await;
     assert_eq!(answer.status(), 303);
     let (target, query) = location_query(&answer);
     assert_eq!(target, redirect_uri);
@@ -273,6 +313,13 @@ pub async fn text(db: &TestDatabase, sql: &str, binds: &[&str]) -> Option<String
 }
 
 pub mod oidc;
+
+/// Where a redirect response sends the browser.
+pub fn redirect_target(response: &reqwest::Response) -> String {
+    assert!(response.status().is_redirection(), "{} is not a redirect", response.status());
+    let location = response.headers()["location"].to_str().unwrap();
+    response.url().join(location).unwrap().to_string()
+}
 
 /// Walks a browser from `url` through redirects until the next one would go to a URL
 /// for which `stop` is true; returns that URL (or panics on a non-redirect answer).

@@ -13,6 +13,9 @@ pub const CLIENT_SECRET: &str = "superset-api-test-secret-0123456789";
 pub const ACCOUNT_ID: &str = "test-account-1";
 pub const ACCOUNT_EMAIL: &str = "ada@example.test";
 pub const ACCOUNT_NAME: &str = "Ada Lovelace";
+/// Someone else's account at the same provider, claiming ACCOUNT_EMAIL (in upper case)
+/// without the provider vouching for it.
+pub const UNVERIFIED_ACCOUNT_ID: &str = "test-account-unverified";
 
 pub struct OidcProvider {
     pub issuer: String,
@@ -60,6 +63,19 @@ impl OidcProvider {
             }
         });
         OidcProvider { issuer, _child: child }
+    }
+}
+
+impl OidcProvider {
+    /// Which account the provider logs in at the next sign-in (until told otherwise).
+    pub async fn next_login(&self, account_id: &str) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/test/next-login", self.issuer))
+            .body(account_id.to_owned())
+            .send()
+            .await
+            .expect("the OIDC provider answers");
+        assert_eq!(response.status(), 204, "choosing {account_id}");
     }
 }
 

@@ -85,7 +85,8 @@ impl Drop for Stack {
 }
 
 /// Plays the person at the browser: opens `authorize_url`, fills in the dev form with
-/// `email`, follows the redirect to the loopback listener. Returns that last page's
+/// `email` (sending back the page's anti-CSRF token), follows the redirect to the
+/// loopback listener. Returns that last page's
 /// status and HTML.
 pub async fn sign_in_with_dev_form(authorize_url: &Url, email: &str) -> (u16, String) {
     let (browser, location) = dev_form_redirect(authorize_url, email).await;
@@ -100,8 +101,10 @@ pub async fn dev_form_redirect(authorize_url: &Url, email: &str) -> (reqwest::Cl
     assert_eq!(page.status(), 200, "the sign-in page");
     let html = page.text().await.unwrap();
     let action = form_action(&html).expect("the sign-in page has the dev form");
+    let token = csrf_token(&html).expect("the sign-in page's forms carry an anti-CSRF token");
     let name = email.split('@').next().unwrap();
-    let answer = browser.post(action).form(&[("name", name), ("email", email)]).send().await.unwrap();
+    let form = [("csrf_token", token.as_str()), ("name", name), ("email", email)];
+    let answer = browser.post(action).form(&form).send().await.unwrap();
     assert!(answer.status().is_redirection(), "the dev form answers with a redirect, got {}", answer.status());
     let location = answer.headers()["location"].to_str().unwrap().to_owned();
     (browser, location)
@@ -111,6 +114,13 @@ pub async fn dev_form_redirect(authorize_url: &Url, email: &str) -> (reqwest::Cl
 pub async fn follow(browser: &reqwest::Client, url: &str) -> (u16, String) {
     let response = browser.get(url).send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The value of the page's hidden `csrf_token` input, which every form must send back.
+fn csrf_token(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let at = html.find(marker)? + marker.len();
+    Some(html[at..at + html[at..].find('"')?].to_owned())
 }
 
 fn form_action(html: &str) -> Option<String> {
