@@ -3,6 +3,7 @@
 //! read from the store, so a missed intermediate value loses nothing.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::watch;
@@ -20,6 +21,9 @@ pub struct Version {
 #[derive(Default)]
 pub struct Notifier {
     senders: Mutex<HashMap<u64, watch::Sender<Version>>>,
+    /// Bumped by [`wake_all`](Self::wake_all): the versions known before may be stale,
+    /// so nothing remembered at them may be reused.
+    epoch: AtomicU64,
 }
 
 /// Past this many entries, subscribing first drops those nobody listens to any more.
@@ -39,8 +43,13 @@ impl Notifier {
         self.senders.lock().expect("notifier lock").get(&stream).map(|s| *s.borrow())
     }
 
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
     /// Makes every subscriber look again: after notifications may have been missed.
     pub fn wake_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         for sender in self.senders.lock().expect("notifier lock").values() {
             sender.send_modify(|_| {});
         }

@@ -665,19 +665,22 @@ async fn listen(pool: PgPool, notifier: Arc<Notifier>, shutdown: CancellationTok
             let mut listener = PgListener::connect_with(&pool).await?;
             listener.listen(CHANNEL).await?;
             notifier.wake_all();
-            loop {
-                let notification = listener.recv().await?;
+            // `try_recv`, not `recv`: `recv` reconnects by itself and hides the gap, in
+            // which other instances' notifications are lost and nobody here is woken.
+            while let Some(notification) = listener.try_recv().await? {
                 if let Some((id, version)) = parse_notification(notification.payload()) {
                     notifier.publish(id, version);
                 }
             }
+            Ok(())
         };
         let result: Result<(), sqlx::Error> = tokio::select! {
             r = listener => r,
             () = shutdown.cancelled() => return,
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "lost the streams notification channel; reconnecting");
+        match result {
+            Err(e) => tracing::warn!(error = %e, "lost the streams notification channel; reconnecting"),
+            Ok(()) => tracing::warn!("lost the streams notification channel; reconnecting"),
         }
         notifier.wake_all();
         tokio::select! {
@@ -701,7 +704,8 @@ struct ReadMemo {
 
 #[derive(Clone)]
 struct MemoEntry {
-    version: Version,
+    /// The stream's notified version and the notifier's epoch it was read at.
+    version: (Version, u64),
     cell: Arc<OnceCell<Chunk>>,
 }
 
@@ -766,7 +770,7 @@ impl ReadMemo {
     /// stream is known and someone in this process watches it.
     fn entry(&self, key: &StreamKey, pos: u64, limit: usize, notifier: &Notifier) -> Option<MemoEntry> {
         let id = *self.ids.lock().expect("memo lock").get(key)?;
-        let version = notifier.latest(id)?;
+        let version = (notifier.latest(id)?, notifier.epoch());
         let mut entries = self.entries.lock().expect("memo lock");
         let slot = (key.clone(), pos, limit);
         if let Some(existing) = entries.get(&slot).filter(|e| e.version == version) {
