@@ -92,6 +92,10 @@ impl Fleet {
                     ("STREAMS_HOST".into(), "127.0.0.1".into()),
                     ("STREAMS_PORT".into(), port.to_string()),
                     ("STREAMS_STORAGE".into(), "postgres".into()),
+                    // Behind HAProxy every connection comes from it: the per-address
+                    // caps would count all users as one (docs/deploy.md).
+                    ("STREAMS_MAX_CONNECTIONS_PER_CLIENT".into(), "0".into()),
+                    ("STREAMS_TRUSTED_PROXIES".into(), "127.0.0.1/32".into()),
                 ],
             ));
         }
@@ -103,6 +107,7 @@ impl Fleet {
             ("API_PUBLIC_URL".into(), format!("http://127.0.0.1:{lb_auth}")),
             ("SUPERSET_DEV_LOGIN".into(), "1".into()),
             ("API_TRUSTED_PROXIES".into(), "127.0.0.1/32".into()),
+            ("API_MAX_CONNECTIONS_PER_CLIENT".into(), "0".into()),
         ]));
         let mut haproxy_env = vec![
             ("LB_STREAMS_BIND".to_owned(), format!("127.0.0.1:{lb_streams}")),

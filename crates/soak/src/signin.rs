@@ -61,7 +61,8 @@ async fn sign_in_once(auth: &Url, from: IpAddr, email: &str) -> anyhow::Result<S
     if page.status() != StatusCode::OK {
         bail!("the sign-in page answered {}", page.status());
     }
-    let form = [("name", email.split('@').next().unwrap_or(email)), ("email", email)];
+    let csrf_token = csrf_token(&page.text().await?).context("no anti-CSRF token on the sign-in page")?;
+    let form = [("csrf_token", csrf_token.as_str()), ("name", email.split('@').next().unwrap_or(email)), ("email", email)];
     let answer = browser.post(auth.join("/signin/dev")?).form(&form).send().await?;
     if answer.status() != StatusCode::SEE_OTHER {
         bail!("the dev sign-in answered {}", answer.status());
@@ -86,6 +87,14 @@ async fn sign_in_once(auth: &Url, from: IpAddr, email: &str) -> anyhow::Result<S
     }
     let body: serde_json::Value = token.json().await?;
     body["access_token"].as_str().map(str::to_owned).context("no access_token in the token answer")
+}
+
+/// The value of the sign-in page's hidden `csrf_token` input, which its forms send back
+/// (the person's consent).
+fn csrf_token(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let at = html.find(marker)? + marker.len();
+    Some(html[at..at + html[at..].find('"')?].to_owned())
 }
 
 /// `POST /oauth/revoke` (RFC 7009), as the desktop's sign-out sends it.
