@@ -544,7 +544,8 @@ fn wait_for_sign_in_marks(log: &Path, count: usize, wait: Duration, what: &str) 
     let started = Instant::now();
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        let marks = text.lines().filter(|l| l.contains("ui_ready") && l.contains("screen=SignIn")).count();
+        // Fields may come wrapped in colour codes: match the parts.
+        let marks = text.lines().filter(|l| l.contains("ui_ready") && l.contains("SignIn")).count();
         if marks >= count {
             return text;
         }
