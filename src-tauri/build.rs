@@ -1,5 +1,10 @@
 //! Generates the Tauri context and the permissions of the app's own commands, so the
 //! capability file can allow exactly those (and nothing else) to the main window.
+//!
+//! Only a build that embeds the web UI needs `ui/dist`: `tauri build` turns on tauri's
+//! `custom-protocol` feature to embed it, while a development build (`tauri dev`, or
+//! a bare `cargo build`) loads the Vite dev server at `devUrl` instead. tauri's own
+//! build script tells the two apart and passes the answer on (`tauri_build::is_dev`).
 
 const COMMANDS: &[&str] = &[
     "get_config",
@@ -15,18 +20,20 @@ const COMMANDS: &[&str] = &[
     "stop",
     "subscribe_session",
     "unsubscribe_session",
+    "ui_ready",
 ];
 
 fn main() {
-    let dist = std::path::Path::new("ui/dist/index.html");
-    if !dist.exists() {
-        println!(
-            "cargo::error=the desktop app embeds the web UI, which is not built: run \
-             `npm --prefix ui ci && npm --prefix ui run build` first"
-        );
-        return;
+    if !tauri_build::is_dev() {
+        if !std::path::Path::new("ui/dist/index.html").exists() {
+            println!(
+                "cargo::error=the desktop app embeds the web UI, which is not built: run \
+                 `npm --prefix ui ci && npm --prefix ui run build` first"
+            );
+            return;
+        }
+        println!("cargo::rerun-if-changed=ui/dist");
     }
-    println!("cargo::rerun-if-changed=ui/dist");
     let attributes = tauri_build::Attributes::new()
         .capabilities_path_pattern("src-tauri/capabilities/**/*")
         .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));

@@ -200,3 +200,18 @@ pub fn unsubscribe_session(state: State<'_, AppState>, session_id: String) {
         running.cancel();
     }
 }
+
+/// The first screens the UI can paint.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Screen {
+    SignIn,
+    Chat,
+}
+
+/// The UI painted its first screen. The log line marks the end of start-up: for
+/// first-paint timing, and for the test that watches a development build come up.
+#[tauri::command]
+pub fn ui_ready(screen: Screen) {
+    tracing::info!(?screen, "ui_ready: the UI painted its first screen");
+}

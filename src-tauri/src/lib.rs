@@ -77,6 +77,7 @@ pub fn run() {
             commands::stop,
             commands::subscribe_session,
             commands::unsubscribe_session,
+            commands::ui_ready,
         ])
         .run(context)
         .expect("the app runs");

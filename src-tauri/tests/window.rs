@@ -4,11 +4,16 @@
 //! signed in with the history there, sign out: the token file is gone and the server
 //! refuses the old token. A second run signs in through the `superset://` app link
 //! instead, delivered the way the OS does: a second launch with the link, handed to the
-//! running app over D-Bus. Screenshots go to the test's target tmp dir.
+//! running app over D-Bus; a third opens the link with `gio open` through the desktop
+//! entry the `.deb` installs. Screenshots go to the test's target tmp dir.
 //!
-//! Needs the release build (`scripts/build-desktop-linux`), `tauri-driver` (cargo install tauri-driver), `WebKitWebDriver` (Debian's
-//! webkit2gtk-driver) and `Xvfb` (xvfb) when there is no display: missing ones fail
-//! the test with what to install.
+//! And a new developer's first run: `./scripts/run` in a fresh clone brings up the
+//! development build (`tauri dev`) against the Vite dev server, with hot reload.
+//!
+//! Needs the release build and its `.deb` (`scripts/build-desktop-linux`),
+//! `tauri-driver` (cargo install tauri-driver), `WebKitWebDriver` (Debian's
+//! webkit2gtk-driver), `gio` (libglib2.0-bin) and `Xvfb` (xvfb) when there is no
+//! display: missing ones fail the test with what to install.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -444,4 +449,172 @@ async fn sign_in_through_the_superset_link_reaches_the_running_app() {
     assert!(home.path().join("superset/auth-token.enc").exists(), "the token is stored");
     assert_eq!(stack.only_session_token().await.len(), 43, "one session, the app's");
     client.close().await.unwrap();
+}
+
+/// The `.deb` the release build made (`scripts/build-desktop-linux`), unpacked into `dir`:
+/// returns the folder holding its `usr/`.
+fn unpacked_deb(dir: &Path) -> PathBuf {
+    let debs = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("release/bundle/deb");
+    let deb = std::fs::read_dir(&debs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| panic!("no .deb in {}: run scripts/build-desktop-linux first", debs.display()));
+    let root = dir.join("deb");
+    let status =
+        Command::new(find("dpkg-deb", "apt-get install dpkg")).arg("-x").arg(&deb).arg(&root).status().unwrap();
+    assert!(status.success(), "dpkg-deb -x {} failed", deb.display());
+    root
+}
+
+/// The installed app's path for a `superset://` link: the desktop entry the `.deb`
+/// installs, made the default handler of the scheme in a scratch XDG home (as a
+/// desktop does for an installed package), with the packaged binary on PATH. The
+/// callback link is opened with `gio open`, GLib's launcher (which browsers use), not
+/// by starting the binary by hand; the launched copy hands it to the running app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_through_gio_open_and_the_packaged_desktop_entry() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let gio = find("gio", "apt-get install libglib2.0-bin");
+    let (display, _xvfb) = display();
+    let stack = Stack::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let deb = unpacked_deb(home.path());
+    let entries: Vec<_> = std::fs::read_dir(deb.join("usr/share/applications")).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "the .deb installs one desktop entry");
+    let entry = entries[0].file_name().into_string().unwrap();
+    let desktop = std::fs::read_to_string(entries[0].path()).unwrap();
+    assert!(desktop.contains("MimeType=x-scheme-handler/superset"), "the entry handles superset:// links:\n{desktop}");
+
+    // Only the packaged entry, not the one the running app registers for itself in its
+    // own XDG_DATA_HOME (tauri_driver gives it home/data).
+    let launcher = home.path().join("launcher");
+    std::fs::create_dir_all(launcher.join("data/applications")).unwrap();
+    std::fs::create_dir_all(launcher.join("config")).unwrap();
+    std::fs::copy(entries[0].path(), launcher.join("data/applications").join(&entry)).unwrap();
+    std::fs::write(
+        launcher.join("config/mimeapps.list"),
+        format!("[Default Applications]\nx-scheme-handler/superset={entry}\n"),
+    )
+    .unwrap();
+    let path = format!("{}:{}", deb.join("usr/bin").display(), std::env::var("PATH").unwrap_or_default());
+
+    let (bus, _bus) = session_bus(home.path());
+    let opened = home.path().join("opened-urls");
+    let port = free_port();
+    let env = [("DBUS_SESSION_BUS_ADDRESS", bus.as_str()), ("SUPERSET_SIGN_IN_RETURN", "app-link")];
+    let _driver = tauri_driver(port, &display, home.path(), &stack, &opened, &env);
+    let client = launch(port).await;
+    wait_for(&client, &button("Sign in with your browser")).await.click().await.unwrap();
+    let link = sign_in_in_browser(&opened).await;
+    assert!(link.starts_with("superset://auth/callback?"), "the app-link return path: {link}");
+
+    // In a process group of its own, so whatever it starts ends with the test.
+    let mut gio = Killed(
+        Command::new(gio)
+            .process_group(0)
+            .args(["open", &link])
+            .env("DISPLAY", &display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            .env("PATH", path)
+            .env("XDG_DATA_HOME", launcher.join("data"))
+            .env("XDG_CONFIG_HOME", launcher.join("config"))
+            .env("XDG_DATA_DIRS", launcher.join("no-system-entries"))
+            .env("SUPERSET_HOME", home.path().join("superset"))
+            .spawn()
+            .unwrap(),
+    );
+    let status = gio.0.wait().unwrap();
+    assert!(status.success(), "gio open of the callback link failed (its error is above): {status}");
+
+    // Without `%u` in the entry's Exec line the launched copy gets no link: the running
+    // app then never leaves the sign-in wait.
+    wait_for(&client, "//textarea[@aria-label='Message']").await;
+    screenshot(&client, "signed-in-by-gio-open").await;
+    assert!(home.path().join("superset/auth-token.enc").exists(), "the token is stored");
+    assert_eq!(stack.only_session_token().await.len(), 43, "one session, the app's");
+    client.close().await.unwrap();
+}
+
+/// How long the development build may take in a fresh clone: the workspace's own crates
+/// compile again there (the dependencies come from this test's target dir).
+const DEV_BUILD_WAIT: Duration = Duration::from_secs(25 * 60);
+
+/// Waits until the output of `./scripts/run` in `log` holds `count` marks of the UI
+/// having painted the sign-in screen; on failure, shows the end of that output.
+fn wait_for_sign_in_marks(log: &Path, count: usize, wait: Duration, what: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        // Fields may come wrapped in colour codes: match the parts.
+        let marks = text.lines().filter(|l| l.contains("ui_ready") && l.contains("SignIn")).count();
+        if marks >= count {
+            return text;
+        }
+        if started.elapsed() > wait {
+            let tail: Vec<_> = text.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!(
+                "{what}: no `ui_ready ... screen=SignIn` line from the app after {} s. Look at the end of \
+                 `./scripts/run`'s output below (full output: {}): a build error (the desktop build script \
+                 wanting ui/dist?), a port already in use (8787/8788 by `superset dev`, 1420 by Vite), or \
+                 the app failing to start.\n{}",
+                wait.as_secs(),
+                log.display(),
+                tail.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A new developer's first run: `./scripts/run` in a fresh clone (its committed HEAD;
+/// no ui/dist, no node_modules) with a display starts the servers and `tauri dev`,
+/// whose development build loads the UI from the Vite dev server and paints the
+/// sign-in screen. An edit under ui/ then reloads the window (Vite) without rebuilding
+/// or restarting the app.
+#[test]
+fn a_fresh_clone_runs_the_development_app_with_hot_reload() {
+    let (display, _xvfb) = display();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("clone");
+    let status = Command::new("git")
+        .args(["clone", "--quiet", "--no-hardlinks", env!("CARGO_MANIFEST_DIR")])
+        .arg(&clone)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git clone of {} failed", env!("CARGO_MANIFEST_DIR"));
+    let log = dir.path().join("run.log");
+    let output = std::fs::File::create(&log).unwrap();
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    let _run = Killed(
+        Command::new(clone.join("scripts/run"))
+            .current_dir(&clone)
+            // Everything it starts (servers, Vite, cargo, the app, WebKit) ends with the test.
+            .process_group(0)
+            .env("DISPLAY", &display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("CARGO_TARGET_DIR", target)
+            .env("SUPERSET_HOME", dir.path().join("superset"))
+            .env("RUST_LOG", "info")
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_sign_in_marks(&log, 1, DEV_BUILD_WAIT, "the development app never showed the sign-in screen");
+
+    let main = clone.join("ui/src/main.tsx");
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{source}\n// edited by the hot reload test\n")).unwrap();
+    let text = wait_for_sign_in_marks(&log, 2, WAIT, "an edit under ui/ did not reload the window");
+    assert!(
+        !text.contains("Rebuilding application"),
+        "an edit under ui/ rebuilt and restarted the app instead of only reloading the window (.taurignore)"
+    );
 }

@@ -44,6 +44,9 @@ export type SessionFeed =
   | { kind: "closed" }
   | { kind: "error"; message: string; retrying: boolean };
 
+/** The screens the UI can show first, as the shell's `ui_ready` names them. */
+export type FirstScreen = "sign-in" | "chat";
+
 export interface AuthChanged {
   signedIn: boolean;
   expiresAt: string | null;
@@ -111,6 +114,8 @@ export const api = {
     return call<null>("subscribe_session", { sessionId, onEvent });
   },
   unsubscribeSession: (sessionId: string) => call<null>("unsubscribe_session", { sessionId }),
+  /** Tells the shell the first screen is painted (the end of start-up, in its log). */
+  uiReady: (screen: FirstScreen) => call<null>("ui_ready", { screen }),
   /** Opens a link from a reply in the system browser, never inside the app window. */
   openLink: (url: string) => openUrl(url),
   onAuthChanged: (handler: (payload: AuthChanged) => void): Promise<UnlistenFn> =>

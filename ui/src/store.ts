@@ -6,6 +6,7 @@ import {
   isCommandError,
   type Api,
   type CommandError,
+  type FirstScreen,
   type SessionFeed,
   type SessionMeta,
   type SignInError,
@@ -97,6 +98,7 @@ export class Store {
   private retryAttempt = 0;
   private unlisteners: Array<() => void> = [];
   private signingOut = false;
+  private painted = false;
 
   constructor(private readonly api: Api) {}
 
@@ -438,6 +440,13 @@ export class Store {
         this.set({ notice: error.message });
         break;
     }
+  }
+
+  /** The first screen is on display: tells the shell, once per start. */
+  async firstPainted(screen: FirstScreen): Promise<void> {
+    if (this.painted) return;
+    this.painted = true;
+    await this.api.uiReady(screen).catch(() => undefined);
   }
 
   async openLink(url: string): Promise<void> {

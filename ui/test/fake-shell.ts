@@ -213,6 +213,9 @@ export class FakeShell {
         this.signInPending?.reject({ kind: "cancelled", message: "sign-in cancelled" });
         this.signInPending = null;
         return null;
+      case "ui_ready":
+        if (args.screen !== "sign-in" && args.screen !== "chat") throw { kind: "invalid", message: "unknown screen" };
+        return null;
       case "sign_out":
         this.signedIn = false;
         void emit("auth:changed", { signedIn: false, expiresAt: null });

@@ -173,6 +173,34 @@ fn an_unreachable_keyring_does_not_destroy_the_token() {
     assert_eq!(store.load().unwrap().secret(), "kept");
 }
 
+/// Locks the Secret Service's default collection, as a desktop does when the screen
+/// locks; with no display, nobody can answer its unlock prompt.
+fn lock_the_keyring() {
+    let output = Command::new("gdbus")
+        .args(["call", "--session", "--dest", "org.freedesktop.secrets", "--object-path", "/org/freedesktop/secrets"])
+        .args(["--method", "org.freedesktop.Secret.Service.Lock", "['/org/freedesktop/secrets/aliases/default']"])
+        .output()
+        .expect("run gdbus (Debian: apt-get install libglib2.0-bin)");
+    assert!(output.status.success(), "locking the keyring failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A keyring that is there but fails this time (locked, its unlock prompt unanswered):
+/// the save fails and says why, instead of moving the key to a file for good.
+#[test]
+fn a_keyring_failing_this_time_fails_the_save_instead_of_using_a_key_file() {
+    if !in_keyring_session("a_keyring_failing_this_time_fails_the_save_instead_of_using_a_key_file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = TokenStore::new(dir.path());
+    lock_the_keyring();
+    let error = store.save(&StoredToken::new("t", None)).expect_err("saved with the keyring locked");
+    assert!(error.to_string().contains("OS keyring failed"), "{error}");
+    assert!(!dir.path().join("auth-token.key").exists(), "the key went to a file");
+    assert!(!store.path().exists(), "a token was stored without a key");
+    assert!(matches!(store.key_location(), KeyLocation::Keyring { .. }));
+}
+
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {$(
         #[test]
@@ -194,4 +222,6 @@ cases!(
     garbage_signs_out,
     deleted_key_signs_out,
     another_homes_key_does_not_open_it,
+    first_saves_at_once_make_one_key,
+    saves_at_once_leave_each_others_files_alone,
 );

@@ -37,4 +37,6 @@ cases!(
     garbage_signs_out,
     deleted_key_signs_out,
     another_homes_key_does_not_open_it,
+    first_saves_at_once_make_one_key,
+    saves_at_once_leave_each_others_files_alone,
 );

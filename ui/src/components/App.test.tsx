@@ -33,6 +33,17 @@ describe("App", () => {
     expect(screen.getByRole("button", { name: "Sign out" })).toBeTruthy();
   });
 
+  it("tells the shell once which screen it painted first", async () => {
+    const shell = await renderApp({ signedIn: false });
+    await screen.findByRole("button", { name: "Sign in with your browser" });
+    await waitFor(() => expect(shell.callsOf("ui_ready")).toEqual([{ cmd: "ui_ready", args: { screen: "sign-in" } }]));
+    fireEvent.click(screen.getByRole("button", { name: "Sign in with your browser" }));
+    shell.completeSignIn();
+    await screen.findByText("Ada Lovelace");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(shell.callsOf("ui_ready")).toHaveLength(1);
+  });
+
   it("Enter sends, Shift+Enter does not", async () => {
     const shell = await renderApp({ signedIn: true, sessions: [{ title: "Chat" }] });
     fireEvent.click(screen.getByRole("button", { name: /^Chat/ }));

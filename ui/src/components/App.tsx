@@ -1,3 +1,4 @@
+import { useEffect } from "preact/hooks";
 import type { Store } from "../store";
 import { Composer, Messages } from "./Chat";
 import { ConnectionBanner, Notice, TopBar } from "./Chrome";
@@ -7,6 +8,11 @@ import { ExpiredDialog, SignInScreen } from "./SignIn";
 
 export function App({ store }: { store: Store }) {
   const state = useStoreState(store);
+  const screen = state.phase === "loading" ? null : state.phase === "signed-out" ? "sign-in" : "chat";
+  // Effects run after the browser painted, so this marks the first screen on display.
+  useEffect(() => {
+    if (screen) void store.firstPainted(screen);
+  }, [store, screen]);
   if (state.phase === "loading") {
     return (
       <main class="loading" aria-busy="true">

@@ -1,6 +1,7 @@
 //! Private files written so that a crash never leaves a half-written one behind: the
-//! bytes go to a temporary file beside the target, are flushed to disk, and replace the
-//! target in one rename, itself made durable by syncing the directory.
+//! bytes go to a temporary file beside the target (a name of its own for each write),
+//! are flushed to disk, and replace the target in one rename, itself made durable by
+//! syncing the directory.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -39,10 +40,8 @@ pub struct Staged {
     target: PathBuf,
 }
 
-/// Writes `bytes` to a new temporary file beside `path` and flushes it. Leftovers of
-/// earlier interrupted writes to the same target are removed first.
+/// Writes `bytes` to a new temporary file beside `path` and flushes it.
 pub fn stage(path: &Path, bytes: &[u8]) -> io::Result<Staged> {
-    remove_leftovers(path);
     let temp = temp_path(path, &format!("{:016x}", rand::thread_rng().gen::<u64>()));
     let result = write_new(&temp, bytes);
     if result.is_err() {
@@ -80,7 +79,10 @@ fn temp_path(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.{suffix}.tmp"))
 }
 
-fn remove_leftovers(path: &Path) {
+/// Removes the temporary files of earlier writes to `path` that never finished. Only
+/// for a caller that excludes every other writer of `path` (the token store's writer
+/// lock): otherwise it would remove a running write's file.
+pub fn remove_leftovers(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
     let prefix = format!(".{}.", name.to_string_lossy());
     let Ok(entries) = fs::read_dir(dir) else { return };
@@ -117,15 +119,24 @@ mod tests {
     }
 
     #[test]
-    fn a_staged_write_never_committed_is_swept_by_the_next_one() {
+    fn staged_writes_never_committed_are_removed_as_leftovers_and_nowhere_else() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         write(&path, b"old").unwrap();
         let abandoned = stage(&path, b"new").unwrap();
         assert!(abandoned.temp.exists());
         assert_eq!(fs::read(&path).unwrap(), b"old");
+        let other = stage(&path, b"other").unwrap();
+        assert!(abandoned.temp.exists(), "a write removed another write's temporary file");
+        other.commit().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"other");
+        let also_abandoned = stage(&path, b"also").unwrap();
+        remove_leftovers(&path);
+        assert!(
+            !abandoned.temp.exists() && !also_abandoned.temp.exists(),
+            "the leftover temporary files were not removed"
+        );
         write(&path, b"newer").unwrap();
-        assert!(!abandoned.temp.exists(), "the leftover temporary file was not removed");
         assert_eq!(fs::read(&path).unwrap(), b"newer");
     }
 }

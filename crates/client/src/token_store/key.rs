@@ -1,6 +1,8 @@
 //! Where the token's encryption key lives: the OS keyring (service `superset`), or,
-//! where no keyring is reachable (a headless Linux box without a Secret Service), a
-//! key file beside the token, readable by the user only.
+//! where there is no keyring (a headless Linux box: no session bus, or no Secret
+//! Service on it), a key file beside the token, readable by the user only. A keyring
+//! that is there but fails this time (locked, its unlock prompt dismissed, timed out)
+//! fails the save instead: falling back would leave the key in a file for good.
 //!
 //! Keyring calls block (D-Bus on Linux); async callers run them off the runtime.
 
@@ -41,6 +43,8 @@ pub enum KeyLookup {
 pub enum KeyError {
     #[error("cannot store the token key in {path}: {source}")]
     File { path: PathBuf, source: std::io::Error },
+    #[error("the OS keyring failed ({0}), so the session was not saved: unlock the keyring or try again, then sign in again")]
+    Keyring(keyring::Error),
 }
 
 pub struct KeyStore {
@@ -51,7 +55,10 @@ pub struct KeyStore {
 enum KeyringAnswer {
     Key(Key),
     NoKey,
-    Unreachable,
+    /// There is no keyring on this machine.
+    Absent(keyring::Error),
+    /// The keyring is there but failed this time.
+    Failed(keyring::Error),
 }
 
 impl KeyStore {
@@ -68,25 +75,33 @@ impl KeyStore {
             KeyKind::Keyring => match self.ask_keyring() {
                 KeyringAnswer::Key(key) => KeyLookup::Found(key),
                 KeyringAnswer::NoKey => KeyLookup::Missing,
-                KeyringAnswer::Unreachable => KeyLookup::Unreachable,
+                KeyringAnswer::Absent(_) | KeyringAnswer::Failed(_) => KeyLookup::Unreachable,
             },
             KeyKind::File => self.read_file().map_or(KeyLookup::Missing, KeyLookup::Found),
         }
     }
 
-    /// The key to seal a new token with: the one in the keyring when it answers (made
-    /// on first use), else the key file's (made on first use).
+    /// The key to seal a new token with: the one in the keyring (made on first use),
+    /// or where there is no keyring, the key file's (made on first use). The caller
+    /// holds the writers' lock, so two first saves never make two keys.
     pub fn lookup_or_create(&self) -> Result<(Key, KeyKind), KeyError> {
         match self.ask_keyring() {
-            KeyringAnswer::Key(key) => return Ok((key, KeyKind::Keyring)),
+            KeyringAnswer::Key(key) => Ok((key, KeyKind::Keyring)),
             KeyringAnswer::NoKey => {
                 let key = new_key();
-                if self.put_in_keyring(&key) {
-                    return Ok((key, KeyKind::Keyring));
-                }
+                let encoded = Zeroizing::new(STANDARD.encode(key.as_ref()));
+                self.entry().and_then(|e| e.set_password(&encoded)).map_err(KeyError::Keyring)?;
+                Ok((key, KeyKind::Keyring))
             }
-            KeyringAnswer::Unreachable => {}
+            KeyringAnswer::Failed(e) => Err(KeyError::Keyring(e)),
+            KeyringAnswer::Absent(why) => {
+                self.note_fallback(&why);
+                self.file_key()
+            }
         }
+    }
+
+    fn file_key(&self) -> Result<(Key, KeyKind), KeyError> {
         if let Some(key) = self.read_file() {
             return Ok((key, KeyKind::File));
         }
@@ -107,10 +122,16 @@ impl KeyStore {
         }
     }
 
+    /// Removes the temporary files of key file writes that never finished (the caller
+    /// holds the writer lock).
+    pub fn remove_leftovers(&self) {
+        atomic_file::remove_leftovers(&self.file);
+    }
+
     /// Where a new key would be kept now.
     pub fn location(&self) -> KeyLocation {
         match self.ask_keyring() {
-            KeyringAnswer::Unreachable => KeyLocation::File(self.file.clone()),
+            KeyringAnswer::Absent(_) => KeyLocation::File(self.file.clone()),
             _ => self.keyring_location(),
         }
     }
@@ -134,21 +155,8 @@ impl KeyStore {
                 }
             },
             Err(keyring::Error::NoEntry) => KeyringAnswer::NoKey,
-            Err(e) => {
-                self.note_fallback(&e);
-                KeyringAnswer::Unreachable
-            }
-        }
-    }
-
-    fn put_in_keyring(&self, key: &Key) -> bool {
-        let encoded = Zeroizing::new(STANDARD.encode(key.as_ref()));
-        match self.entry().and_then(|e| e.set_password(&encoded)) {
-            Ok(()) => true,
-            Err(e) => {
-                self.note_fallback(&e);
-                false
-            }
+            Err(e) if no_keyring_here(&e) => KeyringAnswer::Absent(e),
+            Err(e) => KeyringAnswer::Failed(e),
         }
     }
 
@@ -179,6 +187,36 @@ impl KeyStore {
             );
         });
     }
+}
+
+/// D-Bus errors that mean no Secret Service on this machine: no session bus to connect
+/// to (none running, none to start), or nothing on it serving the Secret Service.
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+const NO_SECRET_SERVICE: &[&str] = &[
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+    "org.freedesktop.DBus.Error.NotSupported",
+    "org.freedesktop.DBus.Error.NoServer",
+    "org.freedesktop.DBus.Error.NoNetwork",
+    "org.freedesktop.DBus.Error.FileNotFound",
+    "org.freedesktop.DBus.Error.BadAddress",
+];
+
+/// Whether the keyring's error says there is no keyring here at all, rather than one
+/// that failed this time. keyring reports both as a platform failure; the D-Bus error
+/// it wraps tells them apart.
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+fn no_keyring_here(error: &keyring::Error) -> bool {
+    let keyring::Error::PlatformFailure(cause) = error else { return false };
+    let Some(dbus_secret_service::Error::Dbus(e)) = cause.downcast_ref() else { return false };
+    e.name()
+        .is_some_and(|name| NO_SECRET_SERVICE.contains(&name) || name.starts_with("org.freedesktop.DBus.Error.Spawn."))
+}
+
+/// macOS and Windows always have their keyring: any error is one of this time.
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
+fn no_keyring_here(_: &keyring::Error) -> bool {
+    false
 }
 
 fn decode_key(encoded: &[u8]) -> Option<Key> {

@@ -6,10 +6,15 @@
 //! answers "signed out"; it never panics over what it finds on disk. The stored
 //! `expiresAt` only informs the UI: the server's 401 decides, so a skewed clock signs
 //! nobody out.
+//!
+//! Writers (a save, a sign-out) take the home's writer lock ([`writer_lock`]), so the
+//! CLI and the desktop app can sign in at the same moment; readers need no lock, as
+//! every file is replaced in one rename.
 
 pub(crate) mod atomic_file;
 pub mod key;
 mod sealed;
+pub mod writer_lock;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,6 +27,7 @@ use zeroize::Zeroizing;
 pub use key::{KeyLocation, KEYRING_SERVICE};
 use key::{KeyLookup, KeyStore};
 use sealed::KeyKind;
+use writer_lock::WriterLock;
 
 /// The file name of the sealed token inside the home directory.
 pub const TOKEN_FILE: &str = "auth-token.enc";
@@ -120,7 +126,7 @@ impl TokenStore {
 
     /// Seals `token` and replaces the stored one atomically.
     pub fn save(&self, token: &StoredToken) -> Result<(), TokenStoreError> {
-        let (staged, kind) = self.stage(token)?;
+        let (staged, kind, _lock) = self.stage(token)?;
         let path = self.path();
         staged.commit().map_err(|source| TokenStoreError::Write { path, source })?;
         if kind == KeyKind::Keyring {
@@ -129,21 +135,33 @@ impl TokenStore {
         Ok(())
     }
 
-    /// The first half of [`save`](Self::save): the sealed token, flushed to a temporary
-    /// file, not yet in place.
-    fn stage(&self, token: &StoredToken) -> Result<(atomic_file::Staged, KeyKind), TokenStoreError> {
-        let write_error = |source| TokenStoreError::Write { path: self.home.clone(), source };
-        atomic_file::private_dir(&self.home).map_err(write_error)?;
+    /// The first half of [`save`](Self::save), under the writer lock it returns: the
+    /// sealed token, flushed to a temporary file, not yet in place.
+    fn stage(&self, token: &StoredToken) -> Result<(atomic_file::Staged, KeyKind, WriterLock), TokenStoreError> {
+        let lock = self.lock()?;
         let (key, kind) = self.keys.lookup_or_create()?;
         let plaintext = Zeroizing::new(serde_json::to_vec(token).expect("a token serializes"));
-        let staged = atomic_file::stage(&self.path(), &sealed::seal(&key, kind, &plaintext)).map_err(write_error)?;
-        Ok((staged, kind))
+        let staged = atomic_file::stage(&self.path(), &sealed::seal(&key, kind, &plaintext))
+            .map_err(|source| TokenStoreError::Write { path: self.home.clone(), source })?;
+        Ok((staged, kind, lock))
     }
 
     /// Signs out locally: removes the token file (a missing one is fine).
     pub fn clear(&self) -> Result<(), TokenStoreError> {
+        let _lock = self.lock()?;
         let path = self.path();
         atomic_file::remove(&path).map_err(|source| TokenStoreError::Write { path, source })
+    }
+
+    /// Waits for the home's writer lock, then removes what writers that died holding it
+    /// left behind: with the lock held, no other write is running.
+    fn lock(&self) -> Result<WriterLock, TokenStoreError> {
+        let write_error = |source| TokenStoreError::Write { path: self.home.clone(), source };
+        atomic_file::private_dir(&self.home).map_err(write_error)?;
+        let lock = WriterLock::acquire(&self.home).map_err(write_error)?;
+        atomic_file::remove_leftovers(&self.path());
+        self.keys.remove_leftovers();
+        Ok(lock)
     }
 
     fn try_load(&self) -> Result<Option<StoredToken>, Problem> {

@@ -2,9 +2,12 @@
 //! file (tests/token_store.rs) and once with a real Secret Service (tests/keyring.rs).
 
 use std::fs;
+use std::sync::Barrier;
+use std::thread;
 
 use chrono::{Duration, SubsecRound, Utc};
 use rand::{Rng, RngCore};
+use superset_client::token_store::writer_lock::LOCK_FILE;
 use superset_client::token_store::KeyLocation;
 use superset_client::{StoredToken, TokenStore};
 
@@ -62,6 +65,7 @@ pub fn private_modes() {
     save_random(&store);
     assert_eq!(mode(store.home()), 0o700, "home directory");
     assert_eq!(mode(&store.path()), 0o600, "token file");
+    assert_eq!(mode(&store.home().join(LOCK_FILE)), 0o600, "writer lock file");
     if let KeyLocation::File(key) = store.key_location() {
         assert_eq!(mode(&key), 0o600, "key file");
     }
@@ -154,4 +158,52 @@ pub fn another_homes_key_does_not_open_it() {
     save_random(&second);
     fs::copy(first.path(), second.path()).unwrap();
     assert!(second.load().is_none());
+}
+
+/// The CLI and the desktop app signing in at the same moment, the first time in this
+/// home (here threads, each with a store of its own: the writer lock excludes them as
+/// it does processes). Every save succeeds, and the one key made opens the token that
+/// was saved last; two keys would leave a token that no longer opens.
+pub fn first_saves_at_once_make_one_key() {
+    for round in 0..8 {
+        let (_dir, store) = fresh_store();
+        let tokens: Vec<String> = (0..4).map(|_| random_token()).collect();
+        let start = Barrier::new(tokens.len());
+        thread::scope(|s| {
+            for token in &tokens {
+                let (home, start) = (store.home(), &start);
+                s.spawn(move || {
+                    let mine = TokenStore::new(home);
+                    start.wait();
+                    mine.save(&StoredToken::new(token.clone(), None)).expect("a first save racing others");
+                });
+            }
+        });
+        let loaded = store.load().unwrap_or_else(|| panic!("round {round}: signed out after first saves at once"));
+        assert!(tokens.iter().any(|t| t == loaded.secret()), "round {round}: a token nobody saved");
+    }
+}
+
+/// Writers saving again and again at once: none removes another's temporary file
+/// (that one's save would then fail to move it in place), and none is left behind.
+pub fn saves_at_once_leave_each_others_files_alone() {
+    let (_dir, store) = fresh_store();
+    save_random(&store);
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let mine = TokenStore::new(store.home());
+                for _ in 0..25 {
+                    mine.save(&StoredToken::new(random_token(), None)).expect("a save among others");
+                }
+            });
+        }
+    });
+    assert!(store.load().is_some(), "signed in after saves at once");
+    let temporary: Vec<_> = fs::read_dir(store.home())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(temporary.is_empty(), "temporary files left behind: {temporary:?}");
 }
