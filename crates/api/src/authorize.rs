@@ -17,13 +17,13 @@ use axum::response::{IntoResponse, Response};
 use url::Url;
 
 use crate::client::{check_redirect_uri, is_known_client, is_valid_challenge};
-use superset_probe::address::client_address;
 use crate::oauth_error::ErrorCode;
 use crate::params::{Params, Repeated};
 use crate::pending::{self, AuthorizationRequest};
 use crate::rate_limit::OverQuota;
 use crate::server::AppState;
 use crate::{pages, signin};
+use superset_probe::address::client_address;
 
 pub async fn authorize(
     State(app): State<AppState>,

@@ -13,11 +13,11 @@ use serde::Serialize;
 use superset_auth_db::{lookup_part, NewSession};
 
 use crate::client::{is_known_client, is_valid_verifier, verifier_matches};
-use superset_probe::address::client_address;
 use crate::oauth_error::{ErrorCode, OAuthError};
 use crate::params::{Params, Repeated};
 use crate::pending::{self, PendingError, Redemption};
 use crate::server::AppState;
+use superset_probe::address::client_address;
 
 /// Longest user agent kept with a session.
 const MAX_USER_AGENT: usize = 512;

@@ -9,7 +9,11 @@ use superset_api::Config;
 
 /// The environment variables the server reads, from its clap definitions.
 fn settings() -> BTreeSet<String> {
-    Config::command().get_arguments().filter_map(|arg| arg.get_env()).map(|v| v.to_string_lossy().into_owned()).collect()
+    Config::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect()
 }
 
 #[test]
@@ -29,5 +33,8 @@ fn the_deploy_page_lists_every_setting_and_no_other() {
     let undocumented: Vec<_> = settings.difference(&documented).collect();
     let unknown: Vec<_> = documented.difference(&settings).collect();
     assert!(undocumented.is_empty(), "deploy/README.md's superset-api table lacks {undocumented:?}");
-    assert!(unknown.is_empty(), "deploy/README.md's superset-api table names settings the server does not read: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "deploy/README.md's superset-api table names settings the server does not read: {unknown:?}"
+    );
 }

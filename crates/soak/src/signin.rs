@@ -62,7 +62,8 @@ async fn sign_in_once(auth: &Url, from: IpAddr, email: &str) -> anyhow::Result<S
         bail!("the sign-in page answered {}", page.status());
     }
     let csrf_token = csrf_token(&page.text().await?).context("no anti-CSRF token on the sign-in page")?;
-    let form = [("csrf_token", csrf_token.as_str()), ("name", email.split('@').next().unwrap_or(email)), ("email", email)];
+    let form =
+        [("csrf_token", csrf_token.as_str()), ("name", email.split('@').next().unwrap_or(email)), ("email", email)];
     let answer = browser.post(auth.join("/signin/dev")?).form(&form).send().await?;
     if answer.status() != StatusCode::SEE_OTHER {
         bail!("the dev sign-in answered {}", answer.status());
