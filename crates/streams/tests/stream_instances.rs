@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use superset_streams::store::{Append, CreateStream, PgStore, ReadFrom, Store, StreamKey};
+use superset_streams::store::{Append, CreateStream, PgStore, Quota, ReadFrom, Store, StreamKey};
 use superset_streams::StorageKind;
+
+/// The stores these tests open directly hold no per-user limit.
+const UNLIMITED: Quota = Quota { streams: u64::MAX, bytes: u64::MAX };
 use superset_testkit::TestDatabase;
 use tokio_util::sync::CancellationToken;
 
@@ -154,7 +157,7 @@ async fn live_readers_are_woken_when_the_notification_connection_drops() {
     let database = TestDatabase::postgres().await;
     let pool = sqlx::PgPool::connect(database.url()).await.unwrap();
     let stop = CancellationToken::new();
-    let store = PgStore::open(pool.clone(), stop.clone()).await.unwrap();
+    let store = PgStore::open(pool.clone(), stop.clone(), UNLIMITED).await.unwrap();
     let key = StreamKey::new("owner", "woken");
     store.create(&key, CreateStream::new("text/plain")).await.unwrap();
 
@@ -190,8 +193,9 @@ async fn an_append_made_while_the_notification_connection_was_down_is_read_after
     let database = TestDatabase::postgres().await;
     let stop = CancellationToken::new();
     let here_pool = sqlx::PgPool::connect(&format!("{}?application_name=here", database.url())).await.unwrap();
-    let here = PgStore::open(here_pool.clone(), stop.clone()).await.unwrap();
-    let other = PgStore::open(sqlx::PgPool::connect(database.url()).await.unwrap(), stop.clone()).await.unwrap();
+    let here = PgStore::open(here_pool.clone(), stop.clone(), UNLIMITED).await.unwrap();
+    let other =
+        PgStore::open(sqlx::PgPool::connect(database.url()).await.unwrap(), stop.clone(), UNLIMITED).await.unwrap();
     let key = StreamKey::new("owner", "gap");
     here.create(&key, CreateStream::new("application/json")).await.unwrap();
     let mut watch = here.watch(&key).await.unwrap();
