@@ -17,6 +17,7 @@
 //! - `params`, `oauth_error`, `pages`: request parsing, RFC 6749 error answers, HTML.
 //! - `rate_limit`: what anonymous callers may cost: per-address rates for the token and
 //!   authorization endpoints, and the quota of sign-ins in progress.
+//!
 //! The client's address behind trusted proxies comes from `superset_probe::address`,
 //! which the streams server shares.
 

@@ -128,7 +128,7 @@ const EXPECTED_SKIPPED: u32 = 6;
 fn counts(summary: &str) -> (u32, u32) {
     let count = |word: &str| {
         summary
-            .split(|c: char| c == '|' || c == '(')
+            .split(['|', '('])
             .find_map(|part| part.trim().strip_suffix(word)?.split_whitespace().last()?.parse().ok())
             .unwrap_or(0)
     };
