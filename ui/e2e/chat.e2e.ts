@@ -235,7 +235,8 @@ describe("desktop UI in Chromium", () => {
     await screenshot("session-list-light");
     await page.getByRole("button", { name: "Rename Trip to Lisbon" }).click();
     const input = page.getByRole("textbox", { name: "New title for Trip to Lisbon" });
-    expect(await input.evaluate((el) => el === document.activeElement)).toBe(true);
+    // Focus moves in an effect after the form paints: wait for it.
+    await expect.poll(() => input.evaluate((el) => el === document.activeElement)).toBe(true);
     await input.fill("Lisbon in May");
     await input.press("Enter");
     await page.getByRole("heading", { name: "Lisbon in May" }).waitFor();
