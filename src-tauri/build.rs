@@ -6,22 +6,15 @@
 //! a bare `cargo build`) loads the Vite dev server at `devUrl` instead. tauri's own
 //! build script tells the two apart and passes the answer on (`tauri_build::is_dev`).
 
-const COMMANDS: &[&str] = &[
-    "get_config",
-    "current_user",
-    "sign_in",
-    "cancel_sign_in",
-    "sign_out",
-    "list_sessions",
-    "start_session",
-    "rename_session",
-    "delete_session",
-    "send_message",
-    "stop",
-    "subscribe_session",
-    "unsubscribe_session",
-    "ui_ready",
-];
+include!("src/command_list.rs");
+
+/// Only the names: the permissions are `allow-<name>`, kebab-cased.
+macro_rules! command_names {
+    ($($name:ident ($($arg:ident : $ty:ty),*) -> $result:ty;)*) => {
+        const COMMANDS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+with_commands!(command_names);
 
 fn main() {
     if !tauri_build::is_dev() {
@@ -34,6 +27,7 @@ fn main() {
         }
         println!("cargo::rerun-if-changed=ui/dist");
     }
+    println!("cargo::rerun-if-changed=src-tauri/src/command_list.rs");
     let attributes = tauri_build::Attributes::new()
         .capabilities_path_pattern("src-tauri/capabilities/**/*")
         .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));

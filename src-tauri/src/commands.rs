@@ -1,43 +1,41 @@
-//! The commands the UI may invoke: exactly the list `build.rs` declares and the main
-//! window's capability allows. Each is a thin call into superset-client.
+//! The commands the UI may invoke: exactly the list of `command_list.rs`, which the
+//! main window's capability allows. Each is a thin call into superset-client; the
+//! argument and result types are the contract's (`contract.rs`).
 
-use serde_json::{json, Value};
 use superset_client::assistant::settings::ApiKeys;
 use superset_client::assistant::{generate, GenerationOptions, Settings};
-use superset_client::chat_sessions::{session_stream, SessionInfo};
-use superset_client::subscription::json_messages;
-use superset_client::{ClientError, Login, LoginError, ReturnPath, StreamEvent};
+use superset_client::chats::{chat_stream, ChatInfo};
+use superset_client::{ClientError, Login, LoginError, ReturnPath};
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Emitter, State};
+use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::contract::{ChatFeed, Config, Screen, Sent, SignInUrl, SignedIn, User, SIGN_IN_URL};
 use crate::error::{CommandError, CommandResult};
+use crate::feed::Feed;
 use crate::state::AppState;
 
-/// Tells the UI the sign-in URL, so it can offer it when no browser opened.
-const SIGN_IN_URL: &str = "auth:sign-in-url";
-
 #[tauri::command]
-pub async fn get_config(state: State<'_, AppState>) -> CommandResult<Value> {
+pub async fn get_config(state: State<'_, AppState>) -> CommandResult<Config> {
     let token = state.manager.token().await;
-    Ok(json!({
-        "proxyUrl": state.manager.urls().streams.as_str(),
-        "authToken": token.as_ref().map(|t| t.secret()),
-    }))
+    Ok(Config {
+        proxy_url: state.manager.urls().streams.as_str().to_owned(),
+        auth_token: token.as_ref().map(|t| t.secret().to_owned()),
+    })
 }
 
 #[tauri::command]
-pub async fn current_user(state: State<'_, AppState>) -> CommandResult<Value> {
+pub async fn current_user(state: State<'_, AppState>) -> CommandResult<Option<User>> {
     match state.manager.me().await {
-        Ok(me) => Ok(json!({"id": me.user.id, "name": me.user.name, "email": me.user.email, "image": me.user.image})),
-        Err(ClientError::SignedOut) => Ok(Value::Null),
+        Ok(me) => Ok(Some(User { id: me.user.id, name: me.user.name, email: me.user.email, image: me.user.image })),
+        Err(ClientError::SignedOut) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
 #[tauri::command]
-pub async fn sign_in(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Value> {
+pub async fn sign_in(app: AppHandle, state: State<'_, AppState>) -> CommandResult<SignedIn> {
     let api = &state.manager.urls().api;
     let login = match Login::start_with(api, state.sign_in_return).await {
         Err(LoginError::Listen(e)) => {
@@ -48,7 +46,7 @@ pub async fn sign_in(app: AppHandle, state: State<'_, AppState>) -> CommandResul
     };
     *state.sign_in_link.lock().unwrap() = Some(login.link_receiver());
     let url = login.authorize_url().as_str().to_owned();
-    let _ = app.emit(SIGN_IN_URL, json!({"url": url}));
+    SIGN_IN_URL.emit(&app, SignInUrl { url: url.clone() });
     if let Err(e) = app.opener().open_url(&url, None::<&str>) {
         tracing::info!(error = %e, "no browser opened; the window shows the sign-in link");
     }
@@ -62,7 +60,7 @@ pub async fn sign_in(app: AppHandle, state: State<'_, AppState>) -> CommandResul
     let token = token?;
     let expires_at = token.expires_at;
     state.manager.signed_in(token).await?;
-    Ok(json!({"signedIn": true, "expiresAt": expires_at}))
+    Ok(SignedIn { signed_in: true, expires_at })
 }
 
 #[tauri::command]
@@ -82,27 +80,23 @@ pub async fn sign_out(state: State<'_, AppState>) -> CommandResult<()> {
 }
 
 #[tauri::command]
-pub async fn list_sessions(state: State<'_, AppState>) -> CommandResult<Vec<SessionInfo>> {
-    Ok(state.manager.list_sessions().await?)
+pub async fn list_sessions(state: State<'_, AppState>) -> CommandResult<Vec<ChatInfo>> {
+    Ok(state.manager.list_chats().await?)
 }
 
 #[tauri::command]
-pub async fn start_session(state: State<'_, AppState>, title: Option<String>) -> CommandResult<SessionInfo> {
+pub async fn start_session(state: State<'_, AppState>, title: Option<String>) -> CommandResult<ChatInfo> {
     let id = uuid::Uuid::new_v4().to_string();
-    state.manager.create_session(&id).await?;
+    state.manager.create_chat(&id).await?;
     match title.filter(|t| !t.trim().is_empty()) {
-        Some(title) => Ok(state.manager.rename_session(&id, title.trim()).await?),
-        None => Ok(state.manager.session(&id).await?),
+        Some(title) => Ok(state.manager.rename_chat(&id, title.trim()).await?),
+        None => Ok(state.manager.chat(&id).await?),
     }
 }
 
 #[tauri::command]
-pub async fn rename_session(
-    state: State<'_, AppState>,
-    session_id: String,
-    title: String,
-) -> CommandResult<SessionInfo> {
-    Ok(state.manager.rename_session(&session_id, &title).await?)
+pub async fn rename_session(state: State<'_, AppState>, session_id: String, title: String) -> CommandResult<ChatInfo> {
+    Ok(state.manager.rename_chat(&session_id, &title).await?)
 }
 
 #[tauri::command]
@@ -110,13 +104,13 @@ pub async fn delete_session(state: State<'_, AppState>, session_id: String) -> C
     if let Some(running) = state.subscriptions.lock().unwrap().remove(&session_id) {
         running.cancel();
     }
-    Ok(state.manager.delete_session(&session_id).await?)
+    Ok(state.manager.delete_chat(&session_id).await?)
 }
 
 /// Sends the user's message, then generates the assistant's reply here, in the
 /// background; the UI sees both through its subscription.
 #[tauri::command]
-pub async fn send_message(state: State<'_, AppState>, session_id: String, content: String) -> CommandResult<Value> {
+pub async fn send_message(state: State<'_, AppState>, session_id: String, content: String) -> CommandResult<Sent> {
     if content.trim().is_empty() {
         return Err(CommandError::invalid("the message is empty"));
     }
@@ -139,7 +133,7 @@ pub async fn send_message(state: State<'_, AppState>, session_id: String, conten
             tracing::warn!(error = %e, "the assistant's reply could not be written");
         }
     });
-    Ok(json!({"messageId": message_id}))
+    Ok(Sent { message_id })
 }
 
 /// Stops the reply: on the server (so every device, and the generating one wherever
@@ -153,40 +147,29 @@ pub async fn stop(state: State<'_, AppState>, session_id: String, message_id: Op
     Ok(result?)
 }
 
-/// Forwards the session's events, from the start and then live, to the UI.
+/// Follows the chat, from the start and then live, and sends the UI what each batch of
+/// its events changed in the conversation.
 /// Async so it runs on the async runtime, which the subscription's task needs.
 #[tauri::command]
 pub async fn subscribe_session(
     state: State<'_, AppState>,
     session_id: String,
-    on_event: Channel<Value>,
+    on_event: Channel<ChatFeed>,
 ) -> CommandResult<()> {
     let stop = CancellationToken::new();
     if let Some(previous) = state.subscriptions.lock().unwrap().insert(session_id.clone(), stop.clone()) {
         previous.cancel();
     }
-    let mut subscription = state.manager.subscribe(&session_stream(&session_id), "-1");
+    let mut subscription = state.manager.subscribe(&chat_stream(&session_id), "-1");
     tauri::async_runtime::spawn(async move {
+        let mut feed = Feed::default();
         loop {
             let event = tokio::select! {
                 _ = stop.cancelled() => return,
                 event = subscription.next() => event,
             };
-            let (feed, last) = match event {
-                None => return,
-                Some(Ok(StreamEvent::Data { data, .. })) => match json_messages(&data) {
-                    Ok(events) => (json!({"kind": "events", "events": events}), false),
-                    Err(e) => (json!({"kind": "error", "message": e.to_string(), "retrying": false}), true),
-                },
-                Some(Ok(StreamEvent::Reconnecting { reason, .. })) => {
-                    (json!({"kind": "error", "message": reason, "retrying": true}), false)
-                }
-                // Caught up (also after a reconnect): an empty batch clears "reconnecting".
-                Some(Ok(StreamEvent::UpToDate { .. })) => (json!({"kind": "events", "events": []}), false),
-                Some(Ok(StreamEvent::Closed { .. })) => (json!({"kind": "closed"}), true),
-                Some(Err(e)) => (json!({"kind": "error", "message": e.to_string(), "retrying": false}), true),
-            };
-            if on_event.send(feed).is_err() || last {
+            let Some((item, last)) = feed.next(event) else { return };
+            if on_event.send(item).is_err() || last {
                 return;
             }
         }
@@ -199,14 +182,6 @@ pub fn unsubscribe_session(state: State<'_, AppState>, session_id: String) {
     if let Some(running) = state.subscriptions.lock().unwrap().remove(&session_id) {
         running.cancel();
     }
-}
-
-/// The first screens the UI can paint.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Screen {
-    SignIn,
-    Chat,
 }
 
 /// The UI painted its first screen. The log line marks the end of start-up: for

@@ -1,14 +1,11 @@
 //! What the UI is told without asking: sign-in changes (from the session manager) and
 //! a newer release (from the updater, which checks the release's signed `latest.json`).
 
-use serde_json::json;
 use superset_client::AuthEvent;
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 
+use crate::contract::{AuthChanged, UpdateAvailable, AUTH_CHANGED, AUTH_REQUIRED, UPDATE_AVAILABLE};
 use crate::state::AppState;
-
-pub const AUTH_CHANGED: &str = "auth:changed";
-pub const AUTH_REQUIRED: &str = "auth:required";
 
 pub fn forward_auth_events(app: AppHandle) {
     let mut events = app.state::<AppState>().manager.auth_events();
@@ -16,11 +13,11 @@ pub fn forward_auth_events(app: AppHandle) {
         loop {
             match events.recv().await {
                 Ok(AuthEvent::Changed { signed_in, expires_at }) => {
-                    let _ = app.emit(AUTH_CHANGED, json!({"signedIn": signed_in, "expiresAt": expires_at}));
+                    AUTH_CHANGED.emit(&app, AuthChanged { signed_in, expires_at });
                 }
                 Ok(AuthEvent::Required) => {
-                    let _ = app.emit(AUTH_REQUIRED, ());
-                    let _ = app.emit(AUTH_CHANGED, json!({"signedIn": false, "expiresAt": null}));
+                    AUTH_REQUIRED.emit(&app, ());
+                    AUTH_CHANGED.emit(&app, AuthChanged { signed_in: false, expires_at: None });
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -28,8 +25,6 @@ pub fn forward_auth_events(app: AppHandle) {
         }
     });
 }
-
-pub const UPDATE_AVAILABLE: &str = "update:available";
 
 /// Checks for a newer signed release once at start and tells the UI; installing waits
 /// for the person to agree.
@@ -44,7 +39,7 @@ pub fn announce_update(app: AppHandle) {
         match update {
             Ok(Some(update)) => {
                 tracing::info!(version = %update.version, "a newer release is available");
-                let _ = app.emit(UPDATE_AVAILABLE, json!({"version": update.version}));
+                UPDATE_AVAILABLE.emit(&app, UpdateAvailable { version: update.version });
             }
             Ok(None) => tracing::debug!("this is the newest release"),
             Err(e) => tracing::info!(error = %e, "cannot check for updates"),

@@ -1,23 +1,38 @@
 //! superset-desktop: the Tauri shell. Everything that talks to a server is
 //! superset-client's; this crate only exposes it to the web UI.
 //!
+//! - `command_list.rs`: the one list of commands (names, arguments, results).
+//! - `contract`: the types the UI sees and the events, from which the UI's
+//!   `ui/src/contract.ts` is generated.
 //! - `commands`: what the UI may invoke (exactly the list the capability allows).
+//! - `feed`: a chat's events read into conversation updates for the UI.
 //! - `state`: what the commands share: the session manager and running work.
 //! - `error`: errors as the UI receives them (`{kind, message}`).
-//! - `events`: sign-in changes pushed to the UI (`auth:changed`, `auth:required`).
+//! - `events`: sign-in changes and updates pushed to the UI.
 //! - `links`: `superset://` links from the OS (the sign-in's app-link return).
 //! - `csp`: the webview's policy, naming the servers configured for this run.
 
+include!("command_list.rs");
+
 mod commands;
+mod contract;
 mod csp;
 mod error;
 mod events;
+mod feed;
 mod links;
 mod state;
 
 use tauri::Manager;
 use tauri_plugin_deep_link::DeepLinkExt;
 use tracing_subscriber::EnvFilter;
+
+/// The invoke handler for every command of the list.
+macro_rules! handler {
+    ($($name:ident ($($arg:ident : $ty:ty),*) -> $result:ty;)*) => {
+        tauri::generate_handler![$(commands::$name),*]
+    };
+}
 
 /// Starts the app. Where the servers are comes from `SUPERSET_API_URL` and
 /// `SUPERSET_STREAMS_URL` at run time, else from the same variables at build time,
@@ -63,22 +78,7 @@ pub fn run() {
             events::announce_update(app.handle().clone());
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::get_config,
-            commands::current_user,
-            commands::sign_in,
-            commands::cancel_sign_in,
-            commands::sign_out,
-            commands::list_sessions,
-            commands::start_session,
-            commands::rename_session,
-            commands::delete_session,
-            commands::send_message,
-            commands::stop,
-            commands::subscribe_session,
-            commands::unsubscribe_session,
-            commands::ui_ready,
-        ])
+        .invoke_handler(with_commands!(handler))
         .run(context)
         .expect("the app runs");
 }

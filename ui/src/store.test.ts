@@ -165,12 +165,16 @@ describe("Store", () => {
       const shellPromise = boot({ signedIn: true });
       await vi.runAllTimersAsync();
       const shell = await shellPromise;
-      shell.failNext("start_session", { kind: "server", message: "503 Service Unavailable" });
+      shell.failWithStatus("start_session", 500);
       store.setDraft("x");
       await store.send();
-      expect(store.state.banner).toMatchObject({ kind: "server", message: "503 Service Unavailable" });
+      expect(store.state.banner).toMatchObject({ kind: "server", message: "the server answered 500" });
       await store.retry();
       expect(store.state.banner).toBeNull();
+      // A 503 is "unavailable" to the real shell: the offline banner, not a server fault.
+      shell.failWithStatus("start_session", 503);
+      await store.send();
+      expect(store.state.banner).toMatchObject({ kind: "offline", message: "the server answered 503" });
     });
 
     it("shows a reconnecting banner from the feed and clears it when events flow again", async () => {
@@ -182,7 +186,7 @@ describe("Store", () => {
       await vi.runAllTimersAsync();
       shell.feed(id, { kind: "error", message: "stream dropped", retrying: true });
       expect(store.state.banner).toMatchObject({ source: "stream", retrying: true, message: "stream dropped" });
-      shell.feed(id, { kind: "events", events: [] });
+      shell.feed(id, { kind: "updates", updates: [] });
       expect(store.state.banner).toBeNull();
     });
 
@@ -203,12 +207,11 @@ describe("Store", () => {
     });
   });
 
-  it("ignores a re-delivered history and feed items from a closed subscription", async () => {
+  it("ignores feed items from a closed subscription", async () => {
     const shell = await boot({ signedIn: true, sessions: [{ title: "a", messages: [["user", "one"], ["assistant", "two"]] }, { title: "b" }] });
     const [first, second] = store.state.sessions;
     await store.openSession(first.sessionId);
     await settle();
-    shell.redeliver(first.sessionId);
     expect(store.state.chat!.messages.map((m) => m.text)).toEqual(["one", "two"]);
     await store.openSession(second.sessionId);
     await settle();
@@ -226,7 +229,7 @@ describe("Store", () => {
     expect(shell.callsOf("rename_session")[0].args).toEqual({ sessionId: id, title: "Renamed" });
     expect(store.state.sessions[0].title).toBe("Renamed");
     expect(store.state.chat!.title).toBe("Renamed");
-    shell.feed(id, { kind: "events", events: [{ type: "session", key: id, value: { sessionId: id, title: "From phone", actorId: "u", updatedAt: "2026-01-01T00:00:00Z" } }] });
+    shell.feed(id, { kind: "updates", updates: [{ kind: "title", title: "From phone" }] });
     expect(store.state.sessions[0].title).toBe("From phone");
     expect(await store.renameSession(id, "   ")).toBe(false);
     await store.deleteSession(id);

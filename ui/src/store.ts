@@ -1,15 +1,16 @@
 // The app's state and everything that changes it. Components only read the state and
 // call these actions, so the behaviour is testable without a DOM.
 
-import { Conversation, type Message } from "./conversation";
 import {
   isCommandError,
   type Api,
+  type ChatFeed,
+  type ChatInfo,
   type CommandError,
-  type FirstScreen,
-  type SessionFeed,
-  type SessionMeta,
+  type Message,
+  type Screen,
   type SignInError,
+  type Update,
   type User,
 } from "./ipc";
 
@@ -45,7 +46,7 @@ export interface State {
   signIn: SignInState;
   /** The session expired or was revoked: prompt to sign in again over the app. */
   expired: boolean;
-  sessions: SessionMeta[];
+  sessions: ChatInfo[];
   activeId: string | null;
   chat: ChatView | null;
   /** Unsent text per session; "" is the new-chat composer. */
@@ -55,6 +56,46 @@ export interface State {
   awaitingReplyTo: string | null;
   banner: Banner | null;
   notice: string | null;
+}
+
+/** The open chat as the shell's updates built it: the UI never reads events itself. */
+interface Conversation {
+  title: string | null;
+  messages: Message[];
+}
+
+function emptyConversation(): Conversation {
+  return { title: null, messages: [] };
+}
+
+/** Applies one of the shell's conversation updates. */
+function applyUpdate(c: Conversation, update: Update): void {
+  switch (update.kind) {
+    case "message": {
+      const i = c.messages.findIndex((m) => m.id === update.message.id);
+      if (i >= 0) c.messages[i] = update.message;
+      else c.messages.push(update.message);
+      break;
+    }
+    case "delta": {
+      const i = c.messages.findIndex((m) => m.id === update.id);
+      if (i >= 0) c.messages[i] = { ...c.messages[i], text: c.messages[i].text + update.text };
+      break;
+    }
+    case "title":
+      c.title = update.title;
+      break;
+    case "reset":
+      c.title = null;
+      c.messages = [];
+      break;
+  }
+}
+
+/** The message still being generated, if any. */
+function streaming(c: Conversation): Message | undefined {
+  for (let i = c.messages.length - 1; i >= 0; i--) if (c.messages[i].status === "streaming") return c.messages[i];
+  return undefined;
 }
 
 const NEW_CHAT = "";
@@ -84,7 +125,7 @@ export function titleFrom(content: string): string {
   return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1).trimEnd()}…` : line;
 }
 
-function byActivity(a: SessionMeta, b: SessionMeta): number {
+function byActivity(a: ChatInfo, b: ChatInfo): number {
   return b.lastActivityAt.localeCompare(a.lastActivityAt);
 }
 
@@ -324,7 +365,7 @@ export class Store {
 
   private async openStream(sessionId: string): Promise<void> {
     const id = ++this.subscription;
-    this.conversation = new Conversation();
+    this.conversation = emptyConversation();
     // On a re-subscribe the old view stays up until the replay replaces it.
     if (!this.state.chat) this.set({ chat: this.view(true) });
     try {
@@ -351,12 +392,12 @@ export class Store {
     if (sessionId) void this.api.unsubscribeSession(sessionId).catch(() => undefined);
   }
 
-  private onFeed(feed: SessionFeed): void {
+  private onFeed(feed: ChatFeed): void {
     const conversation = this.conversation;
     if (!conversation) return;
     switch (feed.kind) {
-      case "events": {
-        for (const event of feed.events) conversation.applyRaw(event);
+      case "updates": {
+        for (const update of feed.updates) applyUpdate(conversation, update);
         let banner = this.state.banner;
         if (banner?.source === "stream") {
           banner = null;
@@ -399,11 +440,12 @@ export class Store {
   }
 
   private view(live: boolean): ChatView {
-    const c = this.conversation ?? new Conversation();
+    const c = this.conversation ?? emptyConversation();
+    const running = streaming(c);
     return {
       title: c.title,
       messages: c.messages.map((m) => ({ ...m })),
-      streaming: c.streaming() ? { ...c.streaming()! } : null,
+      streaming: running ? { ...running } : null,
       live,
     };
   }
@@ -437,13 +479,15 @@ export class Store {
         } else this.set({ notice: error.message });
         break;
       case "invalid":
+      case "cancelled":
+      case "timeout":
         this.set({ notice: error.message });
         break;
     }
   }
 
   /** The first screen is on display: tells the shell, once per start. */
-  async firstPainted(screen: FirstScreen): Promise<void> {
+  async firstPainted(screen: Screen): Promise<void> {
     if (this.painted) return;
     this.painted = true;
     await this.api.uiReady(screen).catch(() => undefined);

@@ -1,13 +1,26 @@
 // A scriptable stand-in for the desktop shell (src-tauri), installed with
-// @tauri-apps/api/mocks. It speaks the IPC contract the real shell implements:
-// the same commands, argument names, error shapes, events, and Channel wire format
-// ({message, index} to the channel's callback), and writes replies to a session the
-// way the server would store them (State Protocol chunk events with per-message seq).
+// @tauri-apps/api/mocks. It speaks the contract generated from the real shell
+// (src/contract.ts): the same command list and argument names, result and error
+// types, events, and the Channel wire format ({message, index} to the channel's
+// callback). A chat's feed carries conversation updates, as the real shell sends them
+// once it has read the chat's events; replies stream as a message, then deltas.
 // Unit tests (jsdom) and the browser end-to-end tests (bundled into the page) share it.
 
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
-import type { CommandError, SessionFeed, SessionMeta, User } from "../src/ipc";
+import {
+  COMMANDS,
+  STATUS_KINDS,
+  type ChatFeed,
+  type ChatInfo,
+  type CommandError,
+  type CommandName,
+  type Commands,
+  type Events,
+  type Message,
+  type Update,
+  type User,
+} from "../src/contract";
 
 export interface ScenarioSession {
   title: string | null;
@@ -27,13 +40,14 @@ export interface Scenario {
 }
 
 interface StoredSession {
-  meta: SessionMeta;
-  events: unknown[];
-  seq: Map<string, number>;
+  meta: ChatInfo;
+  /** Every update sent so far: a new subscriber gets them all, as the shell replays. */
+  updates: Update[];
 }
 
 interface Generation {
   sessionId: string;
+  message: Message | null;
   messageId: string;
   pieces: string[];
   timer: ReturnType<typeof setTimeout> | null;
@@ -97,25 +111,18 @@ export class FakeShell {
 
   // ---- what tests do to the shell ----
 
-  addSession(s: ScenarioSession): SessionMeta {
+  addSession(s: ScenarioSession): ChatInfo {
     const sessionId = newId("");
-    const meta: SessionMeta = {
+    const meta: ChatInfo = {
       sessionId,
       title: s.title,
       createdAt: iso((s.minutesAgo ?? 0) + 60),
       lastActivityAt: iso(s.minutesAgo ?? 0),
       streamUrl: `${PROXY_URL}/v1/stream/sessions/${sessionId}`,
     };
-    const stored: StoredSession = { meta, events: [], seq: new Map() };
+    const stored: StoredSession = { meta, updates: [] };
     this.sessions.set(sessionId, stored);
-    for (const [role, text] of s.messages ?? []) {
-      const messageId = newId("m");
-      if (role === "user") this.chunk(stored, messageId, "user", { type: "whole-message", content: text });
-      else {
-        this.chunk(stored, messageId, "assistant", { type: "text-delta", delta: text });
-        this.chunk(stored, messageId, "assistant", { type: "message-end" });
-      }
-    }
+    for (const [role, text] of s.messages ?? []) this.message(stored, this.newMessage(role, text, "complete"));
     return meta;
   }
 
@@ -127,10 +134,15 @@ export class FakeShell {
     return this.calls.filter((c) => c.cmd === cmd);
   }
 
-  failNext(cmd: string, error: CommandError, times = 1): void {
+  failNext(cmd: CommandName, error: CommandError, times = 1): void {
     const queue = this.failures.get(cmd) ?? [];
     for (let i = 0; i < times; i++) queue.push(error);
     this.failures.set(cmd, queue);
+  }
+
+  /** The next call fails as the real shell reports a server's HTTP `status`. */
+  failWithStatus(cmd: CommandName, status: number, times = 1): void {
+    this.failNext(cmd, { kind: STATUS_KINDS[status] ?? "server", message: `the server answered ${status}` }, times);
   }
 
   signInWaiting(): boolean {
@@ -143,8 +155,8 @@ export class FakeShell {
     this.signInPending = null;
     this.signedIn = true;
     const expiresAt = iso(-30 * 24 * 60);
-    pending.resolve({ signedIn: true, expiresAt });
-    void emit("auth:changed", { signedIn: true, expiresAt });
+    pending.resolve({ signedIn: true, expiresAt } satisfies Commands["sign_in"]["result"]);
+    void this.emit("auth:changed", { signedIn: true, expiresAt });
   }
 
   failSignIn(kind: "timeout" | "network" | "server", message = `sign-in failed: ${kind}`): void {
@@ -157,11 +169,11 @@ export class FakeShell {
   /** The token expired or was revoked: what the shell does on a 401. */
   expire(): void {
     this.signedIn = false;
-    void emit("auth:changed", { signedIn: false, expiresAt: null }).then(() => emit("auth:required"));
+    void this.emit("auth:changed", { signedIn: false, expiresAt: null }).then(() => this.emit("auth:required", null));
   }
 
-  /** Sends a raw feed item to a session's subscriber, as the shell's Channel would. */
-  feed(sessionId: string, item: SessionFeed): void {
+  /** Sends a feed item to a session's subscriber, as the shell's Channel would. */
+  feed(sessionId: string, item: ChatFeed): void {
     const channel = this.channels.get(sessionId);
     if (!channel) throw new Error(`nobody subscribed to ${sessionId}`);
     const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, data: unknown): void } })
@@ -171,11 +183,6 @@ export class FakeShell {
 
   subscribed(sessionId: string): boolean {
     return this.channels.has(sessionId);
-  }
-
-  /** Re-delivers every event of a session (a duplicate-delivery bug upstream). */
-  redeliver(sessionId: string): void {
-    this.feed(sessionId, { kind: "events", events: [...this.sessions.get(sessionId)!.events] });
   }
 
   /** Manual replies: writes the next `n` pieces of every running reply (all if n is omitted). */
@@ -191,14 +198,21 @@ export class FakeShell {
 
   // ---- the commands ----
 
-  private async handle(cmd: string, rawArgs: Record<string, unknown>): Promise<unknown> {
+  private emit<E extends keyof Events>(event: E, payload: Events[E]): Promise<void> {
+    return emit(event, payload);
+  }
+
+  private async handle(name: string, rawArgs: Record<string, unknown>): Promise<unknown> {
     // Arguments cross the real IPC as JSON (a Channel becomes "__CHANNEL__:<id>").
     const args = JSON.parse(JSON.stringify(rawArgs)) as Record<string, unknown>;
-    this.calls.push({ cmd, args });
-    if (cmd === "plugin:opener|open_url") {
+    this.calls.push({ cmd: name, args });
+    if (name === "plugin:opener|open_url") {
       this.opened.push(String(args.url));
       return null;
     }
+    // The real shell's handler knows exactly the contract's commands.
+    if (!(COMMANDS as readonly string[]).includes(name)) throw { kind: "invalid", message: `unknown command ${name}` };
+    const cmd = name as CommandName;
     const queued = this.failures.get(cmd);
     if (queued?.length) throw queued.shift();
     if (this.offline) throw { kind: "network", message: "error sending request: connection refused" };
@@ -218,7 +232,7 @@ export class FakeShell {
         return null;
       case "sign_out":
         this.signedIn = false;
-        void emit("auth:changed", { signedIn: false, expiresAt: null });
+        void this.emit("auth:changed", { signedIn: false, expiresAt: null });
         return null;
     }
     if (!this.signedIn) throw { kind: "auth_required", message: "not signed in" };
@@ -260,38 +274,28 @@ export class FakeShell {
   private signIn(): Promise<unknown> {
     if (this.signInPending) return Promise.reject({ kind: "server", message: "a sign-in is already running" });
     // As the real shell does: the URL it opened, for when no browser came up.
-    void emit("auth:sign-in-url", { url: `${AUTH_URL}/oauth/authorize?client_id=superset-desktop&state=e2e` });
+    void this.emit("auth:sign-in-url", { url: `${AUTH_URL}/oauth/authorize?client_id=superset-desktop&state=e2e` });
     return new Promise((resolve, reject) => (this.signInPending = { resolve, reject }));
   }
 
-  private append(stored: StoredSession, event: unknown): void {
-    stored.events.push(event);
+  /** Records an update and sends it to the subscriber, as the shell does after a write. */
+  private update(stored: StoredSession, update: Update): void {
+    stored.updates.push(update);
     stored.meta = { ...stored.meta, lastActivityAt: iso() };
-    if (this.channels.has(stored.meta.sessionId)) this.feed(stored.meta.sessionId, { kind: "events", events: [event] });
+    if (this.channels.has(stored.meta.sessionId)) this.feed(stored.meta.sessionId, { kind: "updates", updates: [update] });
   }
 
-  private chunk(stored: StoredSession, messageId: string, role: "user" | "assistant", chunk: Record<string, unknown>): void {
-    const seq = stored.seq.get(messageId) ?? 0;
-    stored.seq.set(messageId, seq + 1);
-    const value = {
-      messageId,
-      actorId: role === "user" ? this.user.id : "assistant",
-      role,
-      seq,
-      chunk,
-      createdAt: iso(),
-    };
-    this.append(stored, { type: "chunk", key: `${messageId}:${seq}`, value, headers: { operation: "insert" } });
+  private message(stored: StoredSession, message: Message): void {
+    this.update(stored, { kind: "message", message: { ...message } });
   }
 
-  private rename(stored: StoredSession, title: string): SessionMeta {
+  private newMessage(role: "user" | "assistant", text: string, status: Message["status"], id = newId("m")): Message {
+    return { id, role, actorId: role === "user" ? this.user.id : "assistant", text, status, error: null, createdAt: iso() };
+  }
+
+  private rename(stored: StoredSession, title: string): ChatInfo {
     stored.meta = { ...stored.meta, title };
-    this.append(stored, {
-      type: "session",
-      key: stored.meta.sessionId,
-      value: { sessionId: stored.meta.sessionId, title, actorId: this.user.id, updatedAt: iso() },
-      headers: { operation: "update" },
-    });
+    this.update(stored, { kind: "title", title });
     return stored.meta;
   }
 
@@ -311,16 +315,17 @@ export class FakeShell {
     this.channels.set(id, { id: Number(match[1]), index: 0 });
     // Like the real shell: the history from the start, then live events, after the reply.
     setTimeout(() => {
-      if (this.channels.get(id)?.id === Number(match[1])) this.feed(id, { kind: "events", events: [...stored.events] });
+      if (this.channels.get(id)?.id === Number(match[1])) this.feed(id, { kind: "updates", updates: [...stored.updates] });
     }, 0);
     return null;
   }
 
-  private send(stored: StoredSession, content: string): { messageId: string } {
+  private send(stored: StoredSession, content: string): Commands["send_message"]["result"] {
     const messageId = newId("m");
-    this.chunk(stored, messageId, "user", { type: "whole-message", content });
+    this.message(stored, this.newMessage("user", content, "complete", messageId));
     const generation: Generation = {
       sessionId: stored.meta.sessionId,
+      message: null,
       messageId: newId("a"),
       pieces: this.nextReply ?? defaultReply(content),
       timer: null,
@@ -343,12 +348,18 @@ export class FakeShell {
     const stored = this.sessions.get(generation.sessionId);
     if (!stored) return;
     const piece = generation.pieces.shift();
-    if (piece !== undefined) {
-      this.chunk(stored, generation.messageId, "assistant", { type: "text-delta", delta: piece });
-      return;
+    if (piece !== undefined && !generation.message) {
+      generation.message = this.newMessage("assistant", piece, "streaming", generation.messageId);
+      this.message(stored, generation.message);
+    } else if (piece !== undefined) {
+      generation.message!.text += piece;
+      this.update(stored, { kind: "delta", id: generation.messageId, text: piece });
+    } else {
+      const message = generation.message ?? this.newMessage("assistant", "", "streaming", generation.messageId);
+      message.status = "complete";
+      this.message(stored, message);
+      this.generations.delete(generation.sessionId);
     }
-    this.chunk(stored, generation.messageId, "assistant", { type: "message-end" });
-    this.generations.delete(generation.sessionId);
   }
 
   private stop(stored: StoredSession, messageId: unknown): null {
@@ -356,8 +367,9 @@ export class FakeShell {
     if (!generation || (messageId !== undefined && messageId !== generation.messageId)) return null;
     if (generation.timer) clearTimeout(generation.timer);
     this.generations.delete(stored.meta.sessionId);
-    this.chunk(stored, generation.messageId, "assistant", { type: "stop" });
-    this.chunk(stored, generation.messageId, "assistant", { type: "message-end" });
+    const message = generation.message ?? this.newMessage("assistant", "", "streaming", generation.messageId);
+    message.status = "stopped";
+    this.message(stored, message);
     return null;
   }
 }

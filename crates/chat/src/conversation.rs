@@ -8,6 +8,7 @@ use crate::event::{Chunk, ChunkRecord, Event, Role};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum MessageStatus {
     /// Text is still arriving.
     Streaming,
@@ -20,6 +21,7 @@ pub enum MessageStatus {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Message {
     pub id: String,
     pub role: Role,
@@ -28,6 +30,23 @@ pub struct Message {
     pub status: MessageStatus,
     pub error: Option<String>,
     pub created_at: String,
+}
+
+/// What applying one event changed: enough for a view to follow the conversation
+/// without reading events itself (the desktop UI renders only these).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum Update {
+    /// A message appeared, or its status, error or whole text changed: the message as
+    /// it now stands, to put in place by id (new ones go last).
+    Message { message: Message },
+    /// More text for message `id`.
+    Delta { id: String, text: String },
+    /// The conversation was (re)named.
+    Title { title: String },
+    /// The stream started over: every message is gone.
+    Reset,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -61,24 +80,34 @@ impl Conversation {
         self.messages.iter().rev().find(|m| m.status == MessageStatus::Streaming)
     }
 
-    pub fn apply(&mut self, event: &Event) {
+    /// Applies one event; returns what it changed, if anything (a re-delivered chunk
+    /// or an unknown event changes nothing).
+    pub fn apply(&mut self, event: &Event) -> Option<Update> {
         match event {
             Event::Chunk { record, .. } => self.apply_chunk(record),
             Event::Session(record) => {
-                if record.title.is_some() {
-                    self.title = record.title.clone();
-                }
+                let title = record.title.clone()?;
+                self.title = Some(title.clone());
+                Some(Update::Title { title })
             }
-            Event::Reset => *self = Conversation::default(),
-            Event::Other => {}
+            Event::Reset => {
+                *self = Conversation::default();
+                Some(Update::Reset)
+            }
+            Event::Other => None,
         }
     }
 
-    fn apply_chunk(&mut self, record: &ChunkRecord) {
+    fn apply_chunk(&mut self, record: &ChunkRecord) -> Option<Update> {
         if !self.seen.insert((record.message_id.clone(), record.seq)) {
-            return;
+            return None;
         }
+        let known = self.index.contains_key(&record.message_id);
         let message = self.message_mut(record);
+        if let (true, Chunk::TextDelta { delta }) = (known, &record.chunk) {
+            message.text.push_str(delta);
+            return Some(Update::Delta { id: message.id.clone(), text: delta.clone() });
+        }
         match &record.chunk {
             Chunk::WholeMessage { content } => {
                 message.text.push_str(content);
@@ -100,6 +129,7 @@ impl Conversation {
                 }
             }
         }
+        Some(Update::Message { message: message.clone() })
     }
 
     fn message_mut(&mut self, record: &ChunkRecord) -> &mut Message {
@@ -183,5 +213,67 @@ mod tests {
         assert_eq!(c.title.as_deref(), Some("Trip"));
         c.apply(&Event::Reset);
         assert_eq!(c, Conversation::default());
+    }
+
+    /// A view that knows only updates, as the desktop UI does.
+    #[derive(Default)]
+    struct View {
+        title: Option<String>,
+        messages: Vec<Message>,
+    }
+
+    impl View {
+        fn follow(&mut self, update: Update) {
+            match update {
+                Update::Message { message } => match self.messages.iter_mut().find(|m| m.id == message.id) {
+                    Some(shown) => *shown = message,
+                    None => self.messages.push(message),
+                },
+                Update::Delta { id, text } => self.messages.iter_mut().find(|m| m.id == id).unwrap().text += &text,
+                Update::Title { title } => self.title = Some(title),
+                Update::Reset => *self = View::default(),
+            }
+        }
+    }
+
+    #[test]
+    fn updates_rebuild_the_conversation_and_name_only_changes() {
+        let title = |t: &str| {
+            Event::Session(crate::SessionRecord {
+                session_id: "s".into(),
+                title: Some(t.into()),
+                actor_id: "u1".into(),
+                updated_at: "2026-01-01T00:00:00Z".into(),
+            })
+        };
+        let events = [
+            chunk("old", Role::User, 0, Chunk::WholeMessage { content: "gone".into() }),
+            Event::Reset,
+            chunk("q", Role::User, 0, Chunk::WholeMessage { content: "Hello?".into() }),
+            title("Greeting"),
+            chunk("a", Role::Assistant, 0, delta("Hi ")),
+            chunk("a", Role::Assistant, 1, delta("there")),
+            chunk("a", Role::Assistant, 1, delta("there")),
+            Event::Other,
+            chunk("a", Role::Assistant, 2, Chunk::Stop),
+            chunk("a", Role::Assistant, 3, Chunk::MessageEnd),
+            chunk("b", Role::Assistant, 0, Chunk::Error { message: "rate limited".into() }),
+        ];
+        let mut conversation = Conversation::default();
+        let mut view = View::default();
+        let mut updates = Vec::new();
+        for event in &events {
+            if let Some(update) = conversation.apply(event) {
+                updates.push(update.clone());
+                view.follow(update);
+            }
+        }
+        assert_eq!((view.title, view.messages), (conversation.title.clone(), conversation.messages.clone()));
+        assert_eq!(updates.len(), events.len() - 2, "the re-delivered chunk and the unknown event change nothing");
+        assert_eq!(updates[5], Update::Delta { id: "a".into(), text: "there".into() });
+        assert!(
+            matches!(&updates[4], Update::Message { message } if message.text == "Hi "),
+            "a new message comes whole"
+        );
     }
 }

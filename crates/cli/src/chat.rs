@@ -7,7 +7,7 @@ use anyhow::Context;
 use superset_chat::{Conversation, Event, MessageStatus, Role};
 use superset_client::assistant::settings::ApiKeys;
 use superset_client::assistant::{generate, GenerationOptions, Provider, Settings};
-use superset_client::chat_sessions::session_stream;
+use superset_client::chats::chat_stream;
 use superset_client::home::superset_home;
 use superset_client::subscription::json_messages;
 use superset_client::{SessionManager, StreamEvent, Subscription};
@@ -18,13 +18,13 @@ use crate::account::manager;
 use crate::cli::{ChatArgs, ServerArgs};
 
 pub async fn sessions(servers: &ServerArgs) -> anyhow::Result<()> {
-    let sessions = manager(servers)?.list_sessions().await?;
-    if sessions.is_empty() {
+    let chats = manager(servers)?.list_chats().await?;
+    if chats.is_empty() {
         println!("No sessions yet: start one with `superset chat`.");
     }
-    for session in sessions {
-        let title = session.title.as_deref().unwrap_or("(untitled)");
-        println!("{}  {}  {title}", session.session_id, session.last_activity_at);
+    for chat in chats {
+        let title = chat.title.as_deref().unwrap_or("(untitled)");
+        println!("{}  {}  {title}", chat.chat_id, chat.last_activity_at);
     }
     Ok(())
 }
@@ -34,7 +34,7 @@ pub async fn chat(servers: &ServerArgs, args: ChatArgs) -> anyhow::Result<()> {
     let home = superset_home()?;
     let provider = Settings::load(&home).provider(&ApiKeys::new(&home))?;
     let id = args.session_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    manager.create_session(&id).await.context("cannot open the session")?;
+    manager.create_chat(&id).await.context("cannot open the session")?;
     eprintln!("session {id}");
     eprintln!("assistant: {}", provider.name());
     let mut turn = Turn {
@@ -42,7 +42,7 @@ pub async fn chat(servers: &ServerArgs, args: ChatArgs) -> anyhow::Result<()> {
         session_id: &id,
         provider: &*provider,
         view: View::default(),
-        subscription: manager.subscribe(&session_stream(&id), "-1"),
+        subscription: manager.subscribe(&chat_stream(&id), "-1"),
     };
     match args.message {
         Some(text) => turn.take(&text).await,

@@ -8,7 +8,7 @@
 //! - [`session_manager`]: every call to the servers once signed in, with the token,
 //!   sign-out, and what 401 and 503 mean.
 //! - [`subscription`]: following a stream live over SSE, resumed from the last offset.
-//! - [`chat_sessions`]: the chat-session API (`/v1/sessions`).
+//! - [`chats`]: the chat API (`/v1/sessions`: the protocol's word for a chat).
 //! - [`assistant`]: replies generated here, from Anthropic, an OpenAI-compatible
 //!   server or the offline echo, streamed into the session.
 //! - [`backoff`]: how retries are spaced.
@@ -16,7 +16,7 @@
 
 pub mod assistant;
 pub mod backoff;
-pub mod chat_sessions;
+pub mod chats;
 pub mod home;
 mod http;
 pub mod login;

@@ -99,7 +99,7 @@ pub struct SignOut {
 
 /// One read of a stream (catch-up, not live).
 #[derive(Clone, Debug)]
-pub struct ReadChunk {
+pub struct StreamRead {
     pub data: Bytes,
     pub next_offset: String,
     pub up_to_date: bool,
@@ -235,7 +235,7 @@ impl SessionManager {
     }
 
     /// Reads what the stream holds from `offset` (`-1`: the start).
-    pub async fn read(&self, path: &str, offset: &str) -> Result<ReadChunk, ClientError> {
+    pub async fn read(&self, path: &str, offset: &str) -> Result<StreamRead, ClientError> {
         let mut url = self.stream_url(path);
         url.query_pairs_mut().append_pair("offset", offset);
         let response = self.send(Call::new(Method::GET, url)).await?;
@@ -244,7 +244,7 @@ impl SessionManager {
         let (up_to_date, closed) = (flag("stream-up-to-date"), flag("stream-closed"));
         let next_offset = next_offset(&response)?;
         let data = response.bytes().await.map_err(|e| ClientError::Unavailable { reason: e.to_string() })?;
-        Ok(ReadChunk { data, next_offset, up_to_date, closed })
+        Ok(StreamRead { data, next_offset, up_to_date, closed })
     }
 
     /// Follows a text or JSON stream live from `offset` (`-1`: the start), resuming
@@ -398,7 +398,7 @@ impl Call {
 }
 
 /// Answers that mean "not now", never "not you".
-pub(crate) fn is_unavailable(status: StatusCode) -> bool {
+pub fn is_unavailable(status: StatusCode) -> bool {
     matches!(
         status,
         StatusCode::SERVICE_UNAVAILABLE

@@ -17,7 +17,7 @@ use superset_client::assistant::echo::{self, Echo};
 use superset_client::assistant::openai::OpenAi;
 use superset_client::assistant::settings::ApiKey;
 use superset_client::assistant::{generate, GenerationOptions, Outcome, Provider};
-use superset_client::chat_sessions::session_stream;
+use superset_client::chats::chat_stream;
 use superset_client::servers::ServerUrls;
 use superset_client::subscription::json_messages;
 use superset_client::{RetryPolicy, SessionManager, StoredToken, TokenStore};
@@ -45,7 +45,7 @@ async fn chat(question: &str) -> Chat {
 async fn chat_via(stack: Stack, token: String, streams: Url, question: &str) -> Chat {
     let (home, manager) = manager(&stack, &streams, &token);
     let session = uuid::Uuid::new_v4().to_string();
-    manager.create_session(&session).await.unwrap();
+    manager.create_chat(&session).await.unwrap();
     manager.send_message(&session, question).await.unwrap();
     Chat { stack, _home: home, manager, token, session }
 }
@@ -78,7 +78,7 @@ impl Chat {
     async fn events(&self) -> Vec<Value> {
         let (mut events, mut offset) = (Vec::new(), "-1".to_owned());
         loop {
-            let read = self.manager.read(&session_stream(&self.session), &offset).await.unwrap();
+            let read = self.manager.read(&chat_stream(&self.session), &offset).await.unwrap();
             let text = String::from_utf8(read.data.to_vec()).unwrap();
             if !text.trim().is_empty() {
                 events.extend(json_messages(&text).unwrap());

@@ -84,7 +84,8 @@ describe("App", () => {
     fireEvent.click(screen.getByRole("button", { name: "Stop generating" }));
     await screen.findByText("Stopped");
     const id = store.state.activeId!;
-    shell.feed(id, { kind: "events", events: [{ type: "chunk", key: "z:0", value: { messageId: "z", actorId: "assistant", role: "assistant", seq: 0, chunk: { type: "error", message: "rate limited" }, createdAt: "2026-01-01T00:00:00Z" } }] });
+    const failed = { id: "z", role: "assistant", actorId: "assistant", text: "", status: "failed", error: "rate limited", createdAt: "2026-01-01T00:00:00Z" } as const;
+    shell.feed(id, { kind: "updates", updates: [{ kind: "message", message: failed }] });
     expect((await screen.findByRole("alert")).textContent).toBe("Reply failed: rate limited");
   });
 

@@ -1,7 +1,7 @@
 // The open chat: messages (replies rendered as sanitized Markdown) and the composer.
 
 import { useEffect, useLayoutEffect, useMemo, useRef } from "preact/hooks";
-import type { Message } from "../conversation";
+import type { Message } from "../ipc";
 import { codeLanguage, renderMarkdown } from "../markdown";
 import type { ChatView, Store } from "../store";
 import { SendIcon, StopIcon } from "./icons";

@@ -1,11 +1,11 @@
 // The list of chats: open, start, rename, delete.
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { SessionMeta } from "../ipc";
+import type { ChatInfo } from "../ipc";
 import type { Store } from "../store";
 import { PencilIcon, PlusIcon, TrashIcon } from "./icons";
 
-export function sessionTitle(meta: Pick<SessionMeta, "title"> | null | undefined): string {
+export function sessionTitle(meta: Pick<ChatInfo, "title"> | null | undefined): string {
   return meta?.title?.trim() || "Untitled chat";
 }
 
@@ -24,7 +24,7 @@ export function ago(iso: string, now = Date.now()): string {
   return "just now";
 }
 
-function RenameForm({ store, meta, done }: { store: Store; meta: SessionMeta; done: () => void }) {
+function RenameForm({ store, meta, done }: { store: Store; meta: ChatInfo; done: () => void }) {
   const [value, setValue] = useState(meta.title ?? "");
   const input = useRef<HTMLInputElement>(null);
   const finished = useRef(false);
@@ -65,7 +65,7 @@ function RenameForm({ store, meta, done }: { store: Store; meta: SessionMeta; do
 }
 
 function SessionItem({ store, meta, active, onDelete }: {
-  store: Store; meta: SessionMeta; active: boolean; onDelete: (meta: SessionMeta) => void;
+  store: Store; meta: ChatInfo; active: boolean; onDelete: (meta: ChatInfo) => void;
 }) {
   const [renaming, setRenaming] = useState(false);
   const title = sessionTitle(meta);
@@ -107,7 +107,7 @@ function SessionItem({ store, meta, active, onDelete }: {
   );
 }
 
-function DeleteDialog({ store, meta, close }: { store: Store; meta: SessionMeta | null; close: () => void }) {
+function DeleteDialog({ store, meta, close }: { store: Store; meta: ChatInfo | null; close: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
@@ -137,8 +137,8 @@ function DeleteDialog({ store, meta, close }: { store: Store; meta: SessionMeta 
   );
 }
 
-export function Sidebar({ store, sessions, activeId }: { store: Store; sessions: SessionMeta[]; activeId: string | null }) {
-  const [deleting, setDeleting] = useState<SessionMeta | null>(null);
+export function Sidebar({ store, sessions, activeId }: { store: Store; sessions: ChatInfo[]; activeId: string | null }) {
+  const [deleting, setDeleting] = useState<ChatInfo | null>(null);
   return (
     <nav class="sidebar" aria-label="Chats">
       <button type="button" class="primary new-chat" onClick={() => void store.newChat()}>

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Provider, ProviderError, Turn};
-use crate::chat_sessions::session_stream;
+use crate::chats::chat_stream;
 use crate::session_manager::{ClientError, SessionManager};
 use crate::subscription::{json_messages, StreamEvent};
 
@@ -51,24 +51,24 @@ pub struct Generation {
     pub text: String,
 }
 
-/// Replies to the conversation in `session_id` as it stands, with `provider`.
+/// Replies to the conversation in `chat_id` as it stands, with `provider`.
 pub async fn generate(
     manager: &SessionManager,
-    session_id: &str,
+    chat_id: &str,
     provider: &dyn Provider,
     options: GenerationOptions,
     cancel: CancellationToken,
 ) -> Result<Generation, ClientError> {
-    let (conversation, offset) = conversation(manager, session_id).await?;
+    let (conversation, offset) = conversation(manager, chat_id).await?;
     let history = history(&conversation);
     let message_id = uuid::Uuid::new_v4().to_string();
-    let writer = Writer { manager, session_id, message_id: &message_id, next_seq: AtomicU64::new(0) };
+    let writer = Writer { manager, chat_id, message_id: &message_id, next_seq: AtomicU64::new(0) };
     writer.post("generations/start", json!({"messageId": message_id})).await?;
 
     // Watch the session for a stop of this reply, from any device.
     let stop = cancel.child_token();
     let watcher =
-        tokio::spawn(watch_for_stop(manager.clone(), session_id.to_owned(), offset, message_id.clone(), stop.clone()));
+        tokio::spawn(watch_for_stop(manager.clone(), chat_id.to_owned(), offset, message_id.clone(), stop.clone()));
     let result = stream_reply(&writer, provider, &history, options, &stop).await;
     watcher.abort();
     let (outcome, text) = result?;
@@ -141,7 +141,7 @@ async fn flush(
 
 struct Writer<'a> {
     manager: &'a SessionManager,
-    session_id: &'a str,
+    chat_id: &'a str,
     message_id: &'a str,
     /// The seq the next chunk should get. The reply is a new message written only here,
     /// so this is known; sending it lets a chunk whose answer was lost be sent again
@@ -153,14 +153,14 @@ impl Writer<'_> {
     /// `generations/start` and `generations/finish`, which the server answers the same
     /// when repeated (a finished message is not ended twice), so they are retried too.
     async fn post(&self, route: &str, body: Value) -> Result<(), ClientError> {
-        let path = format!("v1/sessions/{}/{route}", self.session_id);
+        let path = format!("v1/sessions/{}/{route}", self.chat_id);
         let _: Value = self.manager.post_repeatable(&path, body).await?;
         Ok(())
     }
 
     async fn chunk(&self, chunk: Chunk) -> Result<(), ClientError> {
         let seq = self.next_seq.load(Ordering::Relaxed);
-        let path = format!("v1/sessions/{}/chunks", self.session_id);
+        let path = format!("v1/sessions/{}/chunks", self.chat_id);
         let body = json!({"messageId": self.message_id, "role": "assistant", "seq": seq, "chunk": chunk});
         let answer: Value = self.manager.post_repeatable(&path, body).await?;
         // Someone else (a stop) may have taken a seq meanwhile: follow the server.
@@ -171,8 +171,8 @@ impl Writer<'_> {
 }
 
 /// The session's conversation as it stands, and the offset after it.
-pub async fn conversation(manager: &SessionManager, session_id: &str) -> Result<(Conversation, String), ClientError> {
-    let path = session_stream(session_id);
+pub async fn conversation(manager: &SessionManager, chat_id: &str) -> Result<(Conversation, String), ClientError> {
+    let path = chat_stream(chat_id);
     let (mut conversation, mut offset) = (Conversation::default(), "-1".to_owned());
     loop {
         let read = manager.read(&path, &offset).await?;
@@ -202,12 +202,12 @@ pub fn history(conversation: &Conversation) -> Vec<Turn> {
 /// Cancels `stop` when a `stop` chunk for `message_id` appears in the session.
 async fn watch_for_stop(
     manager: SessionManager,
-    session_id: String,
+    chat_id: String,
     offset: String,
     message_id: String,
     stop: CancellationToken,
 ) {
-    let mut subscription = manager.subscribe(&session_stream(&session_id), &offset);
+    let mut subscription = manager.subscribe(&chat_stream(&chat_id), &offset);
     while let Some(event) = subscription.next().await {
         let Ok(StreamEvent::Data { data, .. }) = event else { continue };
         let stopped = json_messages(&data).unwrap_or_default().iter().any(|m| {

@@ -1,0 +1,116 @@
+//! A chat's subscription as the UI receives it: superset-chat reads the stream's
+//! events into the conversation here, and only what changed goes to the UI.
+
+use superset_chat::{Conversation, Event};
+use superset_client::subscription::json_messages;
+use superset_client::{ClientError, StreamEvent};
+
+use crate::contract::ChatFeed;
+
+/// One subscription's conversation, from the start of the chat's stream.
+#[derive(Default)]
+pub struct Feed {
+    conversation: Conversation,
+}
+
+impl Feed {
+    /// What to send the UI for the subscription's next event (`None`: it ended), and
+    /// whether that is the last thing to send.
+    pub fn next(&mut self, event: Option<Result<StreamEvent, ClientError>>) -> Option<(ChatFeed, bool)> {
+        let failed = |message: String| (ChatFeed::Error { message, retrying: false }, true);
+        Some(match event? {
+            Ok(StreamEvent::Data { data, .. }) => match json_messages(&data) {
+                Ok(messages) => {
+                    let events = messages.iter().map(Event::from_json);
+                    let updates = events.filter_map(|event| self.conversation.apply(&event)).collect();
+                    (ChatFeed::Updates { updates }, false)
+                }
+                Err(e) => failed(e.to_string()),
+            },
+            Ok(StreamEvent::Reconnecting { reason, .. }) => {
+                (ChatFeed::Error { message: reason, retrying: true }, false)
+            }
+            // Caught up (also after a reconnect): an empty batch clears "reconnecting".
+            Ok(StreamEvent::UpToDate { .. }) => (ChatFeed::Updates { updates: Vec::new() }, false),
+            Ok(StreamEvent::Closed { .. }) => (ChatFeed::Closed, true),
+            Err(e) => failed(e.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use superset_chat::{Message, MessageStatus, Role, Update};
+
+    use super::*;
+
+    fn data(messages: serde_json::Value) -> Option<Result<StreamEvent, ClientError>> {
+        Some(Ok(StreamEvent::Data { data: messages.to_string(), offset: "1".into() }))
+    }
+
+    fn chunk(message_id: &str, seq: u64, chunk: serde_json::Value) -> serde_json::Value {
+        json!({"type": "chunk", "key": format!("{message_id}:{seq}"), "value": {"messageId": message_id,
+            "actorId": "assistant", "role": "assistant", "seq": seq, "chunk": chunk,
+            "createdAt": "2026-01-01T00:00:00Z"}, "headers": {"operation": "insert"}})
+    }
+
+    fn message(text: &str, status: MessageStatus) -> Message {
+        Message {
+            id: "a".into(),
+            role: Role::Assistant,
+            actor_id: "assistant".into(),
+            text: text.into(),
+            status,
+            error: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn stream_events_become_conversation_updates() {
+        let mut feed = Feed::default();
+        let first = feed.next(data(json!([
+            chunk("a", 0, json!({"type": "text-delta", "delta": "Hi"})),
+            chunk("a", 1, json!({"type": "text-delta", "delta": " there"})),
+            {"type": "reaction", "key": "r", "value": {}},
+        ])));
+        let updates = vec![
+            Update::Message { message: message("Hi", MessageStatus::Streaming) },
+            Update::Delta { id: "a".into(), text: " there".into() },
+        ];
+        assert_eq!(first, Some((ChatFeed::Updates { updates }, false)));
+        // The same events again (a re-delivery) change nothing; the end completes it.
+        let again = feed.next(data(json!([
+            chunk("a", 1, json!({"type": "text-delta", "delta": " there"})),
+            chunk("a", 2, json!({"type": "message-end"})),
+            {"type": "session", "key": "s", "value": {"sessionId": "s", "title": "Hello", "actorId": "u",
+                "updatedAt": "2026-01-01T00:00:00Z"}, "headers": {"operation": "update"}},
+            {"headers": {"control": "reset"}},
+        ])));
+        let updates = vec![
+            Update::Message { message: message("Hi there", MessageStatus::Complete) },
+            Update::Title { title: "Hello".into() },
+            Update::Reset,
+        ];
+        assert_eq!(again, Some((ChatFeed::Updates { updates }, false)));
+    }
+
+    #[test]
+    fn the_subscription_state_becomes_status_items() {
+        let mut feed = Feed::default();
+        let up_to_date = feed.next(Some(Ok(StreamEvent::UpToDate { offset: "1".into() })));
+        assert_eq!(up_to_date, Some((ChatFeed::Updates { updates: vec![] }, false)));
+        let reconnecting =
+            Some(Ok(StreamEvent::Reconnecting { after: Duration::from_secs(1), reason: "reset".into() }));
+        assert_eq!(feed.next(reconnecting), Some((ChatFeed::Error { message: "reset".into(), retrying: true }, false)));
+        assert_eq!(feed.next(Some(Ok(StreamEvent::Closed { offset: "2".into() }))), Some((ChatFeed::Closed, true)));
+        let broken = feed.next(Some(Ok(StreamEvent::Data { data: "[{".into(), offset: "3".into() })));
+        assert!(matches!(broken, Some((ChatFeed::Error { retrying: false, .. }, true))));
+        let failed = feed.next(Some(Err(ClientError::AuthRequired)));
+        assert!(matches!(failed, Some((ChatFeed::Error { retrying: false, .. }, true))));
+        assert_eq!(feed.next(None), None);
+    }
+}

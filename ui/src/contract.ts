@@ -1,0 +1,87 @@
+// Generated from src-tauri/src/contract.rs: do not edit. Regenerate with
+// `UPDATE_BINDINGS=1 cargo test -p superset-desktop --lib contract`.
+
+import type { Channel } from "@tauri-apps/api/core";
+
+export type Config = { proxyUrl: string, authToken: string | null, };
+
+export type User = { id: string, name: string, email: string, image: string | null, };
+
+export type SignedIn = { signedIn: boolean, expiresAt: string | null, };
+
+export type Sent = { messageId: string, };
+
+export type Screen = "sign-in" | "chat";
+
+export type ChatInfo = { sessionId: string, title: string | null, createdAt: string, lastActivityAt: string, streamUrl: string, };
+
+export type Role = "user" | "assistant" | "system";
+
+export type MessageStatus = "streaming" | "complete" | "stopped" | "failed";
+
+export type Message = { id: string, role: Role, actorId: string, text: string, status: MessageStatus, error: string | null, createdAt: string, };
+
+export type Update = { "kind": "message", message: Message, } | { "kind": "delta", id: string, text: string, } | { "kind": "title", title: string, } | { "kind": "reset" };
+
+export type ChatFeed = { "kind": "updates", updates: Array<Update>, } | { "kind": "closed" } | { "kind": "error", message: string, retrying: boolean, };
+
+export type AuthChanged = { signedIn: boolean, expiresAt: string | null, };
+
+export type SignInUrl = { url: string, };
+
+export type UpdateAvailable = { version: string, };
+
+export type ErrorKind = "auth_required" | "network" | "server" | "invalid" | "not_found" | "cancelled" | "timeout";
+
+export type CommandError = { kind: ErrorKind, message: string, };
+
+export const ERROR_KINDS = ["auth_required", "network", "server", "invalid", "not_found", "cancelled", "timeout"] as const;
+
+/** The kinds a failed sign-in itself reports. */
+export const SIGN_IN_ERROR_KINDS = ["cancelled", "timeout", "network", "server"] as const;
+
+/** The error kind of a command that got this HTTP status from a server. */
+export const STATUS_KINDS: Record<number, ErrorKind> = {
+  400: "invalid",
+  401: "auth_required",
+  403: "invalid",
+  404: "not_found",
+  409: "invalid",
+  413: "invalid",
+  422: "invalid",
+  429: "network",
+  500: "server",
+  502: "network",
+  503: "network",
+  504: "network",
+};
+
+export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready"] as const;
+
+export type CommandName = (typeof COMMANDS)[number];
+
+/** Each command's arguments (as the UI passes them: camelCase) and result. */
+export interface Commands {
+  get_config: { args: Record<string, never>; result: Config };
+  current_user: { args: Record<string, never>; result: User | null };
+  sign_in: { args: Record<string, never>; result: SignedIn };
+  cancel_sign_in: { args: Record<string, never>; result: null };
+  sign_out: { args: Record<string, never>; result: null };
+  list_sessions: { args: Record<string, never>; result: Array<ChatInfo> };
+  start_session: { args: { title?: string | null }; result: ChatInfo };
+  rename_session: { args: { sessionId: string; title: string }; result: ChatInfo };
+  delete_session: { args: { sessionId: string }; result: null };
+  send_message: { args: { sessionId: string; content: string }; result: Sent };
+  stop: { args: { sessionId: string; messageId?: string | null }; result: null };
+  subscribe_session: { args: { sessionId: string; onEvent: Channel<ChatFeed> }; result: null };
+  unsubscribe_session: { args: { sessionId: string }; result: null };
+  ui_ready: { args: { screen: Screen }; result: null };
+}
+
+/** Each event's payload. */
+export interface Events {
+  "auth:changed": AuthChanged;
+  "auth:required": null;
+  "auth:sign-in-url": SignInUrl;
+  "update:available": UpdateAvailable;
+}
