@@ -23,7 +23,7 @@ use super::notify::{Notifier, Version};
 use super::payload::is_json;
 use super::rules::{self, AppendPlan, AppendTarget, ExistingStream, ProducerState};
 use super::{
-    Append, Appended, Chunk, CreateError, CreateStream, Created, Expiry, ProducerTag, Quota, ReadFrom, Slice, Store,
+    Append, Appended, ReadBatch, CreateError, CreateStream, Created, Expiry, ProducerTag, Quota, ReadFrom, Slice, Store,
     StoreError, StreamInfo, StreamKey, Watch,
 };
 use crate::limits::Limit;
@@ -442,7 +442,7 @@ impl PgStore {
         outcome
     }
 
-    async fn read_uncached(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<Chunk, StoreError> {
+    async fn read_uncached(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<ReadBatch, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = self.locate(&mut tx, key).await;
         let row = match row? {
@@ -475,7 +475,7 @@ impl PgStore {
         let slices = collect(&mut tx, row.id, pos, info.tail, limit as u64, json).await?;
         tx.commit().await?;
         let next = slices.last().map_or(pos, |s| s.start + s.data.len() as u64);
-        Ok(Chunk { from: pos, next, slices, info })
+        Ok(ReadBatch { from: pos, next, slices, info })
     }
 }
 
@@ -706,7 +706,7 @@ struct ReadMemo {
 struct MemoEntry {
     /// The stream's notified version and the notifier's epoch it was read at.
     version: (Version, u64),
-    cell: Arc<OnceCell<Chunk>>,
+    cell: Arc<OnceCell<ReadBatch>>,
 }
 
 /// Entries kept at most; beyond this the memo starts over.
@@ -736,18 +736,18 @@ impl Store for PgStore {
         self.in_tx(async |tx| Ok(self.locate(tx, key).await?.map(|row| row.info()))).await
     }
 
-    async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<Chunk, StoreError> {
+    async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<ReadBatch, StoreError> {
         let entry = match from {
             ReadFrom::At(pos) => self.memo.entry(key, pos, limit, &self.notifier),
             _ => None,
         };
         let Some(entry) = entry else {
-            let chunk = self.read_uncached(key, from, limit).await?;
-            self.memo.learn(key, &chunk.info);
-            return Ok(chunk);
+            let batch = self.read_uncached(key, from, limit).await?;
+            self.memo.learn(key, &batch.info);
+            return Ok(batch);
         };
-        let chunk = entry.cell.get_or_try_init(|| self.read_uncached(key, from, limit)).await?;
-        Ok(chunk.clone())
+        let batch = entry.cell.get_or_try_init(|| self.read_uncached(key, from, limit)).await?;
+        Ok(batch.clone())
     }
 
     async fn delete(&self, key: &StreamKey) -> Result<(), StoreError> {

@@ -31,7 +31,7 @@ use super::notify::{Notifier, Version};
 use super::payload::is_json;
 use super::rules::{self, AppendPlan, AppendTarget, ExistingStream, ProducerState};
 use super::{
-    Append, Appended, Chunk, CreateError, CreateStream, Created, Expiry, ProducerTag, Quota, ReadFrom, Slice, Store,
+    Append, Appended, ReadBatch, CreateError, CreateStream, Created, Expiry, ProducerTag, Quota, ReadFrom, Slice, Store,
     StoreError, StreamInfo, StreamKey, Watch,
 };
 use crate::limits::Limit;
@@ -797,7 +797,7 @@ impl Store for FileStore {
         Ok(state.streams[&id].info(id))
     }
 
-    async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<Chunk, StoreError> {
+    async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<ReadBatch, StoreError> {
         let (info, from, pieces) = {
             let mut state = self.lock();
             let id = self.find(&mut state, key)?;
@@ -826,7 +826,7 @@ impl Store for FileStore {
             tokio::task::spawn_blocking(move || store.slices(pieces)).await.expect("reads do not panic")?
         };
         let next = slices.last().map_or(from, |s| s.start + s.data.len() as u64);
-        Ok(Chunk { from, next, slices, info })
+        Ok(ReadBatch { from, next, slices, info })
     }
 
     async fn delete(&self, key: &StreamKey) -> Result<(), StoreError> {
