@@ -11,9 +11,9 @@
 //! - `index`: each user's list of sessions.
 
 mod index;
-mod sequence;
 mod request;
 mod routes;
+mod sequence;
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -230,7 +230,12 @@ impl Sessions {
         Ok(written)
     }
 
-    async fn append_chunk(&self, key: &StreamKey, seqs: &mut Sequences, new: NewChunk) -> Result<(String, u64), WriteError> {
+    async fn append_chunk(
+        &self,
+        key: &StreamKey,
+        seqs: &mut Sequences,
+        new: NewChunk,
+    ) -> Result<(String, u64), WriteError> {
         let seq = seqs.messages.get(&new.message_id).map_or(0, |s| s.next_seq);
         let event = Event::Chunk {
             record: ChunkRecord {
