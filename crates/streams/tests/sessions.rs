@@ -501,6 +501,19 @@ async fn follow(
     panic!("the SSE stream ended before {until} did");
 }
 
+/// A follower of the session (see [`follow`]), once it has caught up.
+async fn subscribed(
+    server: std::sync::Arc<TestServer>,
+    token: String,
+    id: String,
+    until: String,
+) -> tokio::task::JoinHandle<Vec<Value>> {
+    let (established, caught_up) = tokio::sync::oneshot::channel();
+    let follower = tokio::spawn(async move { follow(&server, &token, &id, &until, established).await });
+    caught_up.await.expect("the subscriber catches up");
+    follower
+}
+
 /// Two subscribers, one from before the first write and one joining mid-way, each
 /// caught up before the writes it must see live: both get the same events.
 async fn live_subscribers_from_the_start_and_mid_way_agree(backend: Backend) {
@@ -508,13 +521,7 @@ async fn live_subscribers_from_the_start_and_mid_way_agree(backend: Backend) {
     let server = std::sync::Arc::new(s.server().await);
     let id = new_session(&server, &s.alice).await;
     let reply = Uuid::new_v4().to_string();
-    let subscribe = || async {
-        let (server, token, id, reply) = (server.clone(), s.alice.clone(), id.clone(), reply.clone());
-        let (established, caught_up) = tokio::sync::oneshot::channel();
-        let follower = tokio::spawn(async move { follow(&server, &token, &id, &reply, established).await });
-        caught_up.await.expect("the subscriber catches up");
-        follower
-    };
+    let subscribe = || subscribed(server.clone(), s.alice.clone(), id.clone(), reply.clone());
     let post = async |p: &str, body: Value| {
         let (status, reply) =
             call(&server, &s.alice, Method::POST, &format!("/v1/sessions/{id}/{p}"), Some(body)).await;
