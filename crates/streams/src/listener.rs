@@ -4,8 +4,8 @@
 //! A connection is followed until it is lost, then another is made, after a pause that
 //! doubles from [`FIRST_PAUSE`] up to [`LONGEST_PAUSE`] while connecting fails. While no
 //! connection listens, notifications are lost, and nothing says which: so
-//! [`Follow::missed`] is called whenever some may have been, on losing a connection and again once the next
-//! one listens (what was sent in between reached nobody).
+//! [`Follow::missed`] is called whenever some may have been, on losing a connection
+//! and again once the next one listens (what was sent in between reached nobody).
 
 use std::future::Future;
 use std::time::Duration;

@@ -36,9 +36,9 @@ use tokio::sync::watch;
 use self::index::State;
 use self::log::{Job, RecoverError};
 use super::notify::Notifier;
-use super::Quota;
 use super::{
-    Append, Appended, CreateStream, Created, ReadBatch, ReadFrom, Store, StoreError, StreamInfo, StreamKey, Watch,
+    Append, Appended, CreateStream, Created, Quota, ReadBatch, ReadFrom, Store, StoreError, StreamInfo, StreamKey,
+    Watch,
 };
 
 #[derive(Debug, thiserror::Error)]
