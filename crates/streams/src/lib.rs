@@ -5,6 +5,7 @@
 //! - [`config`]: the typed configuration, from flags and environment.
 //! - [`auth`]: the session middleware and its cache of validated tokens.
 //! - `health`: liveness and readiness probes.
+//! - `listener`: following a PostgreSQL notification channel, reconnecting.
 //! - [`limits`]: what one user may use (request rate, live reads, what they keep).
 //! - [`server`]: the router and the server's life cycle (bind, serve, shut down).
 //! - [`store`]: where streams are kept ([`Store`]; a file log or PostgreSQL).
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod config;
 mod health;
 pub mod limits;
+mod listener;
 pub mod server;
 mod sessions;
 pub mod store;

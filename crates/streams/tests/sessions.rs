@@ -445,8 +445,15 @@ async fn rename_stop_reset_and_delete(backend: Backend) {
 }
 
 /// Follows a session's stream over SSE from `-1` until a message-end for `until`
-/// arrives, returning every event received.
-async fn follow(server: &TestServer, token: &str, id: &str, until: &str) -> Vec<Value> {
+/// arrives, returning every event received. `established` is told once the subscriber
+/// has caught up: from then on, what it gets comes through the live path.
+async fn follow(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    until: &str,
+    established: tokio::sync::oneshot::Sender<()>,
+) -> Vec<Value> {
     use futures::StreamExt;
     let response = server
         .client
@@ -458,6 +465,7 @@ async fn follow(server: &TestServer, token: &str, id: &str, until: &str) -> Vec<
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.bytes_stream();
     let (mut buffer, mut events) = (String::new(), Vec::new());
+    let mut established = Some(established);
     while let Some(bytes) = body.next().await {
         buffer.push_str(std::str::from_utf8(&bytes.unwrap()).unwrap());
         while let Some(end) = buffer.find("\n\n") {
@@ -468,6 +476,14 @@ async fn follow(server: &TestServer, token: &str, id: &str, until: &str) -> Vec<
                     kind = k.trim();
                 } else if let Some(d) = line.strip_prefix("data:") {
                     data.push(d.strip_prefix(' ').unwrap_or(d));
+                }
+            }
+            if kind == "control" {
+                let control: Value = serde_json::from_str(&data.join("\n")).unwrap();
+                if control["upToDate"] == true {
+                    if let Some(established) = established.take() {
+                        established.send(()).unwrap();
+                    }
                 }
             }
             if kind == "data" {
@@ -485,29 +501,44 @@ async fn follow(server: &TestServer, token: &str, id: &str, until: &str) -> Vec<
     panic!("the SSE stream ended before {until} did");
 }
 
+/// A follower of the session (see [`follow`]), once it has caught up.
+async fn subscribed(
+    server: std::sync::Arc<TestServer>,
+    token: String,
+    id: String,
+    until: String,
+) -> tokio::task::JoinHandle<Vec<Value>> {
+    let (established, caught_up) = tokio::sync::oneshot::channel();
+    let follower = tokio::spawn(async move { follow(&server, &token, &id, &until, established).await });
+    caught_up.await.expect("the subscriber catches up");
+    follower
+}
+
+/// Two subscribers, one from before the first write and one joining mid-way, each
+/// caught up before the writes it must see live: both get the same events.
 async fn live_subscribers_from_the_start_and_mid_way_agree(backend: Backend) {
     let s = setup(backend).await;
     let server = std::sync::Arc::new(s.server().await);
     let id = new_session(&server, &s.alice).await;
     let reply = Uuid::new_v4().to_string();
-    let spawn_follower = || {
-        let (server, token, id, reply) = (server.clone(), s.alice.clone(), id.clone(), reply.clone());
-        tokio::spawn(async move { follow(&server, &token, &id, &reply).await })
+    let subscribe = || subscribed(server.clone(), s.alice.clone(), id.clone(), reply.clone());
+    let post = async |p: &str, body: Value| {
+        let (status, reply) =
+            call(&server, &s.alice, Method::POST, &format!("/v1/sessions/{id}/{p}"), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{p}: {reply}");
     };
-    let early = spawn_follower();
-    let path = |p: &str| format!("/v1/sessions/{id}/{p}");
-    call(&server, &s.alice, Method::POST, &path("messages"), Some(json!({"content": "Tell me a story"}))).await;
+    let delta =
+        |word: &str| json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": word}});
+    let early = subscribe().await;
+    post("messages", json!({"content": "Tell me a story"})).await;
     for word in ["Once ", "upon "] {
-        let chunk = json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": word}});
-        call(&server, &s.alice, Method::POST, &path("chunks"), Some(chunk)).await;
+        post("chunks", delta(word)).await;
     }
-    let late = spawn_follower();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let late = subscribe().await;
     for word in ["a ", "time."] {
-        let chunk = json!({"messageId": reply, "role": "assistant", "chunk": {"type": "text-delta", "delta": word}});
-        call(&server, &s.alice, Method::POST, &path("chunks"), Some(chunk)).await;
+        post("chunks", delta(word)).await;
     }
-    call(&server, &s.alice, Method::POST, &path("generations/finish"), Some(json!({"messageId": reply}))).await;
+    post("generations/finish", json!({"messageId": reply})).await;
 
     let (early, late) = (early.await.unwrap(), late.await.unwrap());
     assert_eq!(early, late, "both subscribers saw the same events");

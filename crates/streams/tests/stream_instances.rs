@@ -14,16 +14,30 @@ use superset_streams::StorageKind;
 /// The stores these tests open directly hold no per-user limit.
 const UNLIMITED: Quota = Quota { streams: u64::MAX, bytes: u64::MAX };
 use superset_testkit::TestDatabase;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 const MESSAGES: usize = 60;
 
 /// Follows a stream over SSE until `count` messages arrived; returns them.
-async fn sse_reader(client: reqwest::Client, url: String, token: String, count: usize) -> Vec<Value> {
+/// `established` is told once the reader has caught up: from then on, what it gets
+/// comes through the live path.
+async fn sse_reader(
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    count: usize,
+    established: oneshot::Sender<()>,
+) -> Vec<Value> {
     let mut received = Vec::new();
     let mut offset = "-1".to_owned();
+    let mut established = Some(established);
     while received.len() < count {
         let response = client.get(format!("{url}?offset={offset}&live=sse")).bearer_auth(&token).send().await.unwrap();
+        if response.status() == 429 {
+            // A probe of `until_readers_hold_every_slot` held the slot for a moment.
+            continue;
+        }
         assert_eq!(response.status(), 200);
         let mut body = response.bytes_stream();
         let mut buffer = String::new();
@@ -36,7 +50,14 @@ async fn sse_reader(client: reqwest::Client, url: String, token: String, count: 
                 let data: Value = serde_json::from_str(&data.join("\n")).unwrap();
                 match kind.as_str() {
                     "data" => received.extend(data.as_array().unwrap().iter().cloned()),
-                    "control" => offset = data["streamNextOffset"].as_str().unwrap().to_owned(),
+                    "control" => {
+                        offset = data["streamNextOffset"].as_str().unwrap().to_owned();
+                        if data["upToDate"] == true {
+                            if let Some(established) = established.take() {
+                                established.send(()).unwrap();
+                            }
+                        }
+                    }
                     other => panic!("unexpected event {other:?}"),
                 }
             }
@@ -56,6 +77,10 @@ async fn long_poll_reader(client: reqwest::Client, url: String, token: String, c
         let response =
             client.get(format!("{url}?offset={offset}&live=long-poll")).bearer_auth(&token).send().await.unwrap();
         let status = response.status();
+        if status == 429 {
+            // A probe of `until_readers_hold_every_slot` held the slot for a moment.
+            continue;
+        }
         offset = response.headers()["stream-next-offset"].to_str().unwrap().to_owned();
         if status == 200 {
             let batch: Vec<Value> = response.json().await.unwrap();
@@ -67,12 +92,39 @@ async fn long_poll_reader(client: reqwest::Client, url: String, token: String, c
     received
 }
 
+/// Waits until the live reads of `token`'s user on the instance at `base` hold every
+/// slot that instance allows them (`max_readers`): a live read of a stream that does
+/// not exist is then refused for want of a slot (429), not answered 404. A reader takes
+/// its slot just before it subscribes to the stream. The probe holds a slot for a
+/// moment only; a reader refused meanwhile asks again.
+async fn until_readers_hold_every_slot(client: &reqwest::Client, base: &str, token: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let probe = client.get(format!("{base}/v1/stream/no-such-stream?offset=-1&live=long-poll")).bearer_auth(token);
+        let response = probe.send().await.unwrap();
+        match response.status().as_u16() {
+            429 => {
+                let refusal: Value = response.json().await.unwrap();
+                if refusal["limit"] == "readers" {
+                    return;
+                }
+            }
+            404 => {}
+            other => panic!("probe answered {other}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "the readers never took their slots");
+        // Paces the probes, which count against the user's request rate.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_on_one_instance_get_every_append_made_on_another_once_in_order() {
     let a = stream_support::start(StorageKind::Postgres, |c| c.long_poll_timeout_ms = 5_000).await;
     let (b_addr, b_stop, b_task) =
         stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
-            c.long_poll_timeout_ms = 5_000
+            c.long_poll_timeout_ms = 5_000;
+            c.user_limits.max_readers = 2;
         })
         .await;
     let b_url = format!("http://{b_addr}/v1/stream/chat/shared");
@@ -81,9 +133,13 @@ async fn readers_on_one_instance_get_every_append_made_on_another_once_in_order(
         a.request(reqwest::Method::PUT, "chat/shared").header("content-type", "application/json").send().await.unwrap();
     assert_eq!(created.status(), 201);
 
-    let sse = tokio::spawn(sse_reader(a.client.clone(), b_url.clone(), a.token.clone(), MESSAGES));
+    // Both readers subscribe to the empty stream before anything is written, so every
+    // message reaches them through B's notifications.
+    let (established, sse_caught_up) = oneshot::channel();
+    let sse = tokio::spawn(sse_reader(a.client.clone(), b_url.clone(), a.token.clone(), MESSAGES, established));
+    sse_caught_up.await.expect("the SSE reader catches up");
     let long_poll = tokio::spawn(long_poll_reader(a.client.clone(), b_url.clone(), a.token.clone(), MESSAGES));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_readers_hold_every_slot(&a.client, &format!("http://{b_addr}"), &a.token).await;
 
     for i in 0..MESSAGES {
         let appended = a
@@ -106,7 +162,7 @@ async fn readers_on_one_instance_get_every_append_made_on_another_once_in_order(
     let long_poll = tokio::time::timeout(deadline, long_poll).await.expect("long-poll reader finishes").unwrap();
     assert_eq!(long_poll, expected, "long-poll on instance B");
 
-    let _ = b_stop.send(());
+    b_stop.send(()).expect("B is running");
     b_task.await.unwrap().unwrap();
     a.stop().await;
 }
@@ -116,15 +172,26 @@ async fn a_long_poll_on_one_instance_wakes_for_an_append_on_another() {
     let a = stream_support::start(StorageKind::Postgres, |c| c.long_poll_timeout_ms = 20_000).await;
     let (b_addr, b_stop, b_task) =
         stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
-            c.long_poll_timeout_ms = 20_000
+            c.long_poll_timeout_ms = 20_000;
+            c.user_limits.max_readers = 1;
         })
         .await;
     let created = a.request(reqwest::Method::PUT, "wake").header("content-type", "text/plain").send().await.unwrap();
+    assert_eq!(created.status(), 201);
     let tail = created.headers()["stream-next-offset"].to_str().unwrap().to_owned();
 
     let url = format!("http://{b_addr}/v1/stream/wake?offset={tail}&live=long-poll");
-    let waiting = tokio::spawn(a.client.get(url).bearer_auth(&a.token).send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (client, token) = (a.client.clone(), a.token.clone());
+    let waiting = tokio::spawn(async move {
+        loop {
+            let response = client.get(&url).bearer_auth(&token).send().await?;
+            // 429: a probe of `until_readers_hold_every_slot` held the slot for a moment.
+            if response.status() != 429 {
+                return Ok::<_, reqwest::Error>(response);
+            }
+        }
+    });
+    until_readers_hold_every_slot(&a.client, &format!("http://{b_addr}"), &a.token).await;
     let started = std::time::Instant::now();
     let appended = a
         .request(reqwest::Method::POST, "wake")
@@ -143,7 +210,7 @@ async fn a_long_poll_on_one_instance_wakes_for_an_append_on_another() {
     assert_eq!(woken.status(), 200);
     assert_eq!(woken.text().await.unwrap(), "hello");
 
-    let _ = b_stop.send(());
+    b_stop.send(()).expect("B is running");
     b_task.await.unwrap().unwrap();
     a.stop().await;
 }

@@ -20,6 +20,7 @@ use superset_auth_db::{TokenDigest, SESSION_CHANGES_CHANNEL};
 use tokio_util::sync::CancellationToken;
 
 use super::AuthUser;
+use crate::listener::{self, Lost};
 
 pub const NOTIFIED_TTL: Duration = Duration::from_secs(30);
 pub const UNNOTIFIED_TTL: Duration = Duration::from_secs(1);
@@ -95,6 +96,15 @@ impl TokenCache {
         }
     }
 
+    /// Notifications may have been missed: entries are short-lived again until the
+    /// path is proven, and every long-lived one goes.
+    fn unproven(&self) {
+        if self.notified.load(Ordering::Acquire) {
+            tracing::warn!("session changes are not followed: validated tokens are trusted for 1 s until they are");
+        }
+        self.set_notified(false);
+    }
+
     fn apply(&self, payload: &str) {
         if payload.starts_with(PROBE_PREFIX) {
             return;
@@ -107,39 +117,26 @@ impl TokenCache {
     }
 }
 
-/// Follows session changes until `shutdown`, reconnecting with backoff, and proves the
-/// path at every connection and every `check_every`.
+/// Follows session changes until `shutdown` (see [`listener`](crate::listener) for
+/// reconnecting), and proves the path at every connection and every `check_every`.
 pub async fn listen(cache: Arc<TokenCache>, pool: PgPool, check_every: Duration, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let connected = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(SESSION_CHANGES_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let result = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = connected => r,
-        };
-        match result {
-            Ok(listener) => {
-                backoff = Duration::from_millis(100);
-                let follower = Follower { cache: &cache, pool: &pool, listener };
-                if follower.run(check_every, &shutdown).await.is_none() {
-                    return;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot listen for session changes"),
-        }
-        if cache.notified.load(Ordering::Acquire) {
-            tracing::warn!("session changes are not followed: validated tokens are trusted for 1 s until they are");
-        }
-        cache.set_notified(false);
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    let changes = SessionChanges { cache, pool: pool.clone(), check_every };
+    listener::follow(&pool, SESSION_CHANGES_CHANNEL, &shutdown, changes).await;
+}
+
+struct SessionChanges {
+    cache: Arc<TokenCache>,
+    pool: PgPool,
+    check_every: Duration,
+}
+
+impl listener::Follow for SessionChanges {
+    async fn connection(&mut self, listener: &mut PgListener) -> Lost {
+        Follower { cache: &self.cache, pool: &self.pool, listener }.run(self.check_every).await
+    }
+
+    fn missed(&mut self) {
+        self.cache.unproven();
     }
 }
 
@@ -147,7 +144,7 @@ pub async fn listen(cache: Arc<TokenCache>, pool: PgPool, check_every: Duration,
 struct Follower<'a> {
     cache: &'a TokenCache,
     pool: &'a PgPool,
-    listener: PgListener,
+    listener: &'a mut PgListener,
 }
 
 /// How a check of the notification path ended.
@@ -156,32 +153,27 @@ enum Checked {
     /// The trigger is missing and could not be put back; the connection is fine.
     NoTrigger,
     /// The probe did not come back: the connection is dead or half-open.
-    Lost,
+    Lost(Lost),
 }
 
 impl Follower<'_> {
-    /// Applies notifications and checks the path until the connection fails (`Some`)
-    /// or the server shuts down (`None`).
-    async fn run(mut self, check_every: Duration, shutdown: &CancellationToken) -> Option<()> {
+    /// Applies notifications and checks the path until the connection is lost.
+    async fn run(mut self, check_every: Duration) -> Lost {
         let mut next_check = tokio::time::Instant::now();
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return None,
                 () = tokio::time::sleep_until(next_check) => {
                     match self.check().await {
                         Checked::Proven => self.cache.set_notified(true),
                         Checked::NoTrigger => self.cache.set_notified(false),
-                        Checked::Lost => return Some(()),
+                        Checked::Lost(lost) => return lost,
                     }
                     next_check = tokio::time::Instant::now() + check_every;
                 }
                 next = self.listener.try_recv() => match next {
                     Ok(Some(notification)) => self.cache.apply(notification.payload()),
-                    Ok(None) => return Some(()),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "session change listener failed");
-                        return Some(());
-                    }
+                    Ok(None) => return Lost::Closed,
+                    Err(e) => return e.into(),
                 },
             }
         }
@@ -203,15 +195,14 @@ impl Follower<'_> {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check the auth.sessions trigger");
-                return Checked::Lost;
+                return Checked::Lost(Lost::Silent("cannot check the auth.sessions trigger"));
             }
         }
         let probe = format!("{PROBE_PREFIX}{}", uuid::Uuid::new_v4());
         let sent =
             sqlx::query("SELECT pg_notify($1, $2)").bind(SESSION_CHANGES_CHANNEL).bind(&probe).execute(self.pool);
         if !matches!(tokio::time::timeout(PROBE_TIMEOUT, sent).await, Ok(Ok(_))) {
-            tracing::warn!("cannot send a probe on the session change channel");
-            return Checked::Lost;
+            return Checked::Lost(Lost::Silent("cannot send a probe on the session change channel"));
         }
         let returned = tokio::time::timeout(PROBE_TIMEOUT, async {
             loop {
@@ -223,8 +214,7 @@ impl Follower<'_> {
             }
         });
         if returned.await != Ok(true) {
-            tracing::warn!("a probe on the session change channel did not come back: reconnecting");
-            return Checked::Lost;
+            return Checked::Lost(Lost::Silent("a probe on the session change channel did not come back"));
         }
         Checked::Proven
     }

@@ -6,14 +6,14 @@
 //! are shared by every server instance on the same storage.
 //!
 //! - `routes`: the HTTP handlers and their validation;
-//! - `log`: one session's stream, with per-message sequence numbers assigned under a
-//!   lock so they are gap-free however many writers race;
+//! - `sequence`: writing to one session's stream, with per-message sequence numbers
+//!   assigned under a lock so they are gap-free however many writers race;
 //! - `index`: each user's list of sessions.
 
 mod index;
-mod log;
 mod request;
 mod routes;
+mod sequence;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -41,17 +41,17 @@ pub struct Sessions {
     max_content_bytes: usize,
     /// Chat sessions one user may own.
     max_sessions: u64,
-    logs: Idle<StreamKey, log::Log>,
+    sequences: Idle<StreamKey, sequence::Sequences>,
     indexes: Idle<String, index::Index>,
 }
 
 impl Sessions {
     pub fn new(store: Arc<dyn Store>, max_content_bytes: usize, max_sessions: u64) -> Self {
-        Sessions { store, max_content_bytes, max_sessions, logs: Idle::new(IDLE), indexes: Idle::new(IDLE) }
+        Sessions { store, max_content_bytes, max_sessions, sequences: Idle::new(IDLE), indexes: Idle::new(IDLE) }
     }
 
-    fn log(&self, key: &StreamKey) -> Arc<tokio::sync::Mutex<log::Log>> {
-        self.logs.get(key)
+    fn sequences(&self, key: &StreamKey) -> Arc<tokio::sync::Mutex<sequence::Sequences>> {
+        self.sequences.get(key)
     }
 
     fn index(&self, owner: &str) -> Arc<tokio::sync::Mutex<index::Index>> {
@@ -60,7 +60,7 @@ impl Sessions {
 
     /// Forgets a deleted session's cached state.
     fn forget(&self, key: &StreamKey) {
-        self.logs.remove(key);
+        self.sequences.remove(key);
     }
 }
 
@@ -132,8 +132,8 @@ async fn for_each_message(
     const BATCH: usize = 1 << 20;
     let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
     loop {
-        let chunk = store.read(key, from, BATCH).await?;
-        for slice in &chunk.slices {
+        let batch = store.read(key, from, BATCH).await?;
+        for slice in &batch.slices {
             let spans = crate::store::message_spans(&slice.data).map_err(|e| corrupt(&e))?;
             let count = spans.len() as u64;
             for (i, span) in (1..).zip(spans) {
@@ -142,10 +142,10 @@ async fn for_each_message(
                 each(Message { value, fork_after });
             }
         }
-        if chunk.up_to_date() || chunk.next == chunk.from {
-            return Ok(chunk.next);
+        if batch.up_to_date() || batch.next == batch.from {
+            return Ok(batch.next);
         }
-        from = ReadFrom::At(chunk.next);
+        from = ReadFrom::At(batch.next);
     }
 }
 

@@ -12,8 +12,8 @@ use serde_json::json;
 use superset_chat::{Chunk, Event, Role, SessionRecord};
 
 use super::index::{now, SessionMeta};
-use super::log::{NewChunk, Write, WriteError};
 use super::request::{chunk_text, uuid, Body, Invalid};
+use super::sequence::{NewChunk, Write, WriteError};
 use super::{for_each_message, stream_key, Sessions};
 use crate::limits::Limit;
 use crate::store::{CreateError, CreateStream, ForkFrom, ReadFrom, StoreError};

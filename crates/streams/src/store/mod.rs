@@ -180,14 +180,14 @@ pub struct Slice {
 /// What a read returns: the data from the requested position up to a size limit, and
 /// the stream as it was when the read was made.
 #[derive(Clone, Debug)]
-pub struct Chunk {
+pub struct ReadBatch {
     pub from: u64,
     pub next: u64,
     pub slices: Vec<Slice>,
     pub info: StreamInfo,
 }
 
-impl Chunk {
+impl ReadBatch {
     pub fn up_to_date(&self) -> bool {
         self.next >= self.info.tail
     }
@@ -235,7 +235,7 @@ pub trait Store: Send + Sync + 'static {
     /// Metadata, without counting as a read (the TTL is not renewed).
     async fn head(&self, key: &StreamKey) -> Result<StreamInfo, StoreError>;
     /// Up to about `limit` bytes from `from`; renews a TTL.
-    async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<Chunk, StoreError>;
+    async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<ReadBatch, StoreError>;
     async fn delete(&self, key: &StreamKey) -> Result<(), StoreError>;
     /// Changes to the stream from now on. Subscribe before reading so that nothing
     /// written in between is missed.

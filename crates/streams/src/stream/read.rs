@@ -18,7 +18,7 @@ use super::problem::Problem;
 use super::{cursor, key, respond, set, sse, tail_headers};
 use crate::auth::{Bearer, Rejection};
 use crate::limits::ReaderSlot;
-use crate::store::{is_json, Chunk, ReadFrom, StoreError, StreamKey};
+use crate::store::{is_json, ReadBatch, ReadFrom, StoreError, StreamKey};
 use crate::{AppState, AuthUser};
 
 /// The most a catch-up or long-poll response carries; the client reads on from
@@ -26,9 +26,9 @@ use crate::{AppState, AuthUser};
 const READ_LIMIT: usize = 1 << 20;
 
 /// Data that can still grow (the response reached the tail) is revalidated each time;
-/// a full chunk below the tail never changes.
+/// a full read below the tail never changes.
 const CACHE_TAIL: &str = "no-cache";
-const CACHE_CHUNK: &str = "private, max-age=60, stale-while-revalidate=300";
+const CACHE_BATCH: &str = "private, max-age=60, stale-while-revalidate=300";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Live {
@@ -109,51 +109,51 @@ async fn catch_up(
     offset: Option<Requested>,
     request: &HeaderMap,
 ) -> Result<Response, Problem> {
-    let chunk = state.store.read(key, read_from(offset), READ_LIMIT).await?;
-    let json = is_json(&chunk.info.content_type);
+    let batch = state.store.read(key, read_from(offset), READ_LIMIT).await?;
+    let json = is_json(&batch.info.content_type);
     if offset == Some(Requested::Now) {
-        let mut headers = chunk_headers(&chunk);
+        let mut headers = batch_headers(&batch);
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         let body = if json { Body::from("[]") } else { Body::empty() };
         return Ok(respond(StatusCode::OK, headers, body));
     }
-    let mut headers = chunk_headers(&chunk);
-    let etag = format!("\"{}:{}:{}{}\"", chunk.info.id, chunk.from, chunk.next, if chunk.at_end() { ":c" } else { "" });
+    let mut headers = batch_headers(&batch);
+    let etag = format!("\"{}:{}:{}{}\"", batch.info.id, batch.from, batch.next, if batch.at_end() { ":c" } else { "" });
     set(&mut headers, ETAG.as_str(), &etag);
-    let cache = if chunk.up_to_date() { CACHE_TAIL } else { CACHE_CHUNK };
+    let cache = if batch.up_to_date() { CACHE_TAIL } else { CACHE_BATCH };
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
     if request.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| matches_etag(v, &etag)) {
         return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
     }
-    Ok(respond(StatusCode::OK, headers, Body::from(render(&chunk, json))))
+    Ok(respond(StatusCode::OK, headers, Body::from(render(&batch, json))))
 }
 
 fn matches_etag(if_none_match: &str, etag: &str) -> bool {
     if_none_match.split(',').any(|candidate| candidate.trim() == etag)
 }
 
-/// Content type, next offset, and the up-to-date and closed flags of a chunk.
-fn chunk_headers(chunk: &Chunk) -> HeaderMap {
+/// Content type, next offset, and the up-to-date and closed flags of a batch.
+fn batch_headers(batch: &ReadBatch) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    set(&mut headers, CONTENT_TYPE.as_str(), &chunk.info.content_type);
-    tail_headers(&mut headers, chunk.next, chunk.at_end());
-    if chunk.up_to_date() {
+    set(&mut headers, CONTENT_TYPE.as_str(), &batch.info.content_type);
+    tail_headers(&mut headers, batch.next, batch.at_end());
+    if batch.up_to_date() {
         set(&mut headers, STREAM_UP_TO_DATE, "true");
     }
     headers
 }
 
-/// A chunk's body: the bytes, or for JSON streams the messages as one array.
-pub fn render(chunk: &Chunk, json: bool) -> Bytes {
-    if !json && chunk.slices.len() == 1 {
-        return chunk.slices[0].data.clone();
+/// A batch's body: the bytes, or for JSON streams the messages as one array.
+pub fn render(batch: &ReadBatch, json: bool) -> Bytes {
+    if !json && batch.slices.len() == 1 {
+        return batch.slices[0].data.clone();
     }
-    let size: usize = chunk.slices.iter().map(|s| s.data.len() + 1).sum();
+    let size: usize = batch.slices.iter().map(|s| s.data.len() + 1).sum();
     let mut out = BytesMut::with_capacity(size + 2);
     if json {
         out.put_u8(b'[');
     }
-    for (i, slice) in chunk.slices.iter().enumerate() {
+    for (i, slice) in batch.slices.iter().enumerate() {
         if json && i > 0 {
             out.put_u8(b',');
         }
@@ -177,17 +177,17 @@ async fn long_poll(
 ) -> Result<Response, Problem> {
     let deadline = Instant::now() + Duration::from_millis(state.config.long_poll_timeout_ms);
     let mut watch = state.store.watch(key).await?;
-    let mut chunk = state.store.read(key, read_from(query.offset), READ_LIMIT).await?;
-    let (id, from) = (chunk.info.id, chunk.from);
-    let json = is_json(&chunk.info.content_type);
+    let mut batch = state.store.read(key, read_from(query.offset), READ_LIMIT).await?;
+    let (id, from) = (batch.info.id, batch.from);
+    let json = is_json(&batch.info.content_type);
     loop {
-        if !chunk.slices.is_empty() {
-            let mut headers = chunk_headers(&chunk);
+        if !batch.slices.is_empty() {
+            let mut headers = batch_headers(&batch);
             set(&mut headers, STREAM_CURSOR, &cursor::next(query.cursor.as_deref()));
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_CHUNK));
-            return Ok(respond(StatusCode::OK, headers, Body::from(render(&chunk, json))));
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_BATCH));
+            return Ok(respond(StatusCode::OK, headers, Body::from(render(&batch, json))));
         }
-        if chunk.info.closed {
+        if batch.info.closed {
             return Ok(nothing_new(from, true, None));
         }
         tokio::select! {
@@ -204,8 +204,8 @@ async fn long_poll(
                 return Ok(nothing_new(from, false, Some(&query)));
             }
         }
-        chunk = state.store.read(key, ReadFrom::At(from), READ_LIMIT).await?;
-        if chunk.info.id != id {
+        batch = state.store.read(key, ReadFrom::At(from), READ_LIMIT).await?;
+        if batch.info.id != id {
             return Err(StoreError::NotFound.into());
         }
     }

@@ -25,7 +25,7 @@ use super::problem::Problem;
 use super::read::{read_from, render, ReadQuery};
 use super::{cursor, offset, respond, set};
 use crate::limits::ReaderSlot;
-use crate::store::{is_json, Chunk, ReadFrom, StreamKey, Watch};
+use crate::store::{is_json, ReadBatch, ReadFrom, StreamKey, Watch};
 use crate::AppState;
 
 /// Data per event.
@@ -106,38 +106,38 @@ struct Subscriber {
 
 impl Subscriber {
     /// Sends events until the stream ends or the connection should close.
-    async fn run(mut self, mut chunk: Chunk) {
+    async fn run(mut self, mut batch: ReadBatch) {
         let deadline = Instant::now() + RECONNECT_AFTER;
-        let id = chunk.info.id;
-        let mut pos = chunk.from;
+        let id = batch.info.id;
+        let mut pos = batch.from;
         // The position and closure last announced in a control event.
         let mut announced = None;
         loop {
             if self.live.is_cancelled() {
                 return;
             }
-            if !chunk.slices.is_empty() {
+            if !batch.slices.is_empty() {
                 // One write, so a reader never sees data without the control after it.
-                let events = [self.data_event(&chunk), self.control(&chunk)].concat();
+                let events = [self.data_event(&batch), self.control(&batch)].concat();
                 if !self.send(events.into()).await {
                     return;
                 }
-                pos = chunk.next;
-                announced = Some((pos, chunk.at_end()));
-            } else if announced != Some((pos, chunk.at_end())) {
-                if !self.send(self.control(&chunk)).await {
+                pos = batch.next;
+                announced = Some((pos, batch.at_end()));
+            } else if announced != Some((pos, batch.at_end())) {
+                if !self.send(self.control(&batch)).await {
                     return;
                 }
-                announced = Some((pos, chunk.at_end()));
+                announced = Some((pos, batch.at_end()));
             }
-            if chunk.at_end() {
+            if batch.at_end() {
                 return;
             }
-            if chunk.up_to_date() && !self.wait(deadline).await {
+            if batch.up_to_date() && !self.wait(deadline).await {
                 return;
             }
-            chunk = match self.state.store.read(&self.key, ReadFrom::At(pos), EVENT_LIMIT).await {
-                Ok(chunk) if chunk.info.id == id => chunk,
+            batch = match self.state.store.read(&self.key, ReadFrom::At(pos), EVENT_LIMIT).await {
+                Ok(batch) if batch.info.id == id => batch,
                 _ => return,
             };
         }
@@ -157,24 +157,24 @@ impl Subscriber {
         matches!(tokio::time::timeout(SLOW_CONSUMER, self.tx.send(event)).await, Ok(Ok(())))
     }
 
-    fn data_event(&self, chunk: &Chunk) -> Bytes {
+    fn data_event(&self, batch: &ReadBatch) -> Bytes {
         let payload = match self.encoding {
-            Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(render(chunk, false)),
-            Encoding::Text => String::from_utf8_lossy(&render(chunk, false)).into_owned(),
-            Encoding::Json => String::from_utf8_lossy(&render(chunk, true)).into_owned(),
+            Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(render(batch, false)),
+            Encoding::Text => String::from_utf8_lossy(&render(batch, false)).into_owned(),
+            Encoding::Json => String::from_utf8_lossy(&render(batch, true)).into_owned(),
         };
         event("data", &payload)
     }
 
-    fn control(&self, chunk: &Chunk) -> Bytes {
+    fn control(&self, batch: &ReadBatch) -> Bytes {
         let mut control = serde_json::Map::new();
-        control.insert("streamNextOffset".into(), offset::format(chunk.next).into());
-        if chunk.at_end() {
+        control.insert("streamNextOffset".into(), offset::format(batch.next).into());
+        if batch.at_end() {
             control.insert("streamClosed".into(), true.into());
         } else {
             control.insert("streamCursor".into(), cursor::next(self.cursor.as_deref()).into());
         }
-        if chunk.up_to_date() {
+        if batch.up_to_date() {
             control.insert("upToDate".into(), true.into());
         }
         event("control", &serde_json::Value::Object(control).to_string())

@@ -17,7 +17,7 @@ use crate::store::{Append, AppendError, Appended, ReadFrom, StoreError, StreamKe
 
 /// What a writer must know of a session's stream.
 #[derive(Default)]
-pub struct Log {
+pub struct Sequences {
     /// Offset up to which the stream has been applied; `None` until first read.
     next: Option<u64>,
     messages: HashMap<String, MessageState>,
@@ -38,7 +38,7 @@ struct MessageState {
     last: u64,
 }
 
-impl Log {
+impl Sequences {
     fn apply(&mut self, event: &Event) {
         if let Event::Chunk { record, .. } = event {
             let state = self.messages.entry(record.message_id.clone()).or_insert(MessageState {
@@ -100,7 +100,7 @@ pub struct NewChunk {
     pub txid: Option<String>,
 }
 
-/// What to do to a session's log, under its lock.
+/// What to do to a session's stream, under its lock.
 #[derive(Clone)]
 pub enum Write {
     /// With the `seq` the writer expects it to get, if it says: when the message's last
@@ -134,25 +134,25 @@ impl Sessions {
         write: Write,
     ) -> Result<Vec<(String, u64)>, WriteError> {
         let key = stream_key(owner, session_id);
-        let log = self.log(&key);
-        let mut log = log.lock().await;
-        if log.next.is_none() {
-            self.catch_up(&key, &mut log).await?;
+        let seqs = self.sequences(&key);
+        let mut seqs = seqs.lock().await;
+        if seqs.next.is_none() {
+            self.catch_up(&key, &mut seqs).await?;
         }
         let mut attempts = 1;
         loop {
-            match self.plan_and_append(&key, &mut log, write.clone()).await {
+            match self.plan_and_append(&key, &mut seqs, write.clone()).await {
                 Err(WriteError::Store(StoreError::Append(AppendError::StreamSeq { .. })))
                     if attempts < MAX_ATTEMPTS =>
                 {
                     attempts += 1;
                     let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=2000 * attempts.min(10));
                     tokio::time::sleep(std::time::Duration::from_micros(pause.into())).await;
-                    self.catch_up(&key, &mut log).await?;
+                    self.catch_up(&key, &mut seqs).await?;
                 }
                 Err(e) => {
                     // The stream may have changed in ways not applied here: re-read next time.
-                    *log = Log::default();
+                    *seqs = Sequences::default();
                     return Err(e);
                 }
                 Ok(written) => return Ok(written),
@@ -163,12 +163,12 @@ impl Sessions {
     async fn plan_and_append(
         &self,
         key: &StreamKey,
-        log: &mut Log,
+        seqs: &mut Sequences,
         write: Write,
     ) -> Result<Vec<(String, u64)>, WriteError> {
         let chunks = match write {
             Write::Chunk(chunk, expected) => {
-                let state = log.messages.get(&chunk.message_id);
+                let state = seqs.messages.get(&chunk.message_id);
                 let retried = |s: &MessageState| expected == Some(s.next_seq - 1) && s.last == digest(&chunk.chunk);
                 if let Some(seq) = expected.filter(|_| state.is_some_and(retried)) {
                     return Ok(vec![(chunk.message_id, seq)]);
@@ -179,21 +179,21 @@ impl Sessions {
                 vec![chunk]
             }
             Write::Message(chunk) => {
-                if log.messages.contains_key(&chunk.message_id) {
+                if seqs.messages.contains_key(&chunk.message_id) {
                     return Err(WriteError::MessageExists(chunk.message_id));
                 }
                 vec![chunk]
             }
             Write::Start(message_id) => {
-                if log.messages.get(&message_id).is_some_and(|s| s.ended) {
+                if seqs.messages.get(&message_id).is_some_and(|s| s.ended) {
                     return Err(WriteError::MessageEnded(message_id));
                 }
-                log.running.insert(message_id);
+                seqs.running.insert(message_id);
                 vec![]
             }
             Write::Finish { message_id, actor_id } => {
-                log.running.remove(&message_id);
-                match log.messages.get(&message_id) {
+                seqs.running.remove(&message_id);
+                match seqs.messages.get(&message_id) {
                     Some(s) if s.ended => vec![],
                     _ => vec![NewChunk {
                         message_id,
@@ -205,11 +205,11 @@ impl Sessions {
                 }
             }
             Write::Stop { message_id, actor_id } => {
-                let targets = message_id.map_or_else(|| log.unfinished(), |id| vec![id]);
+                let targets = message_id.map_or_else(|| seqs.unfinished(), |id| vec![id]);
                 targets
                     .into_iter()
                     .map(|id| NewChunk {
-                        role: log.messages.get(&id).map_or(Role::Assistant, |s| s.role),
+                        role: seqs.messages.get(&id).map_or(Role::Assistant, |s| s.role),
                         message_id: id,
                         actor_id: actor_id.clone(),
                         chunk: Chunk::Stop,
@@ -218,20 +218,25 @@ impl Sessions {
                     .collect()
             }
             Write::Raw(value) => {
-                let tail = appended_tail(self.store.append(key, expecting_tail(&value, log)).await?);
-                log.next = Some(tail);
+                let tail = appended_tail(self.store.append(key, expecting_tail(&value, seqs)).await?);
+                seqs.next = Some(tail);
                 return Ok(vec![]);
             }
         };
         let mut written = Vec::with_capacity(chunks.len());
         for chunk in chunks {
-            written.push(self.append_chunk(key, log, chunk).await?);
+            written.push(self.append_chunk(key, seqs, chunk).await?);
         }
         Ok(written)
     }
 
-    async fn append_chunk(&self, key: &StreamKey, log: &mut Log, new: NewChunk) -> Result<(String, u64), WriteError> {
-        let seq = log.messages.get(&new.message_id).map_or(0, |s| s.next_seq);
+    async fn append_chunk(
+        &self,
+        key: &StreamKey,
+        seqs: &mut Sequences,
+        new: NewChunk,
+    ) -> Result<(String, u64), WriteError> {
+        let seq = seqs.messages.get(&new.message_id).map_or(0, |s| s.next_seq);
         let event = Event::Chunk {
             record: ChunkRecord {
                 message_id: new.message_id.clone(),
@@ -243,21 +248,21 @@ impl Sessions {
             },
             txid: new.txid,
         };
-        let tail = appended_tail(self.store.append(key, expecting_tail(&event.to_json(), log)).await?);
-        log.apply(&event);
-        log.next = Some(tail);
+        let tail = appended_tail(self.store.append(key, expecting_tail(&event.to_json(), seqs)).await?);
+        seqs.apply(&event);
+        seqs.next = Some(tail);
         Ok((new.message_id, seq))
     }
 
-    async fn catch_up(&self, key: &StreamKey, log: &mut Log) -> Result<(), StoreError> {
-        let from = log.next.map_or(ReadFrom::Start, ReadFrom::At);
+    async fn catch_up(&self, key: &StreamKey, seqs: &mut Sequences) -> Result<(), StoreError> {
+        let from = seqs.next.map_or(ReadFrom::Start, ReadFrom::At);
         let next =
-            for_each_message(&*self.store, key, from, |message| log.apply(&Event::from_json(&message.value))).await;
+            for_each_message(&*self.store, key, from, |message| seqs.apply(&Event::from_json(&message.value))).await;
         match next {
-            Ok(next) => log.next = Some(next),
+            Ok(next) => seqs.next = Some(next),
             // What was applied so far would be applied twice by the next catch-up.
             Err(e) => {
-                *log = Log::default();
+                *seqs = Sequences::default();
                 return Err(e);
             }
         }
@@ -273,8 +278,8 @@ fn appended_tail(appended: Appended) -> u64 {
 
 /// An append that succeeds only if the stream's tail is still where this writer last
 /// saw it: `Stream-Seq` is that offset, zero-padded so order is lexicographic.
-fn expecting_tail(value: &serde_json::Value, log: &Log) -> Append {
+fn expecting_tail(value: &serde_json::Value, seqs: &Sequences) -> Append {
     let mut append = Append::json(value);
-    append.stream_seq = Some(format!("{:020}", log.next.unwrap_or(0)));
+    append.stream_seq = Some(format!("{:020}", seqs.next.unwrap_or(0)));
     append
 }
