@@ -214,7 +214,7 @@ impl SessionAuth {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip());
-        superset_probe::address::client_address(peer, request.headers(), &self.trusted_proxies)
+        superset_edge::address::client_address(peer, request.headers(), &self.trusted_proxies)
     }
 }
 
