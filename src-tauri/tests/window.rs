@@ -127,7 +127,6 @@ impl Stack {
     }
 }
 
-
 /// tauri-driver, with the app's environment: its own Superset home, the stack's URLs,
 /// no session bus unless `env` gives one, and an `xdg-open` that records the URL
 /// instead of opening a browser.

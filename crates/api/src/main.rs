@@ -13,7 +13,9 @@ async fn main() -> anyhow::Result<()> {
     match task {
         None => {
             let server = Server::bind(config).await?;
-            superset_edge::serve_until_signal(server.local_addr(), |signal| server.serve(signal)).await.context("serving")
+            superset_edge::serve_until_signal(server.local_addr(), |signal| server.serve(signal))
+                .await
+                .context("serving")
         }
         Some(Task::Migrate) => migrate(config).await,
         Some(Task::Probe) => Ok(superset_edge::health(&config.host, config.port)?),

@@ -70,11 +70,10 @@ async fn long_poll_reader(client: reqwest::Client, url: String, token: String, c
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_on_one_instance_get_every_append_made_on_another_once_in_order() {
     let a = stream_support::start(StorageKind::Postgres, |c| c.long_poll_timeout_ms = 5_000).await;
-    let b =
-        stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
-            c.long_poll_timeout_ms = 5_000
-        })
-        .await;
+    let b = stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
+        c.long_poll_timeout_ms = 5_000
+    })
+    .await;
     let b_addr = b.addr;
     let b_url = format!("http://{b_addr}/v1/stream/chat/shared");
 
@@ -114,11 +113,10 @@ async fn readers_on_one_instance_get_every_append_made_on_another_once_in_order(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poll_on_one_instance_wakes_for_an_append_on_another() {
     let a = stream_support::start(StorageKind::Postgres, |c| c.long_poll_timeout_ms = 20_000).await;
-    let b =
-        stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
-            c.long_poll_timeout_ms = 20_000
-        })
-        .await;
+    let b = stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
+        c.long_poll_timeout_ms = 20_000
+    })
+    .await;
     let b_addr = b.addr;
     let created = a.request(reqwest::Method::PUT, "wake").header("content-type", "text/plain").send().await.unwrap();
     let tail = created.headers()["stream-next-offset"].to_str().unwrap().to_owned();

@@ -44,7 +44,14 @@ impl Stack {
         let streams = superset_streams::Server::spawn(streams).await.expect("start superset-streams");
         let streams_url = Url::parse(&streams.url("/")).unwrap();
 
-        Stack { db, api: api_url, streams: streams_url, streams_addr: streams.addr, _servers: [api, streams], _data: data }
+        Stack {
+            db,
+            api: api_url,
+            streams: streams_url,
+            streams_addr: streams.addr,
+            _servers: [api, streams],
+            _data: data,
+        }
     }
 
     /// A new user with a fresh session token, made directly in the auth database.

@@ -163,7 +163,8 @@ pub async fn read_only_session_streams(
     use axum::response::IntoResponse;
 
     if path.starts_with(STREAM_PREFIX) && !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        let refusal = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "chat-session streams are written through /v1/sessions");
+        let refusal =
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "chat-session streams are written through /v1/sessions");
         return refusal.with("allow", "GET, HEAD").into_response();
     }
     next.run(request).await

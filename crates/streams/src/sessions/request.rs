@@ -239,7 +239,8 @@ mod tests {
         assert_eq!(refusal::<Rename>(b"{}"), "missing field `title`");
         assert_eq!(refusal::<Generation>(br#"{"messageId": "nope"}"#), "`messageId` must be a UUID");
         assert_eq!(refusal::<Generation>(br#"{"messageId": 7}"#), "`messageId` must be a string");
-        let chunk = br#"{"messageId": "6f9619ff-8b86-d011-b42d-00c04fc964ff", "role": "robot", "chunk": {"type": "stop"}}"#;
+        let chunk =
+            br#"{"messageId": "6f9619ff-8b86-d011-b42d-00c04fc964ff", "role": "robot", "chunk": {"type": "stop"}}"#;
         assert_eq!(refusal::<NewChunk>(chunk), "`role` must be user, assistant or system, not \"robot\"");
         let chunk = br#"{"messageId": "6f9619ff-8b86-d011-b42d-00c04fc964ff", "role": "user", "chunk": {}}"#;
         assert!(refusal::<NewChunk>(chunk).starts_with("`chunk` is not a valid chunk ("));

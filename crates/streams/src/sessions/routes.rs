@@ -176,7 +176,11 @@ async fn show(State(state): State<AppState>, session: OwnSession) -> Reply {
     Ok(Json(session.meta(&state.sessions).await?).into_response())
 }
 
-async fn rename(State(state): State<AppState>, session: OwnSession, JsonBody(body): JsonBody<request::Rename>) -> Reply {
+async fn rename(
+    State(state): State<AppState>,
+    session: OwnSession,
+    JsonBody(body): JsonBody<request::Rename>,
+) -> Reply {
     let sessions = &state.sessions;
     let title = body.title.0;
     let event = Event::Session(SessionRecord {

@@ -6,9 +6,9 @@ mod cursor;
 mod headers;
 mod offset;
 mod path;
-mod store_errors;
 mod read;
 mod sse;
+mod store_errors;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, OriginalUri, Path, State};

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::headers::*;
 use super::offset::{self, Requested};
-use crate::api_error::ApiError;
 use super::{cursor, key, respond, set, sse, tail_headers};
+use crate::api_error::ApiError;
 use crate::auth::{Bearer, Rejection};
 use crate::limits::ReaderSlot;
 use crate::store::{is_json, Chunk, ReadFrom, StoreError, StreamKey};

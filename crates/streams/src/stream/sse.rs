@@ -21,9 +21,9 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::headers::STREAM_SSE_DATA_ENCODING;
-use crate::api_error::ApiError;
 use super::read::{read_from, render, ReadQuery};
 use super::{cursor, offset, respond, set};
+use crate::api_error::ApiError;
 use crate::limits::ReaderSlot;
 use crate::store::{is_json, Chunk, ReadFrom, StreamKey, Watch};
 use crate::AppState;
