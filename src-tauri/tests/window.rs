@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 /// The app as shipped: the release build `scripts/build-desktop-linux` makes, which
 /// serves the embedded UI (a debug build would load the dev server's URL instead).
@@ -94,7 +93,8 @@ fn display() -> (String, Option<Killed>) {
 struct Stack {
     api: String,
     streams: String,
-    stop: CancellationToken,
+    /// Dropping the stack stops them.
+    _servers: [superset_edge::Running; 2],
     db: superset_testkit::TestDatabase,
     _data: tempfile::TempDir,
 }
@@ -103,20 +103,16 @@ impl Stack {
     async fn start() -> Stack {
         let db = superset_testkit::TestDatabase::sqlite();
         let data = tempfile::tempdir().unwrap();
-        let stop = CancellationToken::new();
         let mut api = superset_api::Config::new(db.database_url());
         api.port = 0;
         api.dev_login = true;
-        let api = superset_api::Server::bind(api).await.unwrap();
-        let api_url = format!("http://{}", api.local_addr());
-        tokio::spawn(api.serve(stop.clone().cancelled_owned()));
+        let api = superset_api::Server::spawn(api).await.unwrap();
         let mut streams = superset_streams::Config::new(db.database_url());
         streams.port = 0;
         streams.data_dir = data.path().join("streams");
-        let streams = superset_streams::Server::bind(streams).await.unwrap();
-        let streams_url = format!("http://{}", streams.local_addr());
-        tokio::spawn(streams.serve(stop.clone().cancelled_owned()));
-        Stack { api: api_url, streams: streams_url, stop, db, _data: data }
+        let streams = superset_streams::Server::spawn(streams).await.unwrap();
+        let (api_url, streams_url) = (api.url(""), streams.url(""));
+        Stack { api: api_url, streams: streams_url, _servers: [api, streams], db, _data: data }
     }
 }
 
@@ -128,12 +124,6 @@ impl Stack {
             sqlx::query_scalar("SELECT token FROM sessions").fetch_all(db.sqlite_pool().unwrap()).await.unwrap();
         assert_eq!(tokens.len(), 1, "one session, the app's");
         tokens.into_iter().next().unwrap()
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }
 

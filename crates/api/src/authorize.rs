@@ -23,7 +23,7 @@ use crate::pending::{self, AuthorizationRequest};
 use crate::rate_limit::OverQuota;
 use crate::server::AppState;
 use crate::{pages, signin};
-use superset_probe::address::client_address;
+use superset_edge::address::client_address;
 
 pub async fn authorize(
     State(app): State<AppState>,

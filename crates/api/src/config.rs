@@ -139,7 +139,7 @@ pub struct Config {
     /// comma-separated. A request from one of them is counted (rate limit, recorded
     /// session address) for the client its X-Forwarded-For names; from anywhere else
     /// that header is ignored. Default: none.
-    #[arg(long, env = "API_TRUSTED_PROXIES", value_name = "API_TRUSTED_PROXIES", value_delimiter = ',', value_parser = superset_probe::address::parse_trusted_proxy)]
+    #[arg(long, env = "API_TRUSTED_PROXIES", value_name = "API_TRUSTED_PROXIES", value_delimiter = ',', value_parser = superset_edge::address::parse_trusted_proxy)]
     pub trusted_proxies: Vec<IpNet>,
 
     /// How long an authorization code can be exchanged; settable only in code, so tests
@@ -165,8 +165,8 @@ impl Config {
     }
 
     /// What one connection may cost the server.
-    pub fn connection_limits(&self) -> superset_probe::serve::Limits {
-        superset_probe::serve::Limits {
+    pub fn connection_limits(&self) -> superset_edge::serve::Limits {
+        superset_edge::serve::Limits {
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),

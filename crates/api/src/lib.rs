@@ -18,7 +18,7 @@
 //! - `rate_limit`: what anonymous callers may cost: per-address rates for the token and
 //!   authorization endpoints, and the quota of sign-ins in progress.
 //!
-//! The client's address behind trusted proxies comes from `superset_probe::address`,
+//! The client's address behind trusted proxies comes from `superset_edge::address`,
 //! which the streams server shares.
 
 mod authorize;

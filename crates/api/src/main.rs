@@ -1,84 +1,31 @@
 use anyhow::Context;
-use clap::{Parser, Subcommand};
 use superset_api::{Config, ConfigError, Server};
 use superset_auth_db::AuthDb;
-use tracing_subscriber::EnvFilter;
+use superset_edge::cli::{Cli, Task};
 
-/// The command line: the server's settings, and what to do with them (serve, unless
-/// a task is named).
-#[derive(Parser)]
-#[command(
-    name = "superset-api",
-    version,
-    about = "The Superset auth server: OAuth 2.0 sign-in for the desktop app, issuing sessions in auth.sessions"
-)]
-struct Cli {
-    #[command(subcommand)]
-    task: Option<Task>,
-    #[command(flatten)]
-    config: Config,
-}
-
-#[derive(Subcommand)]
-enum Task {
-    /// Migrate the database (the auth schema), then exit; needs only DATABASE_URL.
-    /// Serving migrates too; this is for a deploy step that runs before any instance
-    /// starts.
-    Migrate,
-    /// Ask the server running with these settings for GET /health (on loopback when it
-    /// listens on every interface); exit 0 if it answers 200, 1 otherwise. The image's
-    /// HEALTHCHECK, which has no curl.
-    Probe,
-}
+const ABOUT: &str =
+    "The Superset auth server: OAuth 2.0 sign-in for the desktop app, issuing sessions in auth.sessions";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
-    let Cli { task, config } = Cli::parse();
+    superset_edge::logs::init("info");
+    let Cli { task, config } = Cli::<Config>::parse_as("superset-api", ABOUT);
     match task {
-        None => serve(config).await,
+        None => {
+            let server = Server::bind(config).await?;
+            superset_edge::serve_until_signal(server.local_addr(), |signal| server.serve(signal))
+                .await
+                .context("serving")
+        }
         Some(Task::Migrate) => migrate(config).await,
-        Some(Task::Probe) => Ok(superset_probe::health(&config.host, config.port)?),
+        Some(Task::Probe) => Ok(superset_edge::health(&config.host, config.port)?),
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let server = Server::bind(config).await?;
-    println!("listening on http://{}", server.local_addr());
-    server.serve(shutdown_signal()).await.context("serving")?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
+/// Migrates the auth schema, which is all `Server::bind` prepares.
 async fn migrate(config: Config) -> anyhow::Result<()> {
     let url = config.database_url.ok_or(ConfigError::MissingDatabaseUrl)?;
     AuthDb::connect(&url).await.with_context(|| format!("migrating the auth schema at {url}"))?;
     println!("migrated {url}");
     Ok(())
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM (orchestrators).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

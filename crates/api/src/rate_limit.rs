@@ -2,7 +2,7 @@
 //! token bucket per address for the token and authorization endpoints, and a quota of
 //! sign-ins in progress per address and in total.
 //!
-//! Addresses are grouped as one party holds them (`superset_probe::address::client_group`:
+//! Addresses are grouped as one party holds them (`superset_edge::address::client_group`:
 //! an IPv6 address by its /64).
 
 use std::collections::{HashMap, VecDeque};
@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use superset_probe::address::client_group;
+use superset_edge::address::client_group;
 
 /// Beyond this many addresses seen within a minute, the limiter starts forgetting.
 const MAX_TRACKED: usize = 10_000;

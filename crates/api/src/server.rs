@@ -10,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{get, post};
 use axum::Router;
 use superset_auth_db::AuthDb;
+use superset_edge::Running;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use url::Url;
@@ -57,8 +58,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot use the database at {url}: {source}")]
     Database { url: String, source: superset_auth_db::Error },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Bind(#[from] superset_edge::BindError),
 }
 
 /// A bound, ready-to-serve auth server.
@@ -73,9 +74,8 @@ impl Server {
         let providers = config.providers()?;
         let url = config.database_url.clone().ok_or(ConfigError::MissingDatabaseUrl)?;
         let db = AuthDb::connect(&url).await.map_err(|source| StartError::Database { url: url.to_string(), source })?;
-        let addr = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })?;
-        let bound = listener.local_addr().map_err(|source| StartError::Bind { addr: config.host.clone(), source })?;
+        let listener = superset_edge::bind(&config.host, config.port).await?;
+        let bound = listener.local_addr().expect("bind checked the bound address");
         let base_url = match &config.public_url {
             Some(url) => url.as_str().trim_end_matches('/').to_owned(),
             None => format!("http://{bound}"),
@@ -103,6 +103,13 @@ impl Server {
         Ok(Server { listener, state })
     }
 
+    /// Binds, then serves on a task of its own until stopped (as `superset dev` and
+    /// tests run it).
+    pub async fn spawn(config: Config) -> Result<Running, StartError> {
+        let server = Self::bind(config).await?;
+        Ok(Running::spawn(server.local_addr(), |stop| server.serve(stop)))
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound socket has an address")
     }
@@ -118,7 +125,7 @@ impl Server {
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep(self.state.db.clone(), self.state.config.sweep_interval));
         let limits = self.state.config.connection_limits();
-        let served = superset_probe::serve::serve(self.listener, router(self.state), limits, signal).await;
+        let served = superset_edge::serve::serve(self.listener, router(self.state), limits, signal).await;
         sweeper.abort();
         served
     }

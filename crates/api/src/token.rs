@@ -17,7 +17,7 @@ use crate::oauth_error::{ErrorCode, OAuthError};
 use crate::params::{Params, Repeated};
 use crate::pending::{self, PendingError, Redemption};
 use crate::server::AppState;
-use superset_probe::address::client_address;
+use superset_edge::address::client_address;
 
 /// Longest user agent kept with a session.
 const MAX_USER_AGENT: usize = 512;

@@ -24,7 +24,7 @@ pub async fn login(servers: &ServerArgs, args: LoginArgs) -> anyhow::Result<()> 
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
-        crate::signal::shutdown().await;
+        superset_edge::signal::shutdown().await;
         on_signal.cancel();
     });
     let token = login.finish(&cancel).await?;

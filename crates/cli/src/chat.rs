@@ -78,7 +78,7 @@ impl Turn<'_> {
         let cancel = CancellationToken::new();
         let on_signal = cancel.clone();
         let signal = tokio::spawn(async move {
-            crate::signal::shutdown().await;
+            superset_edge::signal::shutdown().await;
             on_signal.cancel();
         });
         let generation = generate(self.manager, self.session_id, self.provider, GenerationOptions::default(), cancel);

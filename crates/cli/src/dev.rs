@@ -7,7 +7,6 @@ use std::path::Path;
 use anyhow::Context;
 use superset_auth_db::DatabaseUrl;
 use superset_client::home::superset_home;
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::DevArgs;
 
@@ -23,16 +22,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     api.host = HOST.to_owned();
     api.port = args.api_port;
     api.dev_login = true;
-    let api = superset_api::Server::bind(api).await.context("starting the auth server")?;
+    let api = superset_api::Server::spawn(api).await.context("starting the auth server")?;
 
     let mut streams = superset_streams::Config::new(database_url);
     streams.host = HOST.to_owned();
     streams.port = args.streams_port;
     streams.storage = superset_streams::StorageKind::File;
     streams.data_dir = dir.join("streams");
-    let streams = superset_streams::Server::bind(streams).await.context("starting the streams server")?;
+    let streams = superset_streams::Server::spawn(streams).await.context("starting the streams server")?;
 
-    let (api_addr, streams_addr) = (api.local_addr(), streams.local_addr());
+    let (api_addr, streams_addr) = (api.addr, streams.addr);
     println!("api listening on http://{api_addr}");
     println!("streams listening on http://{streams_addr}");
     if (args.api_port, args.streams_port) != (8788, 8787) {
@@ -43,26 +42,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!("data in {}; sign in with `superset login`; Ctrl-C stops", dir.display());
 
     // Either server stopping (Ctrl-C, or a failure) stops the other.
-    let stop = CancellationToken::new();
-    let serve = |server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>| {
-        let stop = stop.clone();
-        async move {
-            let result = server.await;
-            stop.cancel();
-            result
-        }
-    };
-    let (api_done, streams_done, ()) = tokio::join!(
-        serve(Box::pin(api.serve(stop.clone().cancelled_owned()))),
-        serve(Box::pin(streams.serve(stop.clone().cancelled_owned()))),
-        async {
-            tokio::select! {
-                () = crate::signal::shutdown() => tracing::info!("stopping: finishing requests in flight"),
-                () = stop.cancelled() => {}
-            }
-            stop.cancel();
-        },
-    );
+    tokio::select! {
+        () = superset_edge::signal::shutdown() => tracing::info!("stopping: finishing requests in flight"),
+        () = api.stopping() => {}
+        () = streams.stopping() => {}
+    }
+    let (api_done, streams_done) = tokio::join!(api.stop(), streams.stop());
     api_done.context("auth server")?;
     streams_done.context("streams server")?;
     tracing::info!("stopped");

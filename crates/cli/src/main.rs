@@ -6,19 +6,16 @@
 //! - `account`: `login`, `whoami`, `logout`.
 //! - `chat`: `sessions` and `chat`.
 //! - `config`: the assistant's provider, model and API keys.
-//! - `signal`: Ctrl-C and SIGTERM.
 
 mod account;
 mod chat;
 mod cli;
 mod config;
 mod dev;
-mod signal;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
 
@@ -26,10 +23,7 @@ use cli::{Cli, Command};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Dev(_)) { "info" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)))
-        .with_writer(std::io::stderr)
-        .init();
+    superset_edge::logs::init(default_level);
     let result = match cli.command {
         Command::Dev(args) => dev::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Login(args) => account::login(&cli.servers, args).await.map(|()| ExitCode::SUCCESS),

@@ -75,7 +75,7 @@ pub struct Config {
 
     /// Proxies whose X-Forwarded-For names the client (comma-separated addresses or
     /// CIDR ranges); by default none, and the TCP peer is the client.
-    #[arg(long, env = "STREAMS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = superset_probe::address::parse_trusted_proxy)]
+    #[arg(long, env = "STREAMS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = superset_edge::address::parse_trusted_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// How long a request's head may take to arrive (ms), counted from when the
@@ -161,8 +161,8 @@ impl Config {
 
 impl Config {
     /// What one connection may cost the server.
-    pub fn connection_limits(&self) -> superset_probe::serve::Limits {
-        superset_probe::serve::Limits {
+    pub fn connection_limits(&self) -> superset_edge::serve::Limits {
+        superset_edge::serve::Limits {
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),

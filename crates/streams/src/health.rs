@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::header::RETRY_AFTER;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::api_error::Wait;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -28,7 +28,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         Ok(Ok(())) => Json(json!({"status": "ready"})).into_response(),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
-            [(RETRY_AFTER, "2")],
+            [Wait::Unavailable.header()],
             Json(json!({"status": "unavailable", "error": "database unreachable"})),
         )
             .into_response(),

@@ -3,6 +3,7 @@
 //! against `auth.sessions` with nothing but `DATABASE_URL`. There is no shared secret.
 //!
 //! - [`config`]: the typed configuration, from flags and environment.
+//! - `api_error`: every refusal's one shape (`{"error"}`, `Retry-After`).
 //! - [`auth`]: the session middleware and its cache of validated tokens.
 //! - `health`: liveness and readiness probes.
 //! - `listener`: following a PostgreSQL notification channel, reconnecting.
@@ -12,6 +13,7 @@
 //! - `stream`: the Durable Streams protocol under `/v1/stream/{path}`.
 //! - `sessions`: the chat-session API under `/v1/sessions`, on top of the store.
 
+mod api_error;
 pub mod auth;
 pub mod config;
 mod health;

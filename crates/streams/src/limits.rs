@@ -6,20 +6,18 @@
 //! right after a restart and whichever instance wrote: streams and bytes by the store
 //! (see [`crate::store::Quota`]), chat sessions from the user's session index.
 //!
-//! Every refusal is the same `429`: `Retry-After` and `{"error": "Too many requests",
-//! "limit": NAME}`, NAME being one of [`Limit::name`].
+//! Every refusal is the same `429` ([`ApiError::limit`]): `Retry-After` and
+//! `{"error": "Too many requests", "limit": NAME}`, NAME being one of [`Limit::name`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::header::RETRY_AFTER;
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
+use crate::api_error::{ApiError, Wait};
 use crate::config::UserLimits;
 use crate::AuthUser;
 
@@ -44,23 +42,6 @@ impl Limit {
             Limit::Requests => "requests",
         }
     }
-
-    /// The `429` for this limit. What is stored frees up only when the user deletes
-    /// something, so a client is told to wait a minute rather than retry at once; a
-    /// live read ends within a minute (SSE reconnects, long-polls time out).
-    pub fn refusal(self) -> Response {
-        let retry_after = match self {
-            Limit::Streams | Limit::Sessions | Limit::Bytes => 60,
-            Limit::Readers => 5,
-            Limit::Requests => 1,
-        };
-        too_many(self, retry_after)
-    }
-}
-
-fn too_many(limit: Limit, retry_after: u64) -> Response {
-    let body = Json(serde_json::json!({"error": "Too many requests", "limit": limit.name()}));
-    (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry_after.to_string())], body).into_response()
 }
 
 /// How often buckets that have refilled are dropped: a full bucket is the same as
@@ -153,7 +134,9 @@ pub async fn per_user_rate(State(limiter): State<Arc<Limiter>>, request: Request
     };
     match admitted {
         Ok(()) => next.run(request).await,
-        Err(retry_after) => too_many(Limit::Requests, retry_after),
+        Err(retry_after) => {
+            ApiError::limit_for(Limit::Requests, Wait::For(Duration::from_secs(retry_after))).into_response()
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::routing::get;
 use axum::{middleware, Extension, Json, Router};
 use superset_auth_db::AuthDb;
+use superset_edge::Running;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
@@ -40,8 +41,8 @@ pub enum StartError {
     MissingDatabaseUrl,
     #[error("cannot use the database at {url}: {source}")]
     Database { url: String, source: superset_auth_db::Error },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Bind(#[from] superset_edge::BindError),
     #[error("STREAMS_STORAGE=postgres keeps streams in the DATABASE_URL database, which must then be postgres:// (it is sqlite:)")]
     PostgresStorageNeedsPostgres,
     #[error("cannot open the file store: {0}")]
@@ -61,8 +62,7 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Self, StartError> {
         let url = config.database_url.clone().ok_or(StartError::MissingDatabaseUrl)?;
         let db = AuthDb::connect(&url).await.map_err(|source| StartError::Database { url: url.to_string(), source })?;
-        let addr = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let listener = superset_edge::bind(&config.host, config.port).await?;
         let shutdown = CancellationToken::new();
         let store = open_store(&config, &db, &shutdown).await?;
         let auth = Arc::new(SessionAuth::new(db.clone(), &config, shutdown.clone()));
@@ -76,6 +76,13 @@ impl Server {
         Ok(Server { listener, state })
     }
 
+    /// Binds, then serves on a task of its own until stopped (as `superset dev`, tests
+    /// and benches run it).
+    pub async fn spawn(config: Config) -> Result<Running, StartError> {
+        let server = Self::bind(config).await?;
+        Ok(Running::spawn(server.local_addr(), |stop| server.serve(stop)))
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound socket has an address")
     }
@@ -86,7 +93,7 @@ impl Server {
         let shutdown = self.state.shutdown.clone();
         let limits = self.state.config.connection_limits();
         let app = router(self.state);
-        superset_probe::serve::serve(self.listener, app, limits, async move {
+        superset_edge::serve::serve(self.listener, app, limits, async move {
             signal.await;
             shutdown.cancel();
         })

@@ -82,11 +82,10 @@ async fn the_stream_past_the_limit_is_refused_and_the_count_survives_a_restart(s
 /// went wrong (say, written by a server without it) is put right at the next start.
 async fn the_count_is_shared_and_recounted(server: &mut Running, limit: fn(&mut Config)) {
     let data = server.data.path().join("b");
-    let (b, b_stop, b_task) = stream_support::serve(server.database.url(), StorageKind::Postgres, data, limit).await;
-    let on_b = server.client.put(format!("http://{b}/v1/stream/s5")).bearer_auth(&server.token);
+    let b = stream_support::serve(server.database.url(), StorageKind::Postgres, data, limit).await;
+    let on_b = server.client.put(b.url("/v1/stream/s5")).bearer_auth(&server.token);
     assert_limited(on_b.header("content-type", "text/plain").send().await.unwrap(), "streams").await;
-    let _ = b_stop.send(());
-    b_task.await.unwrap().unwrap();
+    b.stop().await.unwrap();
 
     let pool = server.db.pg_pool().unwrap().clone();
     sqlx::query("UPDATE streams.owners SET streams = 0, bytes = 0").execute(&pool).await.unwrap();

@@ -121,12 +121,12 @@ async fn until_readers_hold_every_slot(client: &reqwest::Client, base: &str, tok
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_on_one_instance_get_every_append_made_on_another_once_in_order() {
     let a = stream_support::start(StorageKind::Postgres, |c| c.long_poll_timeout_ms = 5_000).await;
-    let (b_addr, b_stop, b_task) =
-        stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
-            c.long_poll_timeout_ms = 5_000;
-            c.user_limits.max_readers = 2;
-        })
-        .await;
+    let b = stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
+        c.long_poll_timeout_ms = 5_000;
+        c.user_limits.max_readers = 2;
+    })
+    .await;
+    let b_addr = b.addr;
     let b_url = format!("http://{b_addr}/v1/stream/chat/shared");
 
     let created =
@@ -162,20 +162,19 @@ async fn readers_on_one_instance_get_every_append_made_on_another_once_in_order(
     let long_poll = tokio::time::timeout(deadline, long_poll).await.expect("long-poll reader finishes").unwrap();
     assert_eq!(long_poll, expected, "long-poll on instance B");
 
-    b_stop.send(()).expect("B is running");
-    b_task.await.unwrap().unwrap();
+    b.stop().await.unwrap();
     a.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poll_on_one_instance_wakes_for_an_append_on_another() {
     let a = stream_support::start(StorageKind::Postgres, |c| c.long_poll_timeout_ms = 20_000).await;
-    let (b_addr, b_stop, b_task) =
-        stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
-            c.long_poll_timeout_ms = 20_000;
-            c.user_limits.max_readers = 1;
-        })
-        .await;
+    let b = stream_support::serve(a.database.url(), StorageKind::Postgres, a.data.path().join("b"), |c| {
+        c.long_poll_timeout_ms = 20_000;
+        c.user_limits.max_readers = 1;
+    })
+    .await;
+    let b_addr = b.addr;
     let created = a.request(reqwest::Method::PUT, "wake").header("content-type", "text/plain").send().await.unwrap();
     assert_eq!(created.status(), 201);
     let tail = created.headers()["stream-next-offset"].to_str().unwrap().to_owned();
@@ -210,8 +209,7 @@ async fn a_long_poll_on_one_instance_wakes_for_an_append_on_another() {
     assert_eq!(woken.status(), 200);
     assert_eq!(woken.text().await.unwrap(), "hello");
 
-    b_stop.send(()).expect("B is running");
-    b_task.await.unwrap().unwrap();
+    b.stop().await.unwrap();
     a.stop().await;
 }
 

@@ -14,26 +14,28 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use superset_api::{Config, Server};
 use superset_testkit::{Backend, TestDatabase};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 pub const CLIENT_ID: &str = "superset-desktop";
 
-/// A server running on its own task until stopped (or dropped, with the runtime).
+/// A server running on its own task until stopped (or dropped, which stops it without
+/// waiting).
 pub struct Running {
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    server: superset_edge::Running,
 }
 
 impl Running {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+    fn new(server: superset_edge::Running) -> Self {
+        Running { addr: server.addr, server }
     }
 
-    pub async fn stop(mut self) {
-        let _ = self.stop.take().expect("running").send(());
-        self.task.take().expect("running").await.expect("server task").expect("server stopped cleanly");
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await.expect("server stopped cleanly");
     }
 }
 
@@ -43,13 +45,7 @@ pub async fn start_api(db: &TestDatabase, configure: impl FnOnce(&mut Config)) -
     config.port = 0;
     config.dev_login = true;
     configure(&mut config);
-    let server = Server::bind(config).await.expect("auth server starts");
-    let addr = server.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve(async {
-        let _ = stopped.await;
-    }));
-    Running { addr, stop: Some(stop), task: Some(task) }
+    Running::new(Server::spawn(config).await.expect("auth server starts"))
 }
 
 /// The real streams server on the same database, its data in `data`.
@@ -57,13 +53,7 @@ pub async fn start_streams(db: &TestDatabase, data: &std::path::Path) -> Running
     let mut config = superset_streams::Config::new(db.database_url());
     config.port = 0;
     config.data_dir = data.to_owned();
-    let server = superset_streams::Server::bind(config).await.expect("streams server starts");
-    let addr = server.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve(async {
-        let _ = stopped.await;
-    }));
-    Running { addr, stop: Some(stop), task: Some(task) }
+    Running::new(superset_streams::Server::spawn(config).await.expect("streams server starts"))
 }
 
 /// A browser: keeps cookies, follows redirects.

@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 
+use superset_edge::Running;
 use superset_testkit::TestDatabase;
-use tokio_util::sync::CancellationToken;
 use url::Url;
 
 pub struct Stack {
@@ -12,7 +12,8 @@ pub struct Stack {
     pub api: Url,
     pub streams: Url,
     pub streams_addr: SocketAddr,
-    stop: CancellationToken,
+    /// Dropping the stack stops them.
+    _servers: [Running; 2],
     _data: tempfile::TempDir,
 }
 
@@ -27,27 +28,30 @@ impl Stack {
     }
 
     pub async fn with(db: TestDatabase, options: Options) -> Stack {
-        let stop = CancellationToken::new();
         let data = tempfile::tempdir().unwrap();
 
         let mut api = superset_api::Config::new(db.database_url());
         api.port = 0;
         api.dev_login = true;
-        let api = superset_api::Server::bind(api).await.expect("start superset-api");
-        let api_url = Url::parse(&format!("http://{}/", api.local_addr())).unwrap();
-        tokio::spawn(api.serve(stop.clone().cancelled_owned()));
+        let api = superset_api::Server::spawn(api).await.expect("start superset-api");
+        let api_url = Url::parse(&api.url("/")).unwrap();
 
         let streams_db = options.streams_db_url.map_or_else(|| db.database_url(), |u| u.parse().unwrap());
         let mut streams = superset_streams::Config::new(streams_db);
         streams.port = 0;
         streams.auth_cache = !options.no_auth_cache;
         streams.data_dir = data.path().join("streams");
-        let streams = superset_streams::Server::bind(streams).await.expect("start superset-streams");
-        let streams_addr = streams.local_addr();
-        let streams_url = Url::parse(&format!("http://{streams_addr}/")).unwrap();
-        tokio::spawn(streams.serve(stop.clone().cancelled_owned()));
+        let streams = superset_streams::Server::spawn(streams).await.expect("start superset-streams");
+        let streams_url = Url::parse(&streams.url("/")).unwrap();
 
-        Stack { db, api: api_url, streams: streams_url, streams_addr, stop, _data: data }
+        Stack {
+            db,
+            api: api_url,
+            streams: streams_url,
+            streams_addr: streams.addr,
+            _servers: [api, streams],
+            _data: data,
+        }
     }
 
     /// A new user with a fresh session token, made directly in the auth database.
@@ -76,12 +80,6 @@ pub struct Options {
     /// Every request checks the database: a revoked token or a database outage shows
     /// on the very next request instead of after the cache's second.
     pub no_auth_cache: bool,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
 
 /// Plays the person at the browser: opens `authorize_url`, fills in the dev form with

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use superset_auth_db::TokenDigest;
-use superset_probe::address::client_group;
+use superset_edge::address::client_group;
 
 const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses tracked per window.

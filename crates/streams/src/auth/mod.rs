@@ -15,11 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use superset_auth_db::{lookup_part, token_digest, AuthDb, ValidSession};
 use tokio::sync::Semaphore;
@@ -28,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 pub use cache::TokenCache;
 use failures::FailedLookups;
 
+use crate::api_error::{ApiError, Wait};
 use crate::Config;
 
 /// How long a session lookup may take before the database counts as unavailable.
@@ -214,7 +214,7 @@ impl SessionAuth {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip());
-        superset_probe::address::client_address(peer, request.headers(), &self.trusted_proxies)
+        superset_edge::address::client_address(peer, request.headers(), &self.trusted_proxies)
     }
 }
 
@@ -277,28 +277,23 @@ pub async fn require_session(State(auth): State<Arc<SessionAuth>>, mut request: 
     }
 }
 
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Unauthorized => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized").with("www-authenticate", "Bearer")
+            }
+            Rejection::Unavailable => ApiError::unavailable("Service unavailable"),
+            Rejection::TooManyFailures(retry_after) => {
+                ApiError::too_many("Too many failed authentications", "auth_failures", Wait::For(retry_after))
+            }
+        }
+    }
+}
+
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        match self {
-            Rejection::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                [(WWW_AUTHENTICATE, "Bearer")],
-                Json(serde_json::json!({"error": "Unauthorized"})),
-            )
-                .into_response(),
-            Rejection::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(RETRY_AFTER, "2")],
-                Json(serde_json::json!({"error": "Service unavailable"})),
-            )
-                .into_response(),
-            Rejection::TooManyFailures(retry_after) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(RETRY_AFTER, retry_after.as_secs().max(1).to_string())],
-                Json(serde_json::json!({"error": "Too many failed authentications", "limit": "auth_failures"})),
-            )
-                .into_response(),
-        }
+        ApiError::from(self).into_response()
     }
 }
 

@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::api_error::ApiError;
 use crate::store::{ReadFrom, Store, StoreError, StreamKey};
 
 pub use routes::routes;
@@ -158,12 +159,13 @@ pub async fn read_only_session_streams(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::http::{header, Method, StatusCode};
+    use axum::http::{Method, StatusCode};
     use axum::response::IntoResponse;
 
     if path.starts_with(STREAM_PREFIX) && !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        let body = axum::Json(serde_json::json!({"error": "chat-session streams are written through /v1/sessions"}));
-        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")], body).into_response();
+        let refusal =
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "chat-session streams are written through /v1/sessions");
+        return refusal.with("allow", "GET, HEAD").into_response();
     }
     next.run(request).await
 }

@@ -1,7 +1,6 @@
 //! The HTTP face of chat sessions. Every route finds the session in the caller's own
 //! namespace first, so another user's session is a 404 whatever the body says.
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -12,14 +11,14 @@ use serde_json::json;
 use superset_chat::{Chunk, Event, Role, SessionRecord};
 
 use super::index::{now, SessionMeta};
-use super::request::{chunk_text, uuid, Body, Invalid};
+use super::request::{self, chunk_text, uuid, Invalid, JsonBody, SessionId};
 use super::sequence::{NewChunk, Write, WriteError};
 use super::{for_each_message, stream_key, Sessions};
+use crate::api_error::ApiError;
 use crate::limits::Limit;
 use crate::store::{CreateError, CreateStream, ForkFrom, ReadFrom, StoreError};
 use crate::{AppState, AuthUser};
 
-const MAX_TITLE_CHARS: usize = 200;
 /// Who writes assistant chunks: the assistant runs on the user's own client.
 const ASSISTANT: &str = "assistant";
 
@@ -38,10 +37,11 @@ pub fn routes(max_content_bytes: usize) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(max_content_bytes * 2 + 64 * 1024))
 }
 
-type Reply = Result<Response, ApiError>;
+type Reply = Result<Response, SessionError>;
 
+/// Why a session request is refused, answered as [`ApiError`].
 #[derive(Debug)]
-pub enum ApiError {
+pub enum SessionError {
     Invalid(String),
     NotFound,
     Conflict(String),
@@ -49,51 +49,52 @@ pub enum ApiError {
     TooMany(Limit),
 }
 
-impl From<Invalid> for ApiError {
+impl From<Invalid> for SessionError {
     fn from(Invalid(message): Invalid) -> Self {
-        ApiError::Invalid(message)
+        SessionError::Invalid(message)
     }
 }
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for SessionError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound | StoreError::Gone => ApiError::NotFound,
+            StoreError::NotFound | StoreError::Gone => SessionError::NotFound,
             StoreError::Create(e @ (CreateError::ConfigMismatch | CreateError::PathInUse)) => {
-                ApiError::Conflict(e.to_string())
+                SessionError::Conflict(e.to_string())
             }
-            StoreError::Quota(limit) => ApiError::TooMany(limit),
+            StoreError::Quota(limit) => SessionError::TooMany(limit),
             e => {
                 tracing::error!(error = %e, "chat session storage failed");
-                ApiError::Unavailable
+                SessionError::Unavailable
             }
         }
     }
 }
 
-impl From<WriteError> for ApiError {
+impl From<WriteError> for SessionError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::Store(e) => e.into(),
-            e => ApiError::Conflict(e.to_string()),
+            e => SessionError::Conflict(e.to_string()),
         }
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            ApiError::TooMany(limit) => return limit.refusal(),
-            ApiError::Invalid(m) => (StatusCode::BAD_REQUEST, m),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "session not found".to_owned()),
-            ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
-            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable, retry".to_owned()),
-        };
-        let mut response = (status, Json(json!({"error": message}))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert("retry-after", "1".parse().unwrap());
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Invalid(m) => ApiError::bad_request(m),
+            SessionError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "session not found"),
+            SessionError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            SessionError::Unavailable => ApiError::unavailable("storage unavailable, retry"),
+            SessionError::TooMany(limit) => ApiError::limit(limit),
         }
-        response
+    }
+}
+
+impl IntoResponse for SessionError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }
 
@@ -107,23 +108,23 @@ struct OwnSession {
 }
 
 impl FromRequestParts<AppState> for OwnSession {
-    type Rejection = ApiError;
+    type Rejection = SessionError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, SessionError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| SessionError::NotFound)?;
         // The session middleware puts the caller on every request under /v1.
-        let user = parts.extensions.get::<AuthUser>().cloned().ok_or(ApiError::NotFound)?;
+        let user = parts.extensions.get::<AuthUser>().cloned().ok_or(SessionError::NotFound)?;
         let id = uuid("sessionId", &id)?;
         if !state.sessions.has(&user.user_id, &id).await? {
-            return Err(ApiError::NotFound);
+            return Err(SessionError::NotFound);
         }
         Ok(OwnSession { id, user })
     }
 }
 
 impl OwnSession {
-    async fn meta(&self, sessions: &Sessions) -> Result<SessionMeta, ApiError> {
-        sessions.meta(&self.user.user_id, &self.id).await?.ok_or(ApiError::NotFound)
+    async fn meta(&self, sessions: &Sessions) -> Result<SessionMeta, SessionError> {
+        sessions.meta(&self.user.user_id, &self.id).await?.ok_or(SessionError::NotFound)
     }
 
     async fn write(&self, sessions: &Sessions, write: Write) -> Result<Vec<(String, u64)>, WriteError> {
@@ -134,16 +135,6 @@ impl OwnSession {
 fn created(meta_id: &str, status: StatusCode) -> Response {
     let body = json!({"sessionId": meta_id, "streamUrl": format!("/v1/stream/{}", stream_key("", meta_id).path)});
     (status, Json(body)).into_response()
-}
-
-fn title(body: &Body, required: bool) -> Result<Option<String>, Invalid> {
-    let title = if required { Some(body.str("title")?) } else { body.optional_str("title")? };
-    match title {
-        Some(t) if t.chars().count() > MAX_TITLE_CHARS => {
-            Err(Invalid(format!("`title` must be at most {MAX_TITLE_CHARS} characters")))
-        }
-        t => Ok(t),
-    }
 }
 
 fn check_size(sessions: &Sessions, field: &str, text: Option<&str>) -> Result<(), Invalid> {
@@ -163,18 +154,17 @@ async fn list(State(state): State<AppState>, Extension(user): Extension<AuthUser
 async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
-    body: Bytes,
+    SessionId(id): SessionId,
+    JsonBody(body): JsonBody<request::Create>,
 ) -> Reply {
-    let id = uuid("sessionId", &id)?;
-    let title = title(&Body::parse(&body)?, false)?;
+    let title = body.title.map(|title| title.0);
     let sessions = &state.sessions;
     let index = sessions.hold_index(&user.user_id).await?;
     if index.contains(&id) {
         return Ok(created(&id, StatusCode::OK));
     }
     if !sessions.has_room(&index) {
-        return Err(ApiError::TooMany(Limit::Sessions));
+        return Err(SessionError::TooMany(Limit::Sessions));
     }
     sessions.store.create(&stream_key(&user.user_id, &id), CreateStream::new("application/json")).await?;
     sessions.record_create(&user.user_id, &id, title).await?;
@@ -186,9 +176,13 @@ async fn show(State(state): State<AppState>, session: OwnSession) -> Reply {
     Ok(Json(session.meta(&state.sessions).await?).into_response())
 }
 
-async fn rename(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
+async fn rename(
+    State(state): State<AppState>,
+    session: OwnSession,
+    JsonBody(body): JsonBody<request::Rename>,
+) -> Reply {
     let sessions = &state.sessions;
-    let title = title(&Body::parse(&body)?, true)?.expect("required");
+    let title = body.title.0;
     let event = Event::Session(SessionRecord {
         session_id: session.id.clone(),
         title: Some(title.clone()),
@@ -214,59 +208,71 @@ async fn remove(State(state): State<AppState>, session: OwnSession) -> Reply {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn message(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
+async fn message(
+    State(state): State<AppState>,
+    session: OwnSession,
+    JsonBody(body): JsonBody<request::Message>,
+) -> Reply {
     let sessions = &state.sessions;
-    let body = Body::parse(&body)?;
-    let content = body.str("content")?;
+    let content = body.content.0;
     if content.is_empty() {
-        return Err(ApiError::Invalid("`content` must not be empty".into()));
+        return Err(SessionError::Invalid("`content` must not be empty".into()));
     }
     check_size(sessions, "content", Some(&content))?;
-    let message_id = body.optional_uuid("messageId")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let message_id = body.message_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), |id| id.0);
     let chunk = NewChunk {
         message_id: message_id.clone(),
         role: Role::User,
         actor_id: session.user.user_id.to_string(),
         chunk: Chunk::WholeMessage { content },
-        txid: body.optional_str("txid")?,
+        txid: body.txid.map(|txid| txid.0),
     };
     session.write(sessions, Write::Message(chunk)).await?;
     sessions.record_activity(&session.user.user_id, &session.id).await?;
     Ok(Json(json!({"messageId": message_id})).into_response())
 }
 
-async fn start(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
-    let message_id = Body::parse(&body)?.uuid("messageId")?;
+async fn start(
+    State(state): State<AppState>,
+    session: OwnSession,
+    JsonBody(body): JsonBody<request::Generation>,
+) -> Reply {
+    let message_id = body.message_id.0;
     // Writes nothing, so a session deleted through another instance would go unnoticed.
     session.meta(&state.sessions).await?;
     session.write(&state.sessions, Write::Start(message_id.clone())).await?;
     Ok(Json(json!({"messageId": message_id})).into_response())
 }
 
-async fn chunk(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
+async fn chunk(
+    State(state): State<AppState>,
+    session: OwnSession,
+    JsonBody(body): JsonBody<request::NewChunk>,
+) -> Reply {
     let sessions = &state.sessions;
-    let body = Body::parse(&body)?;
-    let message_id = body.uuid("messageId")?;
-    let role = body.role()?;
-    let chunk = body.chunk()?;
+    let request::NewChunk { message_id, role, chunk, txid, seq } = body;
     check_size(sessions, "chunk", chunk_text(&chunk))?;
     let actor_id = if role == Role::Assistant { ASSISTANT.to_owned() } else { session.user.user_id.to_string() };
-    let new = NewChunk { message_id, role, actor_id, chunk, txid: body.optional_str("txid")? };
-    let written = session.write(sessions, Write::Chunk(new, body.optional_u64("seq")?)).await?;
+    let new = NewChunk { message_id: message_id.0, role, actor_id, chunk, txid: txid.map(|txid| txid.0) };
+    let written = session.write(sessions, Write::Chunk(new, seq.map(|seq| seq.0))).await?;
     let (message_id, seq) = &written[0];
     Ok(Json(json!({"messageId": message_id, "seq": seq})).into_response())
 }
 
-async fn finish(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
-    let message_id = Body::parse(&body)?.uuid("messageId")?;
+async fn finish(
+    State(state): State<AppState>,
+    session: OwnSession,
+    JsonBody(body): JsonBody<request::Generation>,
+) -> Reply {
+    let message_id = body.message_id.0;
     let write = Write::Finish { message_id: message_id.clone(), actor_id: ASSISTANT.to_owned() };
     session.write(&state.sessions, write).await?;
     state.sessions.record_activity(&session.user.user_id, &session.id).await?;
     Ok(Json(json!({"messageId": message_id})).into_response())
 }
 
-async fn stop(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
-    let message_id = Body::parse(&body)?.optional_uuid("messageId")?;
+async fn stop(State(state): State<AppState>, session: OwnSession, JsonBody(body): JsonBody<request::Stop>) -> Reply {
+    let message_id = body.message_id.map(|id| id.0);
     // May write nothing (nothing running), so the session is looked up afresh.
     session.meta(&state.sessions).await?;
     let write = Write::Stop { message_id, actor_id: session.user.user_id.to_string() };
@@ -282,13 +288,12 @@ async fn reset(State(state): State<AppState>, session: OwnSession) -> Reply {
 /// The new session is a fork of the source's stream in the store: it reads the
 /// source's events up to the fork point from the source itself, so nothing is copied
 /// and only the scan for `atMessageId` reads the source, a piece at a time.
-async fn fork(State(state): State<AppState>, session: OwnSession, body: Bytes) -> Reply {
+async fn fork(State(state): State<AppState>, session: OwnSession, JsonBody(body): JsonBody<request::Fork>) -> Reply {
     let sessions = &state.sessions;
     let meta = session.meta(sessions).await?;
     let (id, user) = (&session.id, &session.user);
-    let body = Body::parse(&body)?;
-    let at = body.optional_uuid("atMessageId")?;
-    let new_id = body.optional_uuid("newSessionId")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let at = body.at_message_id.map(|id| id.0);
+    let new_id = body.new_session_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), |id| id.0);
     let source = stream_key(&user.user_id, id);
     let (offset, sub_offset) = match &at {
         None => (None, 0),
@@ -309,10 +314,10 @@ async fn fork(State(state): State<AppState>, session: OwnSession, body: Bytes) -
     // owner's other session requests waiting.
     let index = sessions.hold_index(&user.user_id).await?;
     if index.contains(&new_id) {
-        return Err(ApiError::Conflict(format!("session {new_id} already exists")));
+        return Err(SessionError::Conflict(format!("session {new_id} already exists")));
     }
     if !sessions.has_room(&index) {
-        return Err(ApiError::TooMany(Limit::Sessions));
+        return Err(SessionError::TooMany(Limit::Sessions));
     }
     let mut create = CreateStream::new("application/json");
     create.fork = Some(ForkFrom { path: source.path, offset, sub_offset });

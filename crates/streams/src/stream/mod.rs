@@ -6,9 +6,9 @@ mod cursor;
 mod headers;
 mod offset;
 mod path;
-mod problem;
 mod read;
 mod sse;
+mod store_errors;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, OriginalUri, Path, State};
@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::{middleware, Extension, Router};
 
 use self::headers::*;
-use self::problem::Problem;
+use crate::api_error::ApiError;
 use crate::store::{Append, Appended, CreateStream, Expiry, Payload, StreamInfo, StreamKey};
 use crate::{AppState, AuthUser};
 
@@ -48,7 +48,7 @@ async fn refuse_oversized(limit: usize, request: axum::extract::Request, next: m
                 let mut body = request.into_body().into_data_stream();
                 while let Some(Ok(_)) = futures::StreamExt::next(&mut body).await {}
             }
-            Problem::too_large(limit).into_response()
+            ApiError::too_large(limit).into_response()
         }
         _ => next.run(request).await,
     }
@@ -63,8 +63,8 @@ async fn security_headers(mut response: Response) -> Response {
 }
 
 /// The stream a request addresses: the caller's namespace and a validated path.
-fn key(user: &AuthUser, path: &str) -> Result<StreamKey, Problem> {
-    path::validate(path).map_err(Problem::bad_request)?;
+fn key(user: &AuthUser, path: &str) -> Result<StreamKey, ApiError> {
+    path::validate(path).map_err(ApiError::bad_request)?;
     Ok(StreamKey::new(&*user.user_id, path))
 }
 
@@ -96,13 +96,13 @@ async fn create(
     OriginalUri(uri): OriginalUri,
     request_headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let key = key(&user, &path)?;
     let request = CreateStream {
-        content_type: headers::content_type(&request_headers).map_err(Problem::bad_request)?,
-        expiry: headers::expiry(&request_headers).map_err(Problem::bad_request)?,
+        content_type: headers::content_type(&request_headers).map_err(ApiError::bad_request)?,
+        expiry: headers::expiry(&request_headers).map_err(ApiError::bad_request)?,
         closed: headers::closed(&request_headers),
-        fork: headers::fork(&request_headers).map_err(Problem::bad_request)?,
+        fork: headers::fork(&request_headers).map_err(ApiError::bad_request)?,
         body,
     };
     let created = state.store.create(&key, request).await?;
@@ -125,24 +125,24 @@ async fn append(
     Path(path): Path<String>,
     request_headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let key = key(&user, &path)?;
     let close = headers::closed(&request_headers);
-    let content_type = headers::content_type(&request_headers).map_err(Problem::bad_request)?;
+    let content_type = headers::content_type(&request_headers).map_err(ApiError::bad_request)?;
     if body.is_empty() && !close {
-        return Err(Problem::bad_request("empty body: an append needs data (or Stream-Closed: true to close)"));
+        return Err(ApiError::bad_request("empty body: an append needs data (or Stream-Closed: true to close)"));
     }
     let payload = match (&content_type, body.is_empty()) {
         (_, true) => None,
-        (None, false) => return Err(Problem::bad_request("Content-Type is required when appending data")),
+        (None, false) => return Err(ApiError::bad_request("Content-Type is required when appending data")),
         (Some(ct), false) => Some(Payload::frame(ct, &body, false)),
     };
     let request = Append {
         content_type,
         payload,
         close,
-        stream_seq: headers::stream_seq(&request_headers).map_err(Problem::bad_request)?,
-        producer: headers::producer(&request_headers).map_err(Problem::bad_request)?,
+        stream_seq: headers::stream_seq(&request_headers).map_err(ApiError::bad_request)?,
+        producer: headers::producer(&request_headers).map_err(ApiError::bad_request)?,
     };
     let wrote_data = request.payload.is_some() && request.producer.is_some();
     let (status, tail, closed, producer) = match state.store.append(&key, request).await? {
@@ -164,7 +164,7 @@ async fn head(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Path(path): Path<String>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let key = key(&user, &path)?;
     let info = state.store.head(&key).await?;
     let mut headers = describe(&info);
@@ -191,7 +191,7 @@ async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Path(path): Path<String>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let key = key(&user, &path)?;
     state.store.delete(&key).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

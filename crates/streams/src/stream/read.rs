@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::headers::*;
 use super::offset::{self, Requested};
-use super::problem::Problem;
 use super::{cursor, key, respond, set, sse, tail_headers};
+use crate::api_error::ApiError;
 use crate::auth::{Bearer, Rejection};
 use crate::limits::ReaderSlot;
 use crate::store::{is_json, ReadBatch, ReadFrom, StoreError, StreamKey};
@@ -45,21 +45,21 @@ pub struct ReadQuery {
 }
 
 impl ReadQuery {
-    pub fn parse(params: &[(String, String)]) -> Result<ReadQuery, Problem> {
+    pub fn parse(params: &[(String, String)]) -> Result<ReadQuery, ApiError> {
         let offsets: Vec<&str> = params.iter().filter(|(k, _)| k == "offset").map(|(_, v)| v.as_str()).collect();
         let offset = match offsets.as_slice() {
             [] => None,
-            [one] => Some(offset::parse(one).map_err(Problem::bad_request)?),
-            _ => return Err(Problem::bad_request("give the offset parameter once")),
+            [one] => Some(offset::parse(one).map_err(ApiError::bad_request)?),
+            _ => return Err(ApiError::bad_request("give the offset parameter once")),
         };
         let live = match params.iter().find(|(k, _)| k == "live").map(|(_, v)| v.as_str()) {
             None => Live::No,
             Some("long-poll") => Live::LongPoll,
             Some("sse") => Live::Sse,
-            Some(other) => return Err(Problem::bad_request(format!("live must be long-poll or sse, not {other:?}"))),
+            Some(other) => return Err(ApiError::bad_request(format!("live must be long-poll or sse, not {other:?}"))),
         };
         if live != Live::No && offset.is_none() {
-            return Err(Problem::bad_request(
+            return Err(ApiError::bad_request(
                 "live reads need an offset (use -1 for the beginning or now for the tail)",
             ));
         }
@@ -83,10 +83,10 @@ pub async fn get(
     Path(path): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
     request_headers: HeaderMap,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let key = key(&user, &path)?;
     let query = ReadQuery::parse(&params)?;
-    let reader = || state.limits.reader(&user.user_id).map_err(Problem::limit);
+    let reader = || state.limits.reader(&user.user_id).map_err(ApiError::limit);
     match query.live {
         Live::No => catch_up(&state, &key, query.offset, &request_headers).await,
         Live::LongPoll => {
@@ -108,7 +108,7 @@ async fn catch_up(
     key: &StreamKey,
     offset: Option<Requested>,
     request: &HeaderMap,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let batch = state.store.read(key, read_from(offset), READ_LIMIT).await?;
     let json = is_json(&batch.info.content_type);
     if offset == Some(Requested::Now) {
@@ -174,7 +174,7 @@ async fn long_poll(
     query: ReadQuery,
     live: &CancellationToken,
     _slot: ReaderSlot,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let deadline = Instant::now() + Duration::from_millis(state.config.long_poll_timeout_ms);
     let mut watch = state.store.watch(key).await?;
     let mut batch = state.store.read(key, read_from(query.offset), READ_LIMIT).await?;

@@ -21,9 +21,9 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::headers::STREAM_SSE_DATA_ENCODING;
-use super::problem::Problem;
 use super::read::{read_from, render, ReadQuery};
 use super::{cursor, offset, respond, set};
+use crate::api_error::ApiError;
 use crate::limits::ReaderSlot;
 use crate::store::{is_json, ReadBatch, ReadFrom, StreamKey, Watch};
 use crate::AppState;
@@ -54,7 +54,7 @@ pub async fn subscribe(
     query: ReadQuery,
     live: CancellationToken,
     slot: ReaderSlot,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let done = live.clone().drop_guard();
     let watch = state.store.watch(&key).await?;
     let first = state.store.read(&key, read_from(query.offset), EVENT_LIMIT).await?;

@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use superset_auth_db::AuthDb;
+use superset_edge::Running as Serving;
 use superset_streams::{Config, Server, StorageKind};
 use superset_testkit::{user_with_session, TestDatabase};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// A running server, its database and one signed-in user.
 pub struct Running {
@@ -19,8 +18,7 @@ pub struct Running {
     pub user_id: String,
     pub db: AuthDb,
     pub client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<Serving>,
     pub data: tempfile::TempDir,
     pub database: TestDatabase,
 }
@@ -33,25 +31,22 @@ pub async fn start(storage: StorageKind, configure: impl FnOnce(&mut Config)) ->
         StorageKind::Postgres => TestDatabase::postgres().await,
     };
     let data = tempfile::tempdir().expect("temp dir");
-    let (addr, stop, task) = serve(database.url(), storage, data.path().to_owned(), configure).await;
+    let server = serve(database.url(), storage, data.path().to_owned(), configure).await;
     let db = AuthDb::connect(&database.database_url()).await.expect("auth database");
     let (user_id, token) = user_with_session(&db, "owner@example.com").await;
     Running {
-        addr,
+        addr: server.addr,
         token,
         user_id,
         db,
         client: reqwest::Client::new(),
-        stop: Some(stop),
-        task: Some(task),
+        server: Some(server),
         data,
         database,
     }
 }
 
-type Serving = (SocketAddr, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
-
-/// Starts a server in this process; send on the returned channel to stop it.
+/// Starts a server in this process.
 pub async fn serve(
     database_url: &str,
     storage: StorageKind,
@@ -63,13 +58,7 @@ pub async fn serve(
     config.storage = storage;
     config.data_dir = data_dir;
     configure(&mut config);
-    let server = Server::bind(config).await.expect("server starts");
-    let addr = server.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve(async {
-        let _ = stopped.await;
-    }));
-    (addr, stop, task)
+    Server::spawn(config).await.expect("server starts")
 }
 
 impl Running {
@@ -94,15 +83,14 @@ impl Running {
 
     /// Stops this server and starts another on the same database and data directory.
     pub async fn restart(&mut self, storage: StorageKind, configure: impl FnOnce(&mut Config)) {
-        let _ = self.stop.take().expect("running").send(());
-        self.task.take().expect("running").await.expect("server task").expect("server stops cleanly");
-        let (addr, stop, task) = serve(self.database.url(), storage, self.data.path().to_owned(), configure).await;
-        (self.addr, self.stop, self.task) = (addr, Some(stop), Some(task));
+        self.server.take().expect("running").stop().await.expect("server stops cleanly");
+        let server = serve(self.database.url(), storage, self.data.path().to_owned(), configure).await;
+        self.addr = server.addr;
+        self.server = Some(server);
     }
 
     /// Graceful shutdown, waiting for it to finish.
     pub async fn stop(mut self) {
-        let _ = self.stop.take().expect("running").send(());
-        self.task.take().expect("running").await.expect("server task").expect("server stops cleanly");
+        self.server.take().expect("running").stop().await.expect("server stops cleanly");
     }
 }

@@ -3,15 +3,13 @@
 
 use std::net::SocketAddr;
 
+use superset_edge::Running;
 use superset_streams::{Config, Server};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    server: Running,
     _data: tempfile::TempDir,
 }
 
@@ -35,13 +33,8 @@ impl TestServer {
         config.port = 0;
         config.data_dir = data.path().to_owned();
         configure(&mut config);
-        let server = Server::bind(config).await.expect("server starts");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(async {
-            let _ = stopped.await;
-        }));
-        TestServer { addr, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), _data: data }
+        let server = Server::spawn(config).await.expect("server starts");
+        TestServer { addr: server.addr, client: reqwest::Client::new(), server, _data: data }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -62,8 +55,7 @@ impl TestServer {
     }
 
     /// Graceful shutdown, waiting for it to finish.
-    pub async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap().unwrap();
+    pub async fn stop(self) {
+        self.server.stop().await.unwrap();
     }
 }

@@ -1,4 +1,4 @@
-//! The accept loop both servers run instead of `axum::serve`, which drives hyper without
+//! Binding the listening socket, and the accept loop both servers run instead of `axum::serve`, which drives hyper without
 //! a timer and so never times anything out: here a client that sends its request head
 //! or body slowly, or holds a connection without using it, is cut off, and no address
 //! (nor everyone together) can hold more connections than the operator allows.
@@ -30,6 +30,24 @@ use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 use crate::address::client_group;
+
+/// The server cannot listen where its settings say.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    addr: String,
+    source: io::Error,
+}
+
+/// Binds `host:port` (port 0: any free port), ready for [`serve`].
+pub async fn bind(host: &str, port: u16) -> Result<TcpListener, BindError> {
+    let addr = format!("{host}:{port}");
+    match TcpListener::bind(&addr).await {
+        // The bound address is read (and unwrapped) later: check now that it can be.
+        Ok(listener) => listener.local_addr().map(|_| listener).map_err(|source| BindError { addr, source }),
+        Err(source) => Err(BindError { addr, source }),
+    }
+}
 
 /// What a connection may cost the server.
 #[derive(Clone, Copy, Debug)]

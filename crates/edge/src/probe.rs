@@ -1,15 +1,7 @@
-//! What a server binary does at its edge.
-//!
-//! - [`serve`]: the accept loop, with its timeouts and connection caps.
-//! - [`address`]: which client addresses count as one for per-client limits.
-//!
-//! And, here, the server images' health check. They run on a distroless base, with no
-//! shell and no curl, so each server binary has a `probe` subcommand that asks its own
-//! running instance for `GET /health` with nothing but a TCP socket, and Docker's
-//! `HEALTHCHECK` reads the exit code (0 healthy, 1 not).
-
-pub mod address;
-pub mod serve;
+//! The server images' health check. They run on a distroless base, with no shell and
+//! no curl, so each server binary has a `probe` subcommand that asks its own running
+//! instance for `GET /health` with nothing but a TCP socket, and Docker's `HEALTHCHECK`
+//! reads the exit code (0 healthy, 1 not).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

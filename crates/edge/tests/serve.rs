@@ -9,11 +9,10 @@ use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::routing::{get, post};
 use axum::Router;
-use superset_probe::serve::{serve, Limits};
+use superset_edge::serve::{bind, serve, Limits};
+use superset_edge::Running;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const GENEROUS: Limits = Limits {
     header_read_timeout: Duration::from_secs(30),
@@ -22,12 +21,6 @@ const GENEROUS: Limits = Limits {
     max_connections: 1000,
     max_connections_per_client: 0,
 };
-
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
 
 async fn start(limits: Limits) -> Running {
     let app = Router::new()
@@ -41,13 +34,8 @@ async fn start(limits: Limits) -> Running {
             }),
         )
         .route("/echo", post(|body: Bytes| async move { body }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, app, limits, async {
-        let _ = stopped.await;
-    }));
-    Running { addr, stop, task }
+    let listener = bind("127.0.0.1", 0).await.unwrap();
+    Running::spawn(listener.local_addr().unwrap(), |stop| serve(listener, app, limits, stop))
 }
 
 /// A connection from `source` (any loopback address) to `addr`.
@@ -95,8 +83,7 @@ async fn a_head_sent_a_byte_a_second_is_cut_off() {
     };
     tokio::time::timeout(Duration::from_secs(20), trickle).await.expect("the server stopped reading");
     assert!(started.elapsed() < Duration::from_secs(20));
-    let _ = server.stop.send(());
-    server.task.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -182,9 +169,10 @@ async fn shutdown_waits_for_the_request_in_flight() {
     let mut socket = TcpStream::connect(server.addr).await.unwrap();
     socket.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = server.stop.send(());
+    let addr = server.addr;
+    let stopped = tokio::spawn(server.stop());
     let answer = until_closed(&mut socket, Duration::from_secs(10)).await;
     assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"), "{answer}");
-    tokio::time::timeout(Duration::from_secs(5), server.task).await.expect("serve returned").unwrap().unwrap();
-    assert!(TcpStream::connect(server.addr).await.is_err(), "the listener is closed");
+    tokio::time::timeout(Duration::from_secs(5), stopped).await.expect("serve returned").unwrap().unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
 }

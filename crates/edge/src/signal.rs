@@ -1,6 +1,6 @@
-//! Stopping on request.
+//! The request to stop: Ctrl-C in a terminal, SIGTERM from an orchestrator.
 
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
 pub async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

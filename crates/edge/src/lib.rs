@@ -1,0 +1,25 @@
+//! What a server binary does at its edge, written once for both servers (and, for
+//! stopping on a signal, the CLI).
+//!
+//! - [`cli`]: the command line's skeleton: the server's settings, and the `migrate`
+//!   and `probe` tasks it can run instead of serving.
+//! - [`logs`]: tracing to stderr, filtered by `RUST_LOG`.
+//! - [`signal`]: SIGINT (Ctrl-C) or SIGTERM, the request to stop.
+//! - [`serve`]: binding the listening socket, and the accept loop with its timeouts
+//!   and connection caps.
+//! - [`running`]: a server on a task of its own, as `superset dev`, tests and benches
+//!   run it, or in the foreground until a signal, as the binaries run it.
+//! - [`address`]: which client addresses count as one for per-client limits.
+//! - [`probe`]: the images' health check.
+
+pub mod address;
+pub mod cli;
+pub mod logs;
+pub mod probe;
+pub mod running;
+pub mod serve;
+pub mod signal;
+
+pub use probe::{health, ProbeError};
+pub use running::{serve_until_signal, Running};
+pub use serve::{bind, BindError};
