@@ -5,7 +5,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::linking::{claim, displaced_email, normalize_email, Claim};
-use crate::{Error, NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
+use crate::{
+    Device, Error, NewAccount, NewSession, NewUser, Renewal, Session, SessionUser, User, ValidSession, Verification,
+};
 
 /// How `auth.sessions.expires_at` stores time. Both layouts exist in the wild, and
 /// comparing either against the wrong kind of `now()` is off by the server's UTC offset.
@@ -49,6 +51,8 @@ impl TimeLayout {
 #[derive(Debug)]
 struct Queries {
     find_session: String,
+    renew_session: String,
+    list_devices: String,
     insert_session: String,
     upsert_user: String,
     find_session_user: String,
@@ -67,7 +71,27 @@ impl Queries {
     fn new(t: TimeLayout) -> Self {
         Queries {
             find_session: format!(
-                "SELECT user_id::text, {} FROM auth.sessions WHERE token = $1 AND expires_at > {}",
+                "SELECT id::text, user_id::text, {}, {} FROM auth.sessions WHERE token = $1 AND expires_at > {}",
+                t.to_zoned("expires_at"),
+                t.to_zoned("updated_at"),
+                t.now()
+            ),
+            // Intervals in milliseconds, never days: adding days to a `timestamptz`
+            // follows the session's TimeZone across daylight-saving changes.
+            renew_session: format!(
+                "UPDATE auth.sessions SET expires_at = {now} + $2::bigint * interval '1 millisecond', \
+                   updated_at = {now} \
+                 WHERE token = $1 AND expires_at > {now} \
+                   AND updated_at <= {now} - $3::bigint * interval '1 millisecond' \
+                 RETURNING {}",
+                t.to_zoned("expires_at"),
+                now = t.now()
+            ),
+            list_devices: format!(
+                "SELECT id::text, user_agent, ip_address, {}, {}, {} FROM auth.sessions \
+                 WHERE user_id = $1::uuid AND expires_at > {} ORDER BY updated_at DESC, created_at DESC",
+                t.to_zoned("created_at"),
+                t.to_zoned("updated_at"),
                 t.to_zoned("expires_at"),
                 t.now()
             ),
@@ -89,10 +113,11 @@ impl Queries {
                 now = t.now()
             ),
             find_session_user: format!(
-                "SELECT u.id::text, u.name, u.email, u.email_verified, u.image, {} \
+                "SELECT u.id::text, u.name, u.email, u.email_verified, u.image, {}, {} \
                  FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id \
                  WHERE s.token = $1 AND s.expires_at > {}",
                 t.to_zoned("s.expires_at"),
+                t.to_zoned("s.updated_at"),
                 t.now()
             ),
             // A provider vouching for an address verifies the user's only if it is that
@@ -155,8 +180,15 @@ fn user((id, name, email, email_verified, image): UserRow) -> User {
     User { id, name, email, email_verified, image }
 }
 
-/// A user's columns and a session's expiry, as `find_session_user` reads them.
-type SessionUserRow = (String, String, String, bool, Option<String>, DateTime<Utc>);
+fn device((session_id, user_agent, ip_address, created_at, last_used_at, expires_at): DeviceRow) -> Device {
+    Device { session_id, user_agent, ip_address, created_at, last_used_at, expires_at }
+}
+
+/// A user's columns and a session's expiry and renewal, as `find_session_user` reads them.
+type SessionUserRow = (String, String, String, bool, Option<String>, DateTime<Utc>, DateTime<Utc>);
+
+/// A session's columns as the devices list reads them.
+type DeviceRow = (String, Option<String>, Option<String>, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>);
 
 #[derive(Clone, Debug)]
 pub struct PgAuth {
@@ -192,9 +224,43 @@ impl PgAuth {
     }
 
     pub async fn find_session(&self, token: &str) -> Result<Option<ValidSession>, Error> {
-        let row: Option<(String, DateTime<Utc>)> =
+        let row: Option<(String, String, DateTime<Utc>, DateTime<Utc>)> =
             sqlx::query_as(&self.queries.find_session).bind(token).fetch_optional(&self.pool).await?;
-        Ok(row.map(|(user_id, expires_at)| ValidSession { user_id, expires_at }))
+        Ok(row.map(|(id, user_id, expires_at, renewed_at)| ValidSession { id, user_id, expires_at, renewed_at }))
+    }
+
+    pub async fn renew_session(&self, token: &str, renewal: &Renewal) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(sqlx::query_scalar(&self.queries.renew_session)
+            .bind(token)
+            .bind(renewal.expires_in_ms())
+            .bind(renewal.update_age_ms())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn list_devices(&self, user_id: &str) -> Result<Vec<Device>, Error> {
+        let rows: Vec<DeviceRow> =
+            sqlx::query_as(&self.queries.list_devices).bind(user_id).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(device).collect())
+    }
+
+    pub async fn delete_user_session(&self, user_id: &str, session_id: &str) -> Result<bool, Error> {
+        let Ok(id) = uuid::Uuid::parse_str(session_id) else { return Ok(false) };
+        let done = sqlx::query("DELETE FROM auth.sessions WHERE id = $1 AND user_id = $2::uuid")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn delete_other_sessions(&self, user_id: &str, keep_session_id: &str) -> Result<u64, Error> {
+        let done = sqlx::query("DELETE FROM auth.sessions WHERE user_id = $1::uuid AND id::text <> $2")
+            .bind(user_id)
+            .bind(keep_session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn insert_session(&self, s: &Session, new: &NewSession) -> Result<(), Error> {
@@ -236,9 +302,10 @@ impl PgAuth {
     pub async fn find_session_user(&self, token: &str) -> Result<Option<SessionUser>, Error> {
         let row: Option<SessionUserRow> =
             sqlx::query_as(&self.queries.find_session_user).bind(token).fetch_optional(&self.pool).await?;
-        Ok(row.map(|(id, name, email, email_verified, image, expires_at)| SessionUser {
+        Ok(row.map(|(id, name, email, email_verified, image, expires_at, renewed_at)| SessionUser {
             user: User { id, name, email, email_verified, image },
             expires_at,
+            renewed_at,
         }))
     }
 
