@@ -46,8 +46,11 @@ impl TimeLayout {
 }
 
 /// The queries, built once for the detected layout. The layout detected on
-/// `auth.sessions` is taken for every table: better-auth and our migrations both give
-/// all time columns of the schema the same type.
+/// `auth.sessions.expires_at` is taken for every table: better-auth and our migrations
+/// both give all time columns of the schema the same type. The sessions' `created_at`
+/// and `updated_at` (what renewal and the devices list read and write) are detected on
+/// their own all the same, since a hand-migrated schema may have changed only
+/// `expires_at`.
 #[derive(Debug)]
 struct Queries {
     find_session: String,
@@ -67,40 +70,49 @@ struct Queries {
     delete_expired_verifications: String,
 }
 
+/// The layouts of `auth.sessions.created_at` and `updated_at`.
+#[derive(Clone, Copy, Debug)]
+struct SessionTimes {
+    created: TimeLayout,
+    updated: TimeLayout,
+}
+
 impl Queries {
-    fn new(t: TimeLayout) -> Self {
+    fn new(t: TimeLayout, s: SessionTimes) -> Self {
         Queries {
             find_session: format!(
                 "SELECT id::text, user_id::text, {}, {} FROM auth.sessions WHERE token = $1 AND expires_at > {}",
                 t.to_zoned("expires_at"),
-                t.to_zoned("updated_at"),
+                s.updated.to_zoned("updated_at"),
                 t.now()
             ),
             // Intervals in milliseconds, never days: adding days to a `timestamptz`
             // follows the session's TimeZone across daylight-saving changes.
             renew_session: format!(
                 "UPDATE auth.sessions SET expires_at = {now} + $2::bigint * interval '1 millisecond', \
-                   updated_at = {now} \
+                   updated_at = {updated_now} \
                  WHERE token = $1 AND expires_at > {now} \
-                   AND updated_at <= {now} - $3::bigint * interval '1 millisecond' \
+                   AND updated_at <= {updated_now} - $3::bigint * interval '1 millisecond' \
                  RETURNING {}",
                 t.to_zoned("expires_at"),
-                now = t.now()
+                now = t.now(),
+                updated_now = s.updated.now()
             ),
             list_devices: format!(
                 "SELECT id::text, user_agent, ip_address, {}, {}, {} FROM auth.sessions \
                  WHERE user_id = $1::uuid AND expires_at > {} ORDER BY updated_at DESC, created_at DESC",
-                t.to_zoned("created_at"),
-                t.to_zoned("updated_at"),
+                s.created.to_zoned("created_at"),
+                s.updated.to_zoned("updated_at"),
                 t.to_zoned("expires_at"),
                 t.now()
             ),
             insert_session: format!(
                 "INSERT INTO auth.sessions \
                  (id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id) \
-                 VALUES ($1::uuid, {}, $3, {now}, {now}, $4, $5, $6::uuid)",
+                 VALUES ($1::uuid, {}, $3, {}, {}, $4, $5, $6::uuid)",
                 t.param("$2"),
-                now = t.now()
+                s.created.now(),
+                s.updated.now()
             ),
             upsert_user: format!(
                 "INSERT INTO auth.users (id, name, email, email_verified, image, created_at, updated_at) \
@@ -117,7 +129,7 @@ impl Queries {
                  FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id \
                  WHERE s.token = $1 AND s.expires_at > {}",
                 t.to_zoned("s.expires_at"),
-                t.to_zoned("s.updated_at"),
+                s.updated.to_zoned("s.updated_at"),
                 t.now()
             ),
             // A provider vouching for an address verifies the user's only if it is that
@@ -214,9 +226,13 @@ impl PgAuth {
         // Other crates keep their own migrations in the same database.
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        let layout = detect_layout(&pool).await?;
-        tracing::debug!(?layout, "auth.sessions layout");
-        Ok(PgAuth { pool, queries: std::sync::Arc::new(Queries::new(layout)) })
+        let layout = detect_layout(&pool, "expires_at").await?;
+        let times = SessionTimes {
+            created: detect_layout(&pool, "created_at").await?,
+            updated: detect_layout(&pool, "updated_at").await?,
+        };
+        tracing::debug!(?layout, ?times, "auth.sessions layout");
+        Ok(PgAuth { pool, queries: std::sync::Arc::new(Queries::new(layout, times)) })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -438,11 +454,13 @@ fn requested_time_zone(opts: &PgConnectOptions) -> Option<String> {
     None
 }
 
-async fn detect_layout(pool: &PgPool) -> Result<TimeLayout, Error> {
+/// The layout of a time column of `auth.sessions`.
+async fn detect_layout(pool: &PgPool, column: &str) -> Result<TimeLayout, Error> {
     let data_type: String = sqlx::query_scalar(
         "SELECT data_type FROM information_schema.columns \
-         WHERE table_schema = 'auth' AND table_name = 'sessions' AND column_name = 'expires_at'",
+         WHERE table_schema = 'auth' AND table_name = 'sessions' AND column_name = $1",
     )
+    .bind(column)
     .fetch_one(pool)
     .await?;
     match data_type.as_str() {
