@@ -95,7 +95,7 @@ mod tests {
         let out = table(&[device("a", true), device("b", false)]);
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].contains("ID") && lines[0].contains("LAST USED"), "{out}");
-        assert!(lines[1].starts_with("*  a  superset-cli/0.1.0 (linux; box)  127.0.0.1  2026-11-30 00:41"), "{out}");
-        assert!(lines[2].starts_with("   b  "), "{out}");
+        assert!(lines[1].starts_with("*  a   superset-cli/0.1.0 (linux; box)  127.0.0.1  2026-11-30 00:41"), "{out}");
+        assert!(lines[2].starts_with("   b   "), "{out}");
     }
 }
