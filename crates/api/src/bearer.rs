@@ -72,12 +72,12 @@ pub async fn query<T>(call: impl Future<Output = Result<T, superset_auth_db::Err
     }
 }
 
-/// The caller's live session (renewed if due) and its token.
-pub async fn caller<'h>(app: &AppState, headers: &'h HeaderMap) -> Result<(&'h str, ValidSession), Refusal> {
+/// The caller's live session, renewed if due.
+pub async fn caller(app: &AppState, headers: &HeaderMap) -> Result<ValidSession, Refusal> {
     let token = token(headers)?;
     let mut session = query(app.db.find_session(token)).await?.ok_or(Refusal::Unauthorized)?;
     session.expires_at = renew_if_due(app, token, session.renewed_at, session.expires_at).await;
-    Ok((token, session))
+    Ok(session)
 }
 
 /// The session's expiry after renewing it if it was last renewed `update_age` ago. A
@@ -99,6 +99,6 @@ pub async fn renew_if_due(
     }
 }
 
-pub fn renewal(app: &AppState) -> Renewal {
+fn renewal(app: &AppState) -> Renewal {
     Renewal { expires_in: app.config.session_ttl, update_age: app.config.session_update_age }
 }

@@ -78,7 +78,8 @@ pub struct Config {
     #[arg(long, env = "API_PUBLIC_URL", value_name = "API_PUBLIC_URL", value_parser = parse_http_url)]
     pub public_url: Option<Url>,
 
-    /// How long an issued session lives: seconds, or a duration such as 30d or 12h.
+    /// How long an issued session lives after its sign-in or last renewal (better-auth's
+    /// expiresIn): seconds, or a duration such as 30d or 12h.
     #[arg(long, env = "SESSION_TTL", default_value = "30d", value_parser = parse_ttl)]
     pub session_ttl: Duration,
 

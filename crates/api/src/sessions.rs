@@ -18,7 +18,7 @@ use crate::server::AppState;
 
 pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
     respond(async {
-        let (_, session) = bearer::caller(&app, &headers).await?;
+        let session = bearer::caller(&app, &headers).await?;
         let devices = bearer::query(app.db.list_devices(&session.user_id)).await?;
         let sessions: Vec<Value> = devices.iter().map(|d| listing(d, &session.id)).collect();
         Ok(no_store(StatusCode::OK, json!({ "sessions": sessions })))
@@ -30,7 +30,7 @@ pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
 /// and ids that name nothing, are 404 alike.
 pub async fn revoke(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     respond(async {
-        let (_, session) = bearer::caller(&app, &headers).await?;
+        let session = bearer::caller(&app, &headers).await?;
         if bearer::query(app.db.delete_user_session(&session.user_id, &id)).await? {
             Ok(StatusCode::NO_CONTENT.into_response())
         } else {
@@ -42,7 +42,7 @@ pub async fn revoke(State(app): State<AppState>, Path(id): Path<String>, headers
 
 pub async fn revoke_others(State(app): State<AppState>, headers: HeaderMap) -> Response {
     respond(async {
-        let (_, session) = bearer::caller(&app, &headers).await?;
+        let session = bearer::caller(&app, &headers).await?;
         let revoked = bearer::query(app.db.delete_other_sessions(&session.user_id, &session.id)).await?;
         Ok(no_store(StatusCode::OK, json!({ "revoked": revoked })))
     })
