@@ -38,6 +38,7 @@ macro_rules! handler {
 /// `SUPERSET_STREAMS_URL` at run time, else from the same variables at build time,
 /// else the local dev stack.
 pub fn run() {
+    superset_client::identify_as("superset-desktop", env!("CARGO_PKG_VERSION"));
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)

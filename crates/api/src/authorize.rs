@@ -11,16 +11,14 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::header::{CACHE_CONTROL, LOCATION};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use url::Url;
 
-use crate::client::{check_redirect_uri, is_known_client, is_valid_challenge};
 use crate::oauth_error::ErrorCode;
 use crate::params::{Params, Repeated};
 use crate::pending::{self, AuthorizationRequest};
 use crate::rate_limit::OverQuota;
+use crate::registered_client::{check_redirect_uri, is_known_client, is_valid_challenge, redirect_to_client};
 use crate::server::AppState;
 use crate::{pages, signin};
 use superset_edge::address::client_address;
@@ -135,26 +133,4 @@ fn check(params: &Params) -> Result<AuthorizationRequest, Refusal> {
         code_challenge: challenge.to_owned(),
         state,
     })
-}
-
-/// Sends the browser to the client's redirect URI with `answer` added to its query.
-/// The URI has been checked when the request came in.
-pub fn redirect_to_client(redirect_uri: &str, answer: &[(&str, &str)]) -> Response {
-    let Ok(mut url) = Url::parse(redirect_uri) else {
-        return pages::error(
-            StatusCode::BAD_REQUEST,
-            Some(ErrorCode::InvalidRequest.as_str()),
-            "The redirect_uri is not valid.",
-        );
-    };
-    url.query_pairs_mut().extend_pairs(answer);
-    let Ok(location) = HeaderValue::from_str(url.as_str()) else {
-        return pages::error(
-            StatusCode::BAD_REQUEST,
-            Some(ErrorCode::InvalidRequest.as_str()),
-            "The redirect_uri is not valid.",
-        );
-    };
-    (StatusCode::SEE_OTHER, [(LOCATION, location), (CACHE_CONTROL, HeaderValue::from_static("no-store"))])
-        .into_response()
 }

@@ -78,9 +78,15 @@ pub struct Config {
     #[arg(long, env = "API_PUBLIC_URL", value_name = "API_PUBLIC_URL", value_parser = parse_http_url)]
     pub public_url: Option<Url>,
 
-    /// How long an issued session lives: seconds, or a duration such as 30d or 12h.
+    /// How long an issued session lives after its sign-in or last renewal (better-auth's
+    /// expiresIn): seconds, or a duration such as 30d or 12h.
     #[arg(long, env = "SESSION_TTL", default_value = "30d", value_parser = parse_ttl)]
     pub session_ttl: Duration,
+
+    /// How long after its last renewal a session in use is renewed again, to
+    /// SESSION_TTL from then (better-auth's updateAge): seconds or e.g. 1d.
+    #[arg(long, env = "API_SESSION_UPDATE_AGE", default_value = "1d", value_parser = parse_ttl)]
+    pub session_update_age: Duration,
 
     /// GitHub OAuth app client id (needs GITHUB_CLIENT_SECRET).
     #[arg(long, env = "GITHUB_CLIENT_ID")]

@@ -13,7 +13,15 @@
 //! - `pending`: sign-ins in progress and issued codes, kept in `auth.verifications`.
 //! - `token`: the code-for-session exchange and revocation.
 //! - `me`: who a token belongs to.
-//! - `client`: the registered client's rules: redirect URIs and PKCE.
+//! - `sessions`: the caller's devices (live sessions), listed and revoked.
+//! - `bearer`: what the Bearer endpoints share: the caller's session, renewed when
+//!   due (sliding expiry), and the uniform 401/503 answers.
+//! - `registered_client`: the registered client's rules (redirect URIs, PKCE) and how
+//!   answers are sent back to its redirect URI.
+//! - `provider`: which upstream provider a sign-in goes through.
+//!
+//! Imports run one way: handlers (`authorize`, `signin`, `token`, `me`) use flows
+//! (`upstream`, `registered_client`), which use what is stored (`pending`).
 //! - `params`, `oauth_error`, `pages`: request parsing, RFC 6749 error answers, HTML.
 //! - `rate_limit`: what anonymous callers may cost: per-address rates for the token and
 //!   authorization endpoints, and the quota of sign-ins in progress.
@@ -22,7 +30,7 @@
 //! which the streams server shares.
 
 mod authorize;
-mod client;
+mod bearer;
 pub mod config;
 mod me;
 mod metadata;
@@ -30,12 +38,15 @@ mod oauth_error;
 mod pages;
 mod params;
 mod pending;
+mod provider;
 mod rate_limit;
+mod registered_client;
 pub mod server;
+mod sessions;
 mod signin;
 mod token;
 mod upstream;
 
-pub use client::DESKTOP_CLIENT_ID;
 pub use config::{Config, ConfigError, Secret};
+pub use registered_client::DESKTOP_CLIENT_ID;
 pub use server::{Server, StartError};

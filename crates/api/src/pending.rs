@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use superset_auth_db::{generate_token, token_digest, AuthDb, Verification};
 
-use crate::upstream::ProviderId;
+use crate::provider::ProviderId;
 
 /// How long a person has to sign in once the desktop sent them here. The desktop
 /// gives up after five minutes.

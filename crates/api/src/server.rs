@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use superset_auth_db::AuthDb;
 use superset_edge::Running;
@@ -19,7 +19,7 @@ use crate::config::{Config, ConfigError, Providers};
 use crate::pending::SIGN_IN_TTL;
 use crate::rate_limit::{PendingQuota, RateLimiter};
 use crate::upstream::Upstreams;
-use crate::{authorize, me, metadata, signin, token};
+use crate::{authorize, me, metadata, sessions, signin, token};
 
 /// OAuth requests are a few short form fields.
 const MAX_BODY: usize = 16 * 1024;
@@ -166,6 +166,9 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(token::revoke))
         .route("/api/me", get(me::me))
+        .route("/api/sessions", get(sessions::list))
+        .route("/api/sessions/revoke-others", post(sessions::revoke_others))
+        .route("/api/sessions/{id}", delete(sessions::revoke))
         .route("/signin/dev", post(signin::dev).get(signin::use_the_page))
         .route("/signin/{provider}", post(signin::start).get(signin::use_the_page))
         .route("/signin/{provider}/callback", get(signin::callback))

@@ -17,14 +17,14 @@ use axum::response::{IntoResponse, Response};
 use oauth2::RedirectUrl;
 use superset_auth_db::{normalize_email, NewAccount, NewUser};
 
-use crate::authorize::redirect_to_client;
-use crate::client::{constant_time_eq, DESKTOP_CLIENT_NAME};
 use crate::oauth_error::ErrorCode;
 use crate::pages::{self, Consent, DevForm, ProviderButton};
 use crate::params::Params;
 use crate::pending::{self, PendingError, SignIn, SIGN_IN_TTL};
+use crate::provider::ProviderId;
+use crate::registered_client::{constant_time_eq, redirect_to_client, DESKTOP_CLIENT_NAME};
 use crate::server::AppState;
-use crate::upstream::{Identity, ProviderId, UpstreamError};
+use crate::upstream::{Identity, UpstreamError};
 
 const COOKIE_NAME: &str = "superset_sign_in";
 

@@ -12,10 +12,10 @@ use axum::Json;
 use serde::Serialize;
 use superset_auth_db::{lookup_part, NewSession};
 
-use crate::client::{is_known_client, is_valid_verifier, verifier_matches};
 use crate::oauth_error::{ErrorCode, OAuthError};
 use crate::params::{Params, Repeated};
 use crate::pending::{self, PendingError, Redemption};
+use crate::registered_client::{is_known_client, is_valid_verifier, verifier_matches};
 use crate::server::AppState;
 use superset_edge::address::client_address;
 

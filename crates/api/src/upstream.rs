@@ -13,11 +13,12 @@ use oauth2::{
 };
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{AccessTokenHash, IssuerUrl, Nonce, TokenResponse as _};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use url::Url;
 
 use crate::config::{ClientCredentials, Providers};
 use crate::pending::UpstreamLeg;
+use crate::provider::ProviderId;
 
 /// How long discovered provider metadata (endpoints, signing keys) is reused.
 const METADATA_TTL: Duration = Duration::from_secs(10 * 60);
@@ -29,29 +30,6 @@ const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 const GITHUB_AUTHORIZE_URL: &str = "https://github.com/login/oauth/authorize";
 const GITHUB_TOKEN_URL: &str = "https://github.com/login/oauth/access_token";
 const GITHUB_API: &str = "https://api.github.com";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderId {
-    Github,
-    Google,
-    Oidc,
-}
-
-impl ProviderId {
-    /// The name in URLs and in `auth.accounts.provider_id` (better-auth's names).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderId::Github => "github",
-            ProviderId::Google => "google",
-            ProviderId::Oidc => "oidc",
-        }
-    }
-
-    pub fn from_path(name: &str) -> Option<Self> {
-        [ProviderId::Github, ProviderId::Google, ProviderId::Oidc].into_iter().find(|p| p.as_str() == name)
-    }
-}
 
 /// Who the provider says signed in.
 #[derive(Clone, Debug)]

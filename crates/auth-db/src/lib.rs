@@ -11,14 +11,16 @@ mod linking;
 mod model;
 mod notify;
 mod pg;
+mod renewal;
 mod sqlite;
 mod token;
 mod url;
 
 pub use error::Error;
 pub use linking::normalize_email;
-pub use model::{NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
+pub use model::{Device, NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
 pub use notify::{install_session_triggers, session_triggers_installed};
+pub use renewal::{Renewal, DEFAULT_UPDATE_AGE};
 pub use token::{generate_token, lookup_part, token_digest, TokenDigest};
 pub use url::DatabaseUrl;
 
@@ -74,6 +76,47 @@ impl AuthDb {
         match self {
             AuthDb::Postgres(db) => db.delete_session(token).await,
             AuthDb::Sqlite(db) => db.delete_session(token).await,
+        }
+    }
+
+    /// Renews the session `token` names if it is live and was last renewed at least
+    /// `renewal.update_age` ago: its `expires_at` becomes now + `renewal.expires_in`.
+    /// Returns the new expiry, or `None` when there was nothing to do (not due, already
+    /// renewed by a concurrent request, gone or expired). On PostgreSQL the write
+    /// notifies the streams servers like any change, so their caches pick it up.
+    pub async fn renew_session(
+        &self,
+        token: &str,
+        renewal: &Renewal,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.renew_session(token, renewal).await,
+            AuthDb::Sqlite(db) => db.renew_session(token, renewal).await,
+        }
+    }
+
+    /// A user's live sessions, most recently used first.
+    pub async fn list_devices(&self, user_id: &str) -> Result<Vec<Device>, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.list_devices(user_id).await,
+            AuthDb::Sqlite(db) => db.list_devices(user_id).await,
+        }
+    }
+
+    /// Revokes the session `session_id` if it is one of `user_id`'s. Returns whether it
+    /// was (a malformed id is nobody's).
+    pub async fn delete_user_session(&self, user_id: &str, session_id: &str) -> Result<bool, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.delete_user_session(user_id, session_id).await,
+            AuthDb::Sqlite(db) => db.delete_user_session(user_id, session_id).await,
+        }
+    }
+
+    /// Revokes all of `user_id`'s sessions but `keep_session_id`; returns how many.
+    pub async fn delete_other_sessions(&self, user_id: &str, keep_session_id: &str) -> Result<u64, Error> {
+        match self {
+            AuthDb::Postgres(db) => db.delete_other_sessions(user_id, keep_session_id).await,
+            AuthDb::Sqlite(db) => db.delete_other_sessions(user_id, keep_session_id).await,
         }
     }
 

@@ -5,8 +5,12 @@ use chrono::{DateTime, Utc};
 /// A session that exists and has not expired: what an authenticated request carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidSession {
+    pub id: String,
     pub user_id: String,
     pub expires_at: DateTime<Utc>,
+    /// When it was created or last renewed (`updated_at`): what decides whether a
+    /// request renews it (see [`Renewal`](crate::Renewal)).
+    pub renewed_at: DateTime<Utc>,
 }
 
 /// A freshly issued session, the token included (it is shown to its holder once).
@@ -55,6 +59,21 @@ pub struct User {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionUser {
     pub user: User,
+    pub expires_at: DateTime<Utc>,
+    pub renewed_at: DateTime<Utc>,
+}
+
+/// One of a person's live sessions, as the devices list shows it: what signed in and
+/// from where, never the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub session_id: String,
+    /// The `User-Agent` the client sent when it signed in.
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// When it was last renewed: last use, to within the renewal's `update_age`.
+    pub last_used_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 

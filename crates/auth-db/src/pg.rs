@@ -5,7 +5,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::linking::{claim, displaced_email, normalize_email, Claim};
-use crate::{Error, NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
+use crate::{
+    Device, Error, NewAccount, NewSession, NewUser, Renewal, Session, SessionUser, User, ValidSession, Verification,
+};
 
 /// How `auth.sessions.expires_at` stores time. Both layouts exist in the wild, and
 /// comparing either against the wrong kind of `now()` is off by the server's UTC offset.
@@ -44,11 +46,16 @@ impl TimeLayout {
 }
 
 /// The queries, built once for the detected layout. The layout detected on
-/// `auth.sessions` is taken for every table: better-auth and our migrations both give
-/// all time columns of the schema the same type.
+/// `auth.sessions.expires_at` is taken for every table: better-auth and our migrations
+/// both give all time columns of the schema the same type. The sessions' `created_at`
+/// and `updated_at` (what renewal and the devices list read and write) are detected on
+/// their own all the same, since a hand-migrated schema may have changed only
+/// `expires_at`.
 #[derive(Debug)]
 struct Queries {
     find_session: String,
+    renew_session: String,
+    list_devices: String,
     insert_session: String,
     upsert_user: String,
     find_session_user: String,
@@ -63,20 +70,49 @@ struct Queries {
     delete_expired_verifications: String,
 }
 
+/// The layouts of `auth.sessions.created_at` and `updated_at`.
+#[derive(Clone, Copy, Debug)]
+struct SessionTimes {
+    created: TimeLayout,
+    updated: TimeLayout,
+}
+
 impl Queries {
-    fn new(t: TimeLayout) -> Self {
+    fn new(t: TimeLayout, s: SessionTimes) -> Self {
         Queries {
             find_session: format!(
-                "SELECT user_id::text, {} FROM auth.sessions WHERE token = $1 AND expires_at > {}",
+                "SELECT id::text, user_id::text, {}, {} FROM auth.sessions WHERE token = $1 AND expires_at > {}",
+                t.to_zoned("expires_at"),
+                s.updated.to_zoned("updated_at"),
+                t.now()
+            ),
+            // Intervals in milliseconds, never days: adding days to a `timestamptz`
+            // follows the session's TimeZone across daylight-saving changes.
+            renew_session: format!(
+                "UPDATE auth.sessions SET expires_at = {now} + $2::bigint * interval '1 millisecond', \
+                   updated_at = {updated_now} \
+                 WHERE token = $1 AND expires_at > {now} \
+                   AND updated_at <= {updated_now} - $3::bigint * interval '1 millisecond' \
+                 RETURNING {}",
+                t.to_zoned("expires_at"),
+                now = t.now(),
+                updated_now = s.updated.now()
+            ),
+            list_devices: format!(
+                "SELECT id::text, user_agent, ip_address, {}, {}, {} FROM auth.sessions \
+                 WHERE user_id = $1::uuid AND expires_at > {} ORDER BY updated_at DESC, created_at DESC",
+                s.created.to_zoned("created_at"),
+                s.updated.to_zoned("updated_at"),
                 t.to_zoned("expires_at"),
                 t.now()
             ),
             insert_session: format!(
                 "INSERT INTO auth.sessions \
                  (id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id) \
-                 VALUES ($1::uuid, {}, $3, {now}, {now}, $4, $5, $6::uuid)",
+                 VALUES ($1::uuid, {}, $3, {}, {}, $4, $5, $6::uuid)",
                 t.param("$2"),
-                now = t.now()
+                s.created.now(),
+                s.updated.now()
             ),
             upsert_user: format!(
                 "INSERT INTO auth.users (id, name, email, email_verified, image, created_at, updated_at) \
@@ -89,10 +125,11 @@ impl Queries {
                 now = t.now()
             ),
             find_session_user: format!(
-                "SELECT u.id::text, u.name, u.email, u.email_verified, u.image, {} \
+                "SELECT u.id::text, u.name, u.email, u.email_verified, u.image, {}, {} \
                  FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id \
                  WHERE s.token = $1 AND s.expires_at > {}",
                 t.to_zoned("s.expires_at"),
+                s.updated.to_zoned("s.updated_at"),
                 t.now()
             ),
             // A provider vouching for an address verifies the user's only if it is that
@@ -155,8 +192,15 @@ fn user((id, name, email, email_verified, image): UserRow) -> User {
     User { id, name, email, email_verified, image }
 }
 
-/// A user's columns and a session's expiry, as `find_session_user` reads them.
-type SessionUserRow = (String, String, String, bool, Option<String>, DateTime<Utc>);
+fn device((session_id, user_agent, ip_address, created_at, last_used_at, expires_at): DeviceRow) -> Device {
+    Device { session_id, user_agent, ip_address, created_at, last_used_at, expires_at }
+}
+
+/// A user's columns and a session's expiry and renewal, as `find_session_user` reads them.
+type SessionUserRow = (String, String, String, bool, Option<String>, DateTime<Utc>, DateTime<Utc>);
+
+/// A session's columns as the devices list reads them.
+type DeviceRow = (String, Option<String>, Option<String>, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>);
 
 #[derive(Clone, Debug)]
 pub struct PgAuth {
@@ -182,9 +226,13 @@ impl PgAuth {
         // Other crates keep their own migrations in the same database.
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        let layout = detect_layout(&pool).await?;
-        tracing::debug!(?layout, "auth.sessions layout");
-        Ok(PgAuth { pool, queries: std::sync::Arc::new(Queries::new(layout)) })
+        let layout = detect_layout(&pool, "expires_at").await?;
+        let times = SessionTimes {
+            created: detect_layout(&pool, "created_at").await?,
+            updated: detect_layout(&pool, "updated_at").await?,
+        };
+        tracing::debug!(?layout, ?times, "auth.sessions layout");
+        Ok(PgAuth { pool, queries: std::sync::Arc::new(Queries::new(layout, times)) })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -192,9 +240,43 @@ impl PgAuth {
     }
 
     pub async fn find_session(&self, token: &str) -> Result<Option<ValidSession>, Error> {
-        let row: Option<(String, DateTime<Utc>)> =
+        let row: Option<(String, String, DateTime<Utc>, DateTime<Utc>)> =
             sqlx::query_as(&self.queries.find_session).bind(token).fetch_optional(&self.pool).await?;
-        Ok(row.map(|(user_id, expires_at)| ValidSession { user_id, expires_at }))
+        Ok(row.map(|(id, user_id, expires_at, renewed_at)| ValidSession { id, user_id, expires_at, renewed_at }))
+    }
+
+    pub async fn renew_session(&self, token: &str, renewal: &Renewal) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(sqlx::query_scalar(&self.queries.renew_session)
+            .bind(token)
+            .bind(renewal.expires_in_ms())
+            .bind(renewal.update_age_ms())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn list_devices(&self, user_id: &str) -> Result<Vec<Device>, Error> {
+        let rows: Vec<DeviceRow> =
+            sqlx::query_as(&self.queries.list_devices).bind(user_id).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(device).collect())
+    }
+
+    pub async fn delete_user_session(&self, user_id: &str, session_id: &str) -> Result<bool, Error> {
+        let Ok(id) = uuid::Uuid::parse_str(session_id) else { return Ok(false) };
+        let done = sqlx::query("DELETE FROM auth.sessions WHERE id = $1 AND user_id = $2::uuid")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn delete_other_sessions(&self, user_id: &str, keep_session_id: &str) -> Result<u64, Error> {
+        let done = sqlx::query("DELETE FROM auth.sessions WHERE user_id = $1::uuid AND id::text <> $2")
+            .bind(user_id)
+            .bind(keep_session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn insert_session(&self, s: &Session, new: &NewSession) -> Result<(), Error> {
@@ -236,9 +318,10 @@ impl PgAuth {
     pub async fn find_session_user(&self, token: &str) -> Result<Option<SessionUser>, Error> {
         let row: Option<SessionUserRow> =
             sqlx::query_as(&self.queries.find_session_user).bind(token).fetch_optional(&self.pool).await?;
-        Ok(row.map(|(id, name, email, email_verified, image, expires_at)| SessionUser {
+        Ok(row.map(|(id, name, email, email_verified, image, expires_at, renewed_at)| SessionUser {
             user: User { id, name, email, email_verified, image },
             expires_at,
+            renewed_at,
         }))
     }
 
@@ -371,11 +454,13 @@ fn requested_time_zone(opts: &PgConnectOptions) -> Option<String> {
     None
 }
 
-async fn detect_layout(pool: &PgPool) -> Result<TimeLayout, Error> {
+/// The layout of a time column of `auth.sessions`.
+async fn detect_layout(pool: &PgPool, column: &str) -> Result<TimeLayout, Error> {
     let data_type: String = sqlx::query_scalar(
         "SELECT data_type FROM information_schema.columns \
-         WHERE table_schema = 'auth' AND table_name = 'sessions' AND column_name = 'expires_at'",
+         WHERE table_schema = 'auth' AND table_name = 'sessions' AND column_name = $1",
     )
+    .bind(column)
     .fetch_one(pool)
     .await?;
     match data_type.as_str() {

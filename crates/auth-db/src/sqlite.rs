@@ -5,7 +5,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use crate::linking::{claim, displaced_email, normalize_email, Claim};
-use crate::{Error, NewAccount, NewSession, NewUser, Session, SessionUser, User, ValidSession, Verification};
+use crate::{
+    Device, Error, NewAccount, NewSession, NewUser, Renewal, Session, SessionUser, User, ValidSession, Verification,
+};
 
 #[derive(Clone, Debug)]
 pub struct SqliteAuth {
@@ -41,14 +43,72 @@ impl SqliteAuth {
     }
 
     pub async fn find_session(&self, token: &str) -> Result<Option<ValidSession>, Error> {
-        let row: Option<(String, i64)> =
-            sqlx::query_as("SELECT user_id, expires_at FROM sessions WHERE token = ?1 AND expires_at > ?2")
-                .bind(token)
-                .bind(Utc::now().timestamp_millis())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row
-            .and_then(|(user_id, ms)| Some(ValidSession { user_id, expires_at: DateTime::from_timestamp_millis(ms)? })))
+        let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, user_id, expires_at, updated_at FROM sessions WHERE token = ?1 AND expires_at > ?2",
+        )
+        .bind(token)
+        .bind(Utc::now().timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(id, user_id, expires, renewed)| {
+            Some(ValidSession { id, user_id, expires_at: time(expires)?, renewed_at: time(renewed)? })
+        }))
+    }
+
+    pub async fn renew_session(&self, token: &str, renewal: &Renewal) -> Result<Option<DateTime<Utc>>, Error> {
+        let expires: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET expires_at = ?2 + ?3, updated_at = ?2 \
+             WHERE token = ?1 AND expires_at > ?2 AND updated_at <= ?2 - ?4 RETURNING expires_at",
+        )
+        .bind(token)
+        .bind(Utc::now().timestamp_millis())
+        .bind(renewal.expires_in_ms())
+        .bind(renewal.update_age_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(expires.and_then(time))
+    }
+
+    pub async fn list_devices(&self, user_id: &str) -> Result<Vec<Device>, Error> {
+        let rows: Vec<DeviceRow> = sqlx::query_as(
+            "SELECT id, user_agent, ip_address, created_at, updated_at, expires_at FROM sessions \
+             WHERE user_id = ?1 AND expires_at > ?2 ORDER BY updated_at DESC, created_at DESC",
+        )
+        .bind(user_id)
+        .bind(Utc::now().timestamp_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(session_id, user_agent, ip_address, created, used, expires)| {
+                Some(Device {
+                    session_id,
+                    user_agent,
+                    ip_address,
+                    created_at: time(created)?,
+                    last_used_at: time(used)?,
+                    expires_at: time(expires)?,
+                })
+            })
+            .collect())
+    }
+
+    pub async fn delete_user_session(&self, user_id: &str, session_id: &str) -> Result<bool, Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2")
+            .bind(session_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn delete_other_sessions(&self, user_id: &str, keep_session_id: &str) -> Result<u64, Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?1 AND id <> ?2")
+            .bind(user_id)
+            .bind(keep_session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn insert_session(&self, s: &Session, new: &NewSession) -> Result<(), Error> {
@@ -102,8 +162,8 @@ impl SqliteAuth {
     }
 
     pub async fn find_session_user(&self, token: &str) -> Result<Option<SessionUser>, Error> {
-        let row: Option<(String, String, String, bool, Option<String>, i64)> = sqlx::query_as(
-            "SELECT u.id, u.name, u.email, u.email_verified, u.image, s.expires_at \
+        let row: Option<SessionUserRow> = sqlx::query_as(
+            "SELECT u.id, u.name, u.email, u.email_verified, u.image, s.expires_at, s.updated_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token = ?1 AND s.expires_at > ?2",
         )
@@ -111,10 +171,11 @@ impl SqliteAuth {
         .bind(Utc::now().timestamp_millis())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.and_then(|(id, name, email, email_verified, image, ms)| {
+        Ok(row.and_then(|(id, name, email, email_verified, image, expires, renewed)| {
             Some(SessionUser {
                 user: User { id, name, email, email_verified, image },
-                expires_at: DateTime::from_timestamp_millis(ms)?,
+                expires_at: time(expires)?,
+                renewed_at: time(renewed)?,
             })
         }))
     }
@@ -258,6 +319,17 @@ impl SqliteAuth {
 
 /// A user's columns: id, name, email, email_verified, image.
 type UserRow = (String, String, String, bool, Option<String>);
+
+/// A user's columns and a session's `expires_at` and `updated_at`.
+type SessionUserRow = (String, String, String, bool, Option<String>, i64, i64);
+
+/// A session's id, user agent, ip address, and created, updated and expiry times.
+type DeviceRow = (String, Option<String>, Option<String>, i64, i64, i64);
+
+/// A time column: Unix milliseconds.
+fn time(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
 
 fn user((id, name, email, email_verified, image): UserRow) -> User {
     User { id, name, email, email_verified, image }

@@ -50,6 +50,9 @@ pub enum Command {
     Logout,
     /// List your chat sessions, newest first.
     Sessions,
+    /// List where your account is signed in, most recently used first (`*` marks this
+    /// device); `superset devices revoke` signs devices out.
+    Devices(DevicesArgs),
     /// Chat in a session (a new one unless SESSION_ID is given): type a line to send
     /// it. Resuming a session shows its history first.
     Chat(ChatArgs),
@@ -91,6 +94,31 @@ pub enum ConfigCommand {
 
 fn parse_provider(s: &str) -> Result<ProviderKind, String> {
     ProviderKind::parse(s).ok_or_else(|| format!("unknown provider {s:?}: use echo, anthropic or openai"))
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[command(subcommand)]
+    pub command: Option<DevicesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// Sign a device out: its session is revoked on the server, and every server
+    /// refuses it at once (open chats on it end). Revoking this device signs you out
+    /// here.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The device to sign out (its ID, as `superset devices` lists it).
+    #[arg(required_unless_present = "others", conflicts_with = "others")]
+    pub id: Option<String>,
+
+    /// Sign out every device but this one.
+    #[arg(long)]
+    pub others: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 //! - `dev`: `superset dev`, both servers in one process on the embedded default.
 //! - `account`: `login`, `whoami`, `logout`.
 //! - `chat`: `sessions` and `chat`.
+//! - `devices`: `devices`, `devices revoke`: where the account is signed in.
 //! - `config`: the assistant's provider, model and API keys.
 
 mod account;
@@ -12,6 +13,7 @@ mod chat;
 mod cli;
 mod config;
 mod dev;
+mod devices;
 
 use std::process::ExitCode;
 
@@ -21,6 +23,7 @@ use cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    superset_client::identify_as("superset-cli", env!("CARGO_PKG_VERSION"));
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Dev(_)) { "info" } else { "warn" };
     superset_edge::logs::init(default_level);
@@ -30,6 +33,7 @@ async fn main() -> ExitCode {
         Command::Whoami => account::whoami(&cli.servers).await,
         Command::Logout => account::logout(&cli.servers).await.map(|()| ExitCode::SUCCESS),
         Command::Sessions => chat::sessions(&cli.servers).await.map(|()| ExitCode::SUCCESS),
+        Command::Devices(args) => devices::run(&cli.servers, args).await.map(|()| ExitCode::SUCCESS),
         Command::Chat(args) => chat::chat(&cli.servers, args).await.map(|()| ExitCode::SUCCESS),
         Command::Config(command) => config::run(command).map(|()| ExitCode::SUCCESS),
     };

@@ -12,11 +12,13 @@
 //! - [`assistant`]: replies generated here, from Anthropic, an OpenAI-compatible
 //!   server or the offline echo, streamed into the session.
 //! - [`backoff`]: how retries are spaced.
-//! - `http`: the one HTTP client configuration.
+//! - [`devices`]: where the account is signed in (`/api/sessions`), and revoking it.
+//! - `http`: the one HTTP client configuration, and the `User-Agent` naming this program.
 
 pub mod assistant;
 pub mod backoff;
 pub mod chats;
+pub mod devices;
 pub mod home;
 mod http;
 pub mod login;
@@ -26,6 +28,7 @@ pub mod subscription;
 pub mod token_store;
 
 pub use backoff::RetryPolicy;
+pub use http::identify_as;
 pub use login::{LinkReceiver, Login, LoginError, ReturnPath};
 pub use servers::ServerUrls;
 pub use session_manager::{AuthEvent, ClientError, SessionManager};

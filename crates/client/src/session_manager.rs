@@ -206,6 +206,15 @@ impl SessionManager {
         response.json().await.map_err(|_| ClientError::BadAnswer(format!("GET {path}")))
     }
 
+    /// A call to the auth server at `path` (relative to its base URL), with the token.
+    pub(crate) async fn api_call(&self, method: Method, path: &str) -> Result<Response, ClientError> {
+        let url = self.inner.urls.api.join(path).expect("a relative path joins");
+        let replay = if method == Method::GET { Replay::Safe } else { Replay::OnlyIfNotSent };
+        let mut call = Call::new(method, url);
+        call.replay = replay;
+        self.send(call).await
+    }
+
     /// Creates a stream (or makes sure it exists with this content type).
     pub async fn create_stream(&self, path: &str, content_type: &str) -> Result<String, ClientError> {
         let mut call = Call::new(Method::PUT, self.stream_url(path));

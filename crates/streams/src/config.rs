@@ -73,6 +73,16 @@ pub struct Config {
     #[arg(long, env = "STREAMS_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
     pub auth_failures_per_minute: u32,
 
+    /// How long a session lives after its last renewal (better-auth's expiresIn; keep
+    /// it equal to the auth server's SESSION_TTL): seconds or e.g. 30d.
+    #[arg(long, env = "STREAMS_SESSION_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub session_ttl: Duration,
+
+    /// How long after its last renewal a session in use is renewed again (better-auth's
+    /// updateAge; as the auth server's API_SESSION_UPDATE_AGE): seconds or e.g. 1d.
+    #[arg(long, env = "STREAMS_SESSION_UPDATE_AGE", default_value = "1d", value_parser = parse_duration)]
+    pub session_update_age: Duration,
+
     /// Proxies whose X-Forwarded-For names the client (comma-separated addresses or
     /// CIDR ranges); by default none, and the TCP peer is the client.
     #[arg(long, env = "STREAMS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = superset_edge::address::parse_trusted_proxy)]
@@ -170,6 +180,19 @@ impl Config {
             max_connections_per_client: self.max_connections_per_client,
         }
     }
+}
+
+/// Seconds, or a duration such as `30d` or `12h`; never zero.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let duration = match s.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s).map_err(|e| format!("{e}: expected seconds or e.g. 30d, 12h"))?,
+    };
+    if duration.is_zero() {
+        return Err("must be longer than zero seconds".to_owned());
+    }
+    Ok(duration)
 }
 
 fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {

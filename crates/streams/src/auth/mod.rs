@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use superset_auth_db::{lookup_part, token_digest, AuthDb, ValidSession};
+use superset_auth_db::{lookup_part, token_digest, AuthDb, Renewal, TokenDigest, ValidSession};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -76,6 +76,7 @@ pub struct SessionAuth {
     max_queued: usize,
     failures: FailedLookups,
     trusted_proxies: Vec<ipnet::IpNet>,
+    renewal: Renewal,
 }
 
 /// Why a request was not let through.
@@ -107,6 +108,7 @@ impl SessionAuth {
             max_queued: config.auth_max_queued_lookups,
             failures: FailedLookups::per_minute(config.auth_failures_per_minute),
             trusted_proxies: config.trusted_proxies.clone(),
+            renewal: Renewal { expires_in: config.session_ttl, update_age: config.session_update_age },
         }
     }
 
@@ -136,11 +138,35 @@ impl SessionAuth {
             return Err(Rejection::Unauthorized);
         };
         self.failures.succeeded(digest);
+        if self.renewal.is_due(session.renewed_at) {
+            self.renew_later(token, digest);
+        }
         let user = AuthUser { user_id: session.user_id.into(), expires_at: session.expires_at };
         if let (Some(cache), Some(generation)) = (&self.cache, generation) {
             cache.insert(digest, user.clone(), generation);
         }
         Ok(user)
+    }
+
+    /// Renews the session off the request path (sliding expiry): only looked-up rows
+    /// that say they are due get here, so a cache hit never does, and the conditional
+    /// write makes one renewal per session per `update_age` across all instances. The
+    /// cached entry is dropped afterwards so the next request reads the new expiry (on
+    /// PostgreSQL the trigger's notification does so on every server too).
+    fn renew_later(&self, token: &str, digest: TokenDigest) {
+        let (db, cache, renewal, token) = (self.db.clone(), self.cache.clone(), self.renewal, token.to_owned());
+        tokio::spawn(async move {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, db.renew_session(&token, &renewal)).await {
+                Ok(Ok(Some(_))) => {
+                    if let Some(cache) = cache {
+                        cache.remove(&digest);
+                    }
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "session renewal failed"),
+                Err(_) => tracing::warn!("session renewal timed out"),
+            }
+        });
     }
 
     /// A token cancelled when `parent` is, or when the session behind `bearer` is

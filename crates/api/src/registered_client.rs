@@ -1,10 +1,17 @@
 //! The one registered client, the desktop app, and the rules its requests must meet:
-//! where codes may be sent (RFC 8252 native-app redirects) and PKCE with S256 (RFC 7636).
+//! where codes may be sent (RFC 8252 native-app redirects) and PKCE with S256 (RFC 7636),
+//! and how answers are sent back to it.
 
+use axum::http::header::{CACHE_CONTROL, LOCATION};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use url::{Host, Url};
+
+use crate::oauth_error::ErrorCode;
+use crate::pages;
 
 /// The desktop app: a public client, so it has no secret and must use PKCE.
 pub const DESKTOP_CLIENT_ID: &str = "superset-desktop";
@@ -70,6 +77,28 @@ pub fn verifier_matches(verifier: &str, challenge: &str) -> bool {
 /// times do not reveal how much of a guess was right.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Sends the browser to the client's redirect URI with `answer` added to its query.
+/// The URI has been checked when the request came in.
+pub fn redirect_to_client(redirect_uri: &str, answer: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            Some(ErrorCode::InvalidRequest.as_str()),
+            "The redirect_uri is not valid.",
+        );
+    };
+    url.query_pairs_mut().extend_pairs(answer);
+    let Ok(location) = HeaderValue::from_str(url.as_str()) else {
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            Some(ErrorCode::InvalidRequest.as_str()),
+            "The redirect_uri is not valid.",
+        );
+    };
+    (StatusCode::SEE_OTHER, [(LOCATION, location), (CACHE_CONTROL, HeaderValue::from_static("no-store"))])
+        .into_response()
 }
 
 #[cfg(test)]
