@@ -10,6 +10,7 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use ipnet::IpNet;
 use superset_auth_db::DatabaseUrl;
+use superset_edge::cli::parse_duration;
 use url::Url;
 
 /// How long an authorization code can be exchanged. RFC 6749 §4.1.2 allows up to ten
@@ -80,12 +81,12 @@ pub struct Config {
 
     /// How long an issued session lives after its sign-in or last renewal (better-auth's
     /// expiresIn): seconds, or a duration such as 30d or 12h.
-    #[arg(long, env = "SESSION_TTL", default_value = "30d", value_parser = parse_ttl)]
+    #[arg(long, env = "SESSION_TTL", default_value = "30d", value_parser = parse_duration)]
     pub session_ttl: Duration,
 
     /// How long after its last renewal a session in use is renewed again, to
     /// SESSION_TTL from then (better-auth's updateAge): seconds or e.g. 1d.
-    #[arg(long, env = "API_SESSION_UPDATE_AGE", default_value = "1d", value_parser = parse_ttl)]
+    #[arg(long, env = "API_SESSION_UPDATE_AGE", default_value = "1d", value_parser = parse_duration)]
     pub session_update_age: Duration,
 
     /// GitHub OAuth app client id (needs GITHUB_CLIENT_SECRET).
@@ -321,32 +322,9 @@ fn parse_issuer(s: &str) -> Result<String, String> {
     Ok(s.trim().to_owned())
 }
 
-/// Seconds (`2592000`) or a humantime duration (`30d`, `12h 30m`); never zero.
-fn parse_ttl(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let ttl = match s.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(s).map_err(|e| format!("{e}: expected seconds or e.g. 30d, 12h"))?,
-    };
-    if ttl.is_zero() {
-        return Err("a session must live longer than zero seconds".to_owned());
-    }
-    Ok(ttl)
-}
-
-/// An address (`10.0.0.5`) or a range (`10.0.0.0/8`).
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ttl_accepts_seconds_and_durations() {
-        assert_eq!(parse_ttl("2592000"), Ok(Duration::from_secs(2_592_000)));
-        assert_eq!(parse_ttl("30d"), Ok(Duration::from_secs(2_592_000)));
-        assert_eq!(parse_ttl("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert!(parse_ttl("0").is_err());
-        assert!(parse_ttl("soon").is_err());
-    }
 
     #[test]
     fn secrets_do_not_show_in_debug_output() {

@@ -2,119 +2,28 @@
 //! --no-open` with an HTTP client playing the browser on the printed URL through the
 //! dev form, then `superset whoami` and `superset logout`. Real processes, real ports.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_superset");
+use std::process::{Child, Command, Stdio};
 
-/// A `superset` command with a private home and no keyring (the key goes to a file).
-fn superset(home: &std::path::Path) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env("SUPERSET_HOME", home)
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .env_remove("SUPERSET_API_URL")
-        .env_remove("SUPERSET_STREAMS_URL")
-        .env("RUST_LOG", "warn");
-    command
-}
-
-/// Lines of a child's stdout, read on a thread so a test can wait with a limit.
-fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    receiver
-}
-
-/// Reads lines until one starts with `prefix`; returns the rest of it.
-fn wait_for(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
-    loop {
-        let line =
-            lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line starting {prefix:?}"));
-        if let Some(rest) = line.trim().strip_prefix(prefix) {
-            return rest.trim().to_owned();
-        }
-    }
-}
-
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{login, superset, text, Dev};
 
 fn interrupt(child: &Child) {
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
 }
 
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-/// The value following `marker` in `html`, up to the closing quote.
-fn attribute<'a>(html: &'a str, marker: &str) -> &'a str {
-    let at = html.find(marker).unwrap_or_else(|| panic!("no {marker} in {html}")) + marker.len();
-    &html[at..at + html[at..].find('"').unwrap()]
-}
-
-/// The browser's part: the sign-in page, the dev form (with the page's anti-CSRF
-/// token), the redirect to the loopback.
-async fn play_browser(authorize_url: &str, name: &str, email: &str) -> String {
-    let browser =
-        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = browser.get(authorize_url).send().await.unwrap().text().await.unwrap();
-    let form = &page[page.find("<form").expect("a sign-in form")..];
-    let action = attribute(form, "action=\"");
-    let token = attribute(form, "name=\"csrf_token\" value=\"");
-    let answer =
-        browser.post(action).form(&[("csrf_token", token), ("name", name), ("email", email)]).send().await.unwrap();
-    assert!(answer.status().is_redirection(), "{}", answer.status());
-    let loopback = answer.headers()["location"].to_str().unwrap().to_owned();
-    browser.get(loopback).send().await.unwrap().text().await.unwrap()
-}
-
 #[tokio::test]
 async fn dev_then_login_then_whoami_then_logout() {
     let home = tempfile::tempdir().unwrap();
-    let mut dev = superset(home.path())
-        .args(["dev", "--api-port", "0", "--streams-port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let dev_lines = lines(dev.stdout.take().unwrap());
-    let mut dev = Dev(dev);
-    let api = wait_for(&dev_lines, "api listening on");
-    let streams = wait_for(&dev_lines, "streams listening on");
+    let mut dev = Dev::start(home.path());
+    let (api, streams) = (dev.api.clone(), dev.streams.clone());
     assert!(api.starts_with("http://127.0.0.1:") && streams.starts_with("http://127.0.0.1:"), "{api} {streams}");
     assert!(home.path().join("dev/auth.db").exists(), "SQLite under $SUPERSET_HOME/dev");
 
     let servers = ["--api-url", api.as_str(), "--streams-url", streams.as_str()];
-    let mut login =
-        superset(home.path()).arg("login").arg("--no-open").args(servers).stdout(Stdio::piped()).spawn().unwrap();
-    let login_lines = lines(login.stdout.take().unwrap());
-    wait_for(&login_lines, "Sign in at this URL");
-    let url = loop {
-        let line = login_lines.recv_timeout(Duration::from_secs(30)).unwrap();
-        if line.trim().starts_with("http") {
-            break line.trim().to_owned();
-        }
-    };
-    let page = play_browser(&url, "Newcomer", "newcomer@example.test").await;
+    let page = login(home.path(), &servers, "Newcomer", "newcomer@example.test").await;
     assert!(page.contains("Signed in to Superset"), "{page}");
-    assert_eq!(wait_for(&login_lines, "Signed in as"), "newcomer@example.test");
-    assert!(login.wait().unwrap().success());
     let token_file = std::fs::read(home.path().join("auth-token.enc")).unwrap();
     assert!(!token_file.is_empty());
 
@@ -159,8 +68,8 @@ async fn dev_then_login_then_whoami_then_logout() {
     assert_eq!(whoami.status.code(), Some(1), "{}", text(&whoami));
     assert_eq!(String::from_utf8_lossy(&whoami.stdout), "not signed in\n");
 
-    interrupt(&dev.0);
-    let status = dev.0.wait().unwrap();
+    interrupt(&dev.child);
+    let status = dev.child.wait().unwrap();
     assert!(status.success(), "Ctrl-C stops `superset dev` cleanly: {status:?}");
 }
 
@@ -185,7 +94,7 @@ fn whoami_cannot_tell_when_the_auth_server_is_down_and_keeps_the_token() {
 #[test]
 fn every_command_has_help() {
     let home = tempfile::tempdir().unwrap();
-    let commands: [&[&str]; 12] = [
+    let commands: [&[&str]; 14] = [
         &[],
         &["dev"],
         &["login"],
@@ -193,6 +102,8 @@ fn every_command_has_help() {
         &["logout"],
         &["sessions"],
         &["chat"],
+        &["devices"],
+        &["devices", "revoke"],
         &["config"],
         &["config", "show"],
         &["config", "set-provider"],

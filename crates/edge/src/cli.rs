@@ -33,3 +33,32 @@ impl<C: Args> Cli<C> {
         Self::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
     }
 }
+
+/// A duration setting: seconds (`2592000`) or a humantime duration (`30d`, `12h 30m`);
+/// never zero.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let duration = match s.parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s).map_err(|e| format!("{e}: expected seconds or e.g. 30d, 12h"))?,
+    };
+    if duration.is_zero() {
+        return Err("must be longer than zero seconds".to_owned());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_are_seconds_or_humantime_and_never_zero() {
+        assert_eq!(parse_duration("2592000"), Ok(Duration::from_secs(2_592_000)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(2_592_000)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

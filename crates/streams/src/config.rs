@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, ValueEnum};
 use superset_auth_db::DatabaseUrl;
+use superset_edge::cli::parse_duration;
 
 use crate::store::Quota;
 
@@ -180,19 +181,6 @@ impl Config {
             max_connections_per_client: self.max_connections_per_client,
         }
     }
-}
-
-/// Seconds, or a duration such as `30d` or `12h`; never zero.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let duration = match s.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(s).map_err(|e| format!("{e}: expected seconds or e.g. 30d, 12h"))?,
-    };
-    if duration.is_zero() {
-        return Err("must be longer than zero seconds".to_owned());
-    }
-    Ok(duration)
 }
 
 fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {

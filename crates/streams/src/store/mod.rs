@@ -169,6 +169,21 @@ pub enum ReadFrom {
     At(u64),
 }
 
+impl ReadFrom {
+    /// The byte position this names in a stream whose tail is `tail`.
+    pub fn position(self, tail: u64) -> Result<u64, StoreError> {
+        let pos = match self {
+            ReadFrom::Start => 0,
+            ReadFrom::Tail => tail,
+            ReadFrom::At(pos) => pos,
+        };
+        if pos > tail {
+            return Err(StoreError::OffsetPastTail(pos));
+        }
+        Ok(pos)
+    }
+}
+
 /// A run of a stream's bytes. For JSON streams, `data` holds whole messages joined by
 /// commas (without the enclosing brackets).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,14 +25,7 @@ impl FileStore {
             let stream = state.streams.get_mut(&id).expect("found above");
             stream.last_access = Utc::now();
             let info = stream.info(id);
-            let pos = match from {
-                ReadFrom::Start => 0,
-                ReadFrom::Tail => info.tail,
-                ReadFrom::At(pos) => pos,
-            };
-            if pos > info.tail {
-                return Err(StoreError::OffsetPastTail(pos));
-            }
+            let pos = from.position(info.tail)?;
             if stream.json && !state.is_boundary(id, pos) {
                 return Err(StoreError::OffsetNotBoundary(pos));
             }

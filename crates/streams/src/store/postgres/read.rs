@@ -33,14 +33,7 @@ impl PgStore {
                 .await?;
         }
         let info = row.info();
-        let pos = match from {
-            ReadFrom::Start => 0,
-            ReadFrom::Tail => info.tail,
-            ReadFrom::At(pos) => pos,
-        };
-        if pos > info.tail {
-            return Err(StoreError::OffsetPastTail(pos));
-        }
+        let pos = from.position(info.tail)?;
         let json = is_json(&row.content_type);
         if json && !is_boundary(&mut tx, row.id, pos).await? {
             return Err(StoreError::OffsetNotBoundary(pos));
