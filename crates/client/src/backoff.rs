@@ -1,7 +1,10 @@
 //! Waiting between retries: exponential, capped, with jitter, so that many clients
-//! cut off by the same outage do not come back in lockstep (no retry storm).
+//! cut off by the same outage do not come back in lockstep (no retry storm); and one
+//! circuit breaker per client, so that all of its requests together stay bounded
+//! however long the outage lasts.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
@@ -55,6 +58,77 @@ impl Backoff {
     }
 }
 
+/// Shared by every request and subscription of one client. After `max_attempts`
+/// failures in a row it opens: nothing is sent for a cool-down of `max_delay` to 1.5 ×
+/// `max_delay` (jittered), then one probe goes out; its success closes the breaker, its
+/// failure opens it again. A `Retry-After` keeps it open at least that long, whatever
+/// the count. So during an outage of length T one client sends at most
+/// `max_attempts` + (its concurrent callers) + T / `max_delay` + 1 requests.
+pub(crate) struct Breaker {
+    policy: RetryPolicy,
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Default)]
+struct BreakerState {
+    failures: u32,
+    /// Nothing is sent before this.
+    closed_until: Option<Instant>,
+}
+
+impl Breaker {
+    pub fn new(policy: RetryPolicy) -> Self {
+        Breaker { policy, state: Mutex::new(BreakerState::default()) }
+    }
+
+    /// `Ok` when a request may go now (when the breaker was open, this caller is the
+    /// probe and the others keep waiting); otherwise how long until it may.
+    pub fn admit(&self) -> Result<(), Duration> {
+        let mut state = self.state.lock().unwrap();
+        let now = Instant::now();
+        match state.closed_until {
+            Some(until) if until > now => Err(until - now),
+            Some(_) => {
+                state.closed_until = Some(now + self.cool_down());
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn success(&self) {
+        *self.state.lock().unwrap() = BreakerState::default();
+    }
+
+    /// A failure that says nothing about the session (network, 5xx, 429).
+    pub fn failure(&self, server_asked: Option<Duration>) {
+        let mut state = self.state.lock().unwrap();
+        state.failures = state.failures.saturating_add(1);
+        let now = Instant::now();
+        let mut until = state.closed_until.filter(|&until| until > now);
+        if state.failures >= self.policy.max_attempts {
+            until = until.max(Some(now + self.cool_down()));
+        }
+        if let Some(asked) = server_asked {
+            until = until.max(Some(now + asked.min(MAX_RETRY_AFTER)));
+        }
+        state.closed_until = until;
+    }
+
+    /// After a machine wakes, the outage it remembers is probably over.
+    pub fn forget(&self) {
+        self.success();
+    }
+
+    fn cool_down(&self) -> Duration {
+        self.policy.max_delay.mul_f64(rand::thread_rng().gen_range(1.0..=1.5))
+    }
+}
+
+/// A `Retry-After` longer than this is taken as this (a misconfigured server must not
+/// silence the client for days).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +154,36 @@ mod tests {
         let delays: std::collections::HashSet<Duration> =
             (0..50).map(|_| Backoff::new(policy()).next_delay(None)).collect();
         assert!(delays.len() > 10, "50 clients retried at only {} distinct moments", delays.len());
+    }
+
+    #[test]
+    fn the_breaker_opens_after_repeated_failures_and_lets_one_probe_through() {
+        let policy = RetryPolicy {
+            first_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(50),
+            max_attempts: 3,
+        };
+        let breaker = Breaker::new(policy);
+        for _ in 0..2 {
+            breaker.failure(None);
+            assert!(breaker.admit().is_ok());
+        }
+        breaker.failure(None);
+        let wait = breaker.admit().unwrap_err();
+        assert!(wait > Duration::from_millis(40) && wait <= Duration::from_millis(75), "{wait:?}");
+        std::thread::sleep(wait);
+        assert!(breaker.admit().is_ok(), "the probe");
+        assert!(breaker.admit().is_err(), "only one probe at a time");
+        breaker.success();
+        assert!(breaker.admit().is_ok());
+    }
+
+    #[test]
+    fn retry_after_keeps_the_breaker_open_that_long() {
+        let breaker = Breaker::new(policy());
+        breaker.failure(Some(Duration::from_secs(5)));
+        let wait = breaker.admit().unwrap_err();
+        assert!(wait > Duration::from_secs(4), "{wait:?}");
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - [`chats`]: the chat API (`/v1/sessions`: the protocol's word for a chat).
 //! - [`assistant`]: replies generated here, from Anthropic, an OpenAI-compatible
 //!   server or the offline echo, streamed into the session.
-//! - [`backoff`]: how retries are spaced.
+//! - [`backoff`]: how retries are spaced, and the circuit breaker that bounds them.
+//! - [`wake`]: noticing the machine slept, so nothing waits on dead sockets.
 //! - [`devices`]: where the account is signed in (`/api/sessions`), and revoking it.
 //! - `http`: the one HTTP client configuration, and the `User-Agent` naming this program.
 
@@ -26,6 +27,7 @@ pub mod servers;
 pub mod session_manager;
 pub mod subscription;
 pub mod token_store;
+pub mod wake;
 
 pub use backoff::RetryPolicy;
 pub use http::identify_as;

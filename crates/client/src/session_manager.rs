@@ -4,27 +4,38 @@
 //! (so a sign-in or sign-out elsewhere is seen at once).
 //!
 //! How answers are treated:
-//! - 401: the token is dead (revoked or expired). It is removed from disk and an
-//!   [`AuthEvent::Required`] goes out, but only if it is still the stored token: a
-//!   late 401 for an old token never signs out a newer sign-in.
-//! - 503 (and 502, 504, 429) or a network failure: the server or its database is
-//!   having trouble. Retried with capped, jittered exponential backoff; the user stays
-//!   signed in whatever happens.
+//! - 401 with the `WWW-Authenticate: Bearer` challenge our servers send: the server
+//!   that checked the token says it is dead (revoked or expired). It is removed from
+//!   disk and an [`AuthEvent::Required`] goes out, but only if it is still the stored
+//!   token: a late 401 for an old token never signs out a newer sign-in. A 401 without
+//!   that challenge came from something in between (a proxy, a captive portal) and
+//!   counts as "unavailable".
+//! - 503 (and 502, 504, 429), a timeout or a network failure: the server or its
+//!   database is having trouble. Retried with capped, jittered exponential backoff,
+//!   behind one circuit breaker per client that obeys `Retry-After` (see
+//!   [`crate::backoff`]); the user stays signed in whatever happens.
+//! - The stored `expires_at` never signs anyone out either: once it has passed on this
+//!   machine's clock, or after the machine slept ([`crate::wake`]), the next request
+//!   first asks the auth server about the session ([`SessionManager::validate`], one
+//!   call shared by all who ask at once), which also brings the stored expiry up to
+//!   date with the server's renewals.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 use url::Url;
 
-use crate::backoff::{Backoff, RetryPolicy};
+use crate::backoff::{Backoff, Breaker, RetryPolicy};
 use crate::servers::{ServerUrls, CLIENT_ID};
 use crate::subscription::Subscription;
+use crate::wake::{Clock, SystemClock, WakeDetector};
 use crate::{StoredToken, TokenStore, TokenStoreError};
 
 /// How long one ordinary request may take, answer included.
@@ -136,10 +147,33 @@ struct Inner {
     retry: RetryPolicy,
     /// Serializes "is the refused token still the stored one? then remove it".
     refusal: tokio::sync::Mutex<()>,
+    breaker: Breaker,
+    wake: WakeDetector,
+    /// Told when the machine woke: live subscriptions reconnect at once.
+    woken: Notify,
+    /// The next request first validates the session.
+    stale: AtomicBool,
+    /// The single flight of [`SessionManager::validate`]: held while one is in the
+    /// air, then the last result with the count of validations done by then.
+    validation: tokio::sync::Mutex<Option<(u64, Result<Me, Failure>)>>,
+    validations: AtomicU64,
+}
+
+/// A validation's failure, as handed to the callers that waited for it.
+#[derive(Clone)]
+enum Failure {
+    SignedOut,
+    AuthRequired,
+    Other(String),
 }
 
 impl SessionManager {
     pub fn new(urls: ServerUrls, store: TokenStore, retry: RetryPolicy) -> Self {
+        Self::with_clock(urls, store, retry, Arc::new(SystemClock))
+    }
+
+    /// As [`SessionManager::new`], telling time (and sleeps) by `clock`.
+    pub fn with_clock(urls: ServerUrls, store: TokenStore, retry: RetryPolicy, clock: Arc<dyn Clock>) -> Self {
         let (events, _) = broadcast::channel(16);
         SessionManager {
             inner: Arc::new(Inner {
@@ -149,6 +183,12 @@ impl SessionManager {
                 events,
                 retry,
                 refusal: tokio::sync::Mutex::new(()),
+                breaker: Breaker::new(retry),
+                wake: WakeDetector::new(clock),
+                woken: Notify::new(),
+                stale: AtomicBool::new(false),
+                validation: tokio::sync::Mutex::new(None),
+                validations: AtomicU64::new(0),
             }),
         }
     }
@@ -163,6 +203,29 @@ impl SessionManager {
 
     pub(crate) fn retry_policy(&self) -> RetryPolicy {
         self.inner.retry
+    }
+
+    pub(crate) fn breaker(&self) -> &Breaker {
+        &self.inner.breaker
+    }
+
+    /// True the first time it is asked after the machine woke from sleep; then the
+    /// next request re-validates the session, the remembered outage is forgotten and
+    /// every live subscription reconnects from its last offset.
+    pub(crate) fn check_wake(&self) -> bool {
+        if !self.inner.wake.woke() {
+            return false;
+        }
+        tracing::info!("the machine woke from sleep; reconnecting and re-validating the session");
+        self.inner.stale.store(true, Ordering::SeqCst);
+        self.inner.breaker.forget();
+        self.inner.woken.notify_waiters();
+        true
+    }
+
+    /// Resolves when [`check_wake`](Self::check_wake) next finds a wake.
+    pub(crate) async fn woken(&self) {
+        self.inner.woken.notified().await
     }
 
     /// Sign-in state changes from now on.
@@ -198,12 +261,52 @@ impl SessionManager {
         Ok(SignOut { was_signed_in: true, revoked_on_server })
     }
 
-    /// Who the stored token belongs to, according to the auth server.
+    /// Who the stored token belongs to, according to the auth server. See
+    /// [`SessionManager::validate`].
     pub async fn me(&self) -> Result<Me, ClientError> {
+        self.validate().await
+    }
+
+    /// Asks the auth server (`GET /api/me`) about the session, once for all who ask at
+    /// the same time: a caller arriving while a validation is in the air gets its
+    /// answer. The session's expiry on the server (moved forward by renewals) replaces
+    /// the stored one, and the UI hears of it through [`AuthEvent::Changed`].
+    pub async fn validate(&self) -> Result<Me, ClientError> {
+        let arrived = self.inner.validations.load(Ordering::SeqCst);
+        let mut last = self.inner.validation.lock().await;
+        if let Some((done, result)) = last.as_ref() {
+            if *done > arrived {
+                return result.clone().map_err(Failure::into_error);
+            }
+        }
+        let result = self.validate_now().await;
+        let done = self.inner.validations.fetch_add(1, Ordering::SeqCst) + 1;
+        *last = Some((done, result.as_ref().map(Clone::clone).map_err(Failure::of)));
+        result
+    }
+
+    async fn validate_now(&self) -> Result<Me, ClientError> {
+        let asked_for = self.token().await.ok_or(ClientError::SignedOut)?;
         let url = self.inner.urls.api.join("api/me").expect("a relative path joins");
-        let response = self.send(Call::new(Method::GET, url)).await?;
+        let response = self.exchange(Call::new(Method::GET, url)).await?;
         let path = response.url().path().to_owned();
-        response.json().await.map_err(|_| ClientError::BadAnswer(format!("GET {path}")))
+        let me: Me = response.json().await.map_err(|_| ClientError::BadAnswer(format!("GET {path}")))?;
+        self.follow_expiry(&asked_for, me.session.expires_at).await?;
+        Ok(me)
+    }
+
+    /// Stores the server's expiry for `token`, if it is still the stored one.
+    async fn follow_expiry(&self, token: &StoredToken, expires_at: DateTime<Utc>) -> Result<(), ClientError> {
+        let _one_at_a_time = self.inner.refusal.lock().await;
+        let Some(current) = self.token().await else { return Ok(()) };
+        if current.secret() != token.secret() || current.expires_at == Some(expires_at) {
+            return Ok(());
+        }
+        let renewed = StoredToken::new(current.secret(), Some(expires_at));
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.save(&renewed)).await.expect("token store task")?;
+        let _ = self.inner.events.send(AuthEvent::Changed { signed_in: true, expires_at: Some(expires_at) });
+        Ok(())
     }
 
     /// A call to the auth server at `path` (relative to its base URL), with the token.
@@ -316,12 +419,45 @@ impl SessionManager {
         url
     }
 
+    /// Sends `call`, first validating the session when it is due (see the module
+    /// documentation).
+    async fn send(&self, call: Call) -> Result<Response, ClientError> {
+        self.check_wake();
+        let token = self.token().await.ok_or(ClientError::SignedOut)?;
+        let now = DateTime::<Utc>::from(self.inner.wake.wall());
+        if token.expires_at.is_some_and(|at| at <= now) {
+            self.inner.stale.store(true, Ordering::SeqCst);
+        }
+        if self.inner.stale.swap(false, Ordering::SeqCst) {
+            match self.validate().await {
+                Ok(_) => {}
+                Err(e @ (ClientError::AuthRequired | ClientError::SignedOut)) => return Err(e),
+                Err(e) => {
+                    tracing::info!(error = %e, "cannot validate the session now; trying again with the next request");
+                    self.inner.stale.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        self.exchange(call).await
+    }
+
     /// Sends `call` with the stored token, retrying while the server is unavailable.
     /// Answers other than 401 and the "unavailable" ones are returned as errors when
     /// they are not successes.
-    async fn send(&self, call: Call) -> Result<Response, ClientError> {
-        let mut backoff = Backoff::new(self.inner.retry);
+    async fn exchange(&self, call: Call) -> Result<Response, ClientError> {
+        let retry = self.inner.retry;
+        let mut backoff = Backoff::new(retry);
+        let mut tries = 0;
         loop {
+            tries += 1;
+            if let Err(wait) = self.inner.breaker.admit() {
+                if wait > retry.max_delay || tries >= retry.max_attempts {
+                    let reason = format!("the client waits {}s before trying again", wait.as_secs_f32().ceil());
+                    return Err(ClientError::Unavailable { reason });
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
             let token = self.token().await.ok_or(ClientError::SignedOut)?;
             let mut request = self
                 .inner
@@ -334,25 +470,33 @@ impl SessionManager {
                 request = request.body(body.clone());
             }
             let (reason, server_asked) = match request.send().await {
-                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                Ok(response) if is_refusal(response.status(), response.headers()) => {
+                    self.inner.breaker.success();
                     self.refused(&token).await;
                     return Err(ClientError::AuthRequired);
                 }
-                Ok(response) if is_unavailable(response.status()) => {
+                Ok(response) if is_unavailable(response.status()) || response.status() == StatusCode::UNAUTHORIZED => {
                     (format!("{} answered {}", call.url.path(), response.status()), retry_after(&response))
                 }
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => return Err(status_error(&call, response).await),
+                Ok(response) => {
+                    self.inner.breaker.success();
+                    if response.status().is_success() {
+                        return Ok(response);
+                    }
+                    return Err(status_error(&call, response).await);
+                }
                 Err(e) if e.is_connect() || call.replay == Replay::Safe => (e.to_string(), None),
                 Err(e) => {
+                    self.inner.breaker.failure(None);
                     return Err(ClientError::Network {
                         method: call.method,
                         path: call.url.path().to_owned(),
                         reason: format!("{e} (not retried: it may have been applied)"),
-                    })
+                    });
                 }
             };
-            if backoff.failures() + 1 >= self.inner.retry.max_attempts {
+            self.inner.breaker.failure(server_asked);
+            if tries >= retry.max_attempts {
                 return Err(ClientError::Unavailable { reason });
             }
             let delay = backoff.next_delay(server_asked);
@@ -403,6 +547,34 @@ impl SessionManager {
 impl Call {
     fn new(method: Method, url: Url) -> Self {
         Call { method, url, headers: HeaderMap::new(), body: None, replay: Replay::Safe }
+    }
+}
+
+/// A 401 from the server that checked the token: it carries the Bearer challenge
+/// (RFC 6750), which a proxy or captive portal in between does not.
+pub(crate) fn is_refusal(status: StatusCode, headers: &HeaderMap) -> bool {
+    status == StatusCode::UNAUTHORIZED
+        && headers.get_all(WWW_AUTHENTICATE).iter().any(|v| {
+            v.to_str().is_ok_and(|v| v.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("bearer")))
+        })
+}
+
+impl Failure {
+    fn of(e: &ClientError) -> Failure {
+        match e {
+            ClientError::SignedOut => Failure::SignedOut,
+            ClientError::AuthRequired => Failure::AuthRequired,
+            ClientError::Unavailable { reason } => Failure::Other(reason.clone()),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+
+    fn into_error(self) -> ClientError {
+        match self {
+            Failure::SignedOut => ClientError::SignedOut,
+            Failure::AuthRequired => ClientError::AuthRequired,
+            Failure::Other(reason) => ClientError::Unavailable { reason },
+        }
     }
 }
 

@@ -9,6 +9,11 @@
 //! the data, and the next connection reads it again from the last offset delivered.
 //! `streamClosed` ends the subscription; nothing else does but a refused sign-in, a
 //! stream that is gone, or dropping the [`Subscription`].
+//!
+//! Reconnections go through the client's circuit breaker like every request. When the
+//! machine wakes from sleep (checked every [`WAKE_CHECK`]) the connection, probably
+//! dead, is dropped and a new one asked for at once from the last offset; a
+//! connection silent for [`IDLE_LIMIT`] is taken for dead too.
 
 use std::time::Duration;
 
@@ -21,7 +26,14 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use url::Url;
 
 use crate::backoff::Backoff;
-use crate::session_manager::{is_unavailable, retry_after, ClientError, SessionManager};
+use crate::session_manager::{is_refusal, is_unavailable, retry_after, ClientError, SessionManager};
+
+/// How often a live subscription checks whether the machine slept.
+pub const WAKE_CHECK: Duration = Duration::from_secs(1);
+
+/// A live connection that delivers nothing for this long is reconnected (the server
+/// ends its connections well before, about every minute).
+pub const IDLE_LIMIT: Duration = Duration::from_secs(120);
 
 /// What a subscription yields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +111,13 @@ impl Follower {
     async fn run(mut self) {
         let mut backoff = Backoff::new(self.manager.retry_policy());
         loop {
+            if let Err(wait) = self.manager.breaker().admit() {
+                let reason = "the server has been failing; waiting before trying again".to_owned();
+                if !self.emit(Ok(StreamEvent::Reconnecting { after: wait, reason })).await || !self.pause(wait).await {
+                    return;
+                }
+                continue;
+            }
             let (reason, server_asked) = match self.connect_once().await {
                 Ending::Finished => return,
                 // The server ending a connection that was delivering is routine
@@ -109,14 +128,20 @@ impl Follower {
                 }
                 Ending::Dropped { reason, server_asked, progressed: false } => (reason, server_asked),
             };
+            self.manager.breaker().failure(server_asked);
             let after = backoff.next_delay(server_asked);
-            if !self.emit(Ok(StreamEvent::Reconnecting { after, reason })).await {
+            if !self.emit(Ok(StreamEvent::Reconnecting { after, reason })).await || !self.pause(after).await {
                 return;
             }
-            tokio::select! {
-                () = tokio::time::sleep(after) => {}
-                () = self.stop.cancelled() => return,
-            }
+        }
+    }
+
+    /// Waits `after`, or less if the machine wakes meanwhile. False when stopped.
+    async fn pause(&self, after: Duration) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(after) => true,
+            () = self.manager.woken() => true,
+            () = self.stop.cancelled() => false,
         }
     }
 
@@ -134,14 +159,28 @@ impl Follower {
 
         let mut pending: Vec<String> = Vec::new();
         let mut progressed = false;
+        let mut wake_check = tokio::time::interval(WAKE_CHECK);
+        wake_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let woke =
+            || Ending::Dropped { reason: "the machine woke from sleep".into(), server_asked: None, progressed: true };
         loop {
             let item = tokio::select! {
-                item = source.next() => item,
+                item = tokio::time::timeout(IDLE_LIMIT, source.next()) => match item {
+                    Ok(item) => item,
+                    Err(_) => return Ending::Dropped { reason: "the connection went silent".into(), server_asked: None, progressed: true },
+                },
+                () = self.manager.woken() => return woke(),
+                _ = wake_check.tick() => {
+                    if self.manager.check_wake() {
+                        return woke();
+                    }
+                    continue;
+                }
                 () = self.stop.cancelled() => return Ending::Finished,
             };
             let dropped = |reason: String, server_asked| Ending::Dropped { reason, server_asked, progressed };
             match item {
-                Some(Ok(Event::Open)) => {}
+                Some(Ok(Event::Open)) => self.manager.breaker().success(),
                 Some(Ok(Event::Message(message))) => match message.event.as_str() {
                     "data" => pending.push(message.data),
                     "control" => match self.on_control(&message.data, &mut pending).await {
@@ -154,12 +193,12 @@ impl Follower {
                     return dropped("the server ended the connection".into(), None)
                 }
                 Some(Err(SseError::InvalidStatusCode(status, response))) => {
-                    if status == StatusCode::UNAUTHORIZED {
+                    if is_refusal(status, response.headers()) {
                         self.manager.refused(&token).await;
                         self.emit(Err(ClientError::AuthRequired)).await;
                         return Ending::Finished;
                     }
-                    if is_unavailable(status) {
+                    if is_unavailable(status) || status == StatusCode::UNAUTHORIZED {
                         return dropped(format!("the server answered {status}"), retry_after(&response));
                     }
                     let body = response.text().await.unwrap_or_default();
