@@ -11,12 +11,7 @@ async fn main() -> anyhow::Result<()> {
     superset_edge::logs::init("info");
     let Cli { task, config } = Cli::<Config>::parse_as("superset-api", ABOUT);
     match task {
-        None => {
-            let server = Server::bind(config).await?;
-            superset_edge::serve_until_signal(server.local_addr(), |signal| server.serve(signal))
-                .await
-                .context("serving")
-        }
+        None => superset_edge::run(Server::bind(config).await?).await.context("serving"),
         Some(Task::Migrate) => migrate(config).await,
         Some(Task::Probe) => Ok(superset_edge::health(&config.host, config.port)?),
     }

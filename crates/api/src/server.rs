@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use superset_auth_db::AuthDb;
-use superset_edge::Running;
+use superset_edge::{Bound, Running};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use url::Url;
@@ -106,23 +106,19 @@ impl Server {
     /// Binds, then serves on a task of its own until stopped (as `superset dev` and
     /// tests run it).
     pub async fn spawn(config: Config) -> Result<Running, StartError> {
-        let server = Self::bind(config).await?;
-        Ok(Running::spawn(server.local_addr(), |stop| server.serve(stop)))
+        Ok(Running::start(Self::bind(config).await?))
     }
+}
 
-    pub fn local_addr(&self) -> SocketAddr {
+impl Bound for Server {
+    fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound socket has an address")
-    }
-
-    /// The URL clients use: `API_PUBLIC_URL`, or the bound address.
-    pub fn public_url(&self) -> String {
-        self.state.public_url("")
     }
 
     /// Serves until `signal` resolves, then stops accepting and lets in-flight requests
     /// finish. Meanwhile a task sweeps expired sign-ins and codes; it stops with the
     /// server.
-    pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep(self.state.db.clone(), self.state.config.sweep_interval));
         let limits = self.state.config.connection_limits();
         let served = superset_edge::serve::serve(self.listener, router(self.state), limits, signal).await;

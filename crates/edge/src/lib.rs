@@ -21,5 +21,5 @@ pub mod serve;
 pub mod signal;
 
 pub use probe::{health, ProbeError};
-pub use running::{serve_until_signal, Running};
+pub use running::{run, Bound, Running};
 pub use serve::{bind, BindError};

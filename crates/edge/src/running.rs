@@ -8,24 +8,30 @@ use std::net::SocketAddr;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// Serves in the foreground: announces the address on stdout (tests and scripts wait
-/// for that line), serves until SIGINT or SIGTERM, then lets requests in flight finish.
-pub async fn serve_until_signal<F>(addr: SocketAddr, serve: impl FnOnce(Signal) -> F) -> io::Result<()>
-where
-    F: Future<Output = io::Result<()>>,
-{
-    println!("listening on http://{addr}");
-    serve(Box::pin(async {
-        crate::signal::shutdown().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-    }))
-    .await?;
+/// A server bound to its listening socket, as both servers are to their edge.
+pub trait Bound: Sized {
+    fn local_addr(&self) -> SocketAddr;
+    /// Serves until `stop` resolves, then lets requests in flight finish.
+    fn serve(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'static;
+}
+
+/// Serves `server` in the foreground (the server binaries): announces the address on
+/// stdout (tests and scripts wait for that line), serves until SIGINT or SIGTERM, then
+/// lets requests in flight finish.
+pub async fn run(server: impl Bound) -> io::Result<()> {
+    println!("listening on http://{}", server.local_addr());
+    server
+        .serve(async {
+            crate::signal::shutdown().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+        .await?;
     tracing::info!("stopped");
     Ok(())
 }
-
-/// The signal [`serve_until_signal`] hands the server.
-pub type Signal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A server serving on a task of its own. Dropping it asks the server to stop without
 /// waiting; [`Running::stop`] waits.
@@ -51,6 +57,11 @@ impl Running {
             result
         });
         Running { addr, stop, task: Some(task) }
+    }
+
+    /// Serves `server` on a task of its own (`superset dev`, tests, benches).
+    pub fn start(server: impl Bound) -> Running {
+        Running::spawn(server.local_addr(), |stop| server.serve(stop))
     }
 
     /// `http://ADDR` followed by `path` (which starts with `/`, or is empty).

@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::routing::get;
 use axum::{middleware, Extension, Json, Router};
 use superset_auth_db::AuthDb;
-use superset_edge::Running;
+use superset_edge::{Bound, Running};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
@@ -79,17 +79,18 @@ impl Server {
     /// Binds, then serves on a task of its own until stopped (as `superset dev`, tests
     /// and benches run it).
     pub async fn spawn(config: Config) -> Result<Running, StartError> {
-        let server = Self::bind(config).await?;
-        Ok(Running::spawn(server.local_addr(), |stop| server.serve(stop)))
+        Ok(Running::start(Self::bind(config).await?))
     }
+}
 
-    pub fn local_addr(&self) -> SocketAddr {
+impl Bound for Server {
+    fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound socket has an address")
     }
 
     /// Serves until `signal` resolves, then stops accepting, ends live responses and
     /// waits for in-flight requests to finish.
-    pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let shutdown = self.state.shutdown.clone();
         let limits = self.state.config.connection_limits();
         let app = router(self.state);
