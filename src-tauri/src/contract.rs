@@ -50,6 +50,16 @@ pub struct SignedIn {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// `revoke_device`'s answer.
+#[derive(Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedDevice {
+    /// False when the account had no such device (already signed out elsewhere).
+    pub revoked: bool,
+    /// It was this device: the shell signed out, as `sign_out` does.
+    pub signed_out: bool,
+}
+
 /// A message the server accepted.
 #[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -145,6 +155,7 @@ mod bindings {
 
     use superset_chat::{Message, MessageStatus, Role};
     use superset_client::chats::ChatInfo;
+    use superset_client::devices::Device;
 
     use super::*;
     use crate::error::{CommandError, ErrorKind};
@@ -202,6 +213,8 @@ mod bindings {
             Config::decl(&cfg),
             User::decl(&cfg),
             SignedIn::decl(&cfg),
+            Device::decl(&cfg),
+            RevokedDevice::decl(&cfg),
             Sent::decl(&cfg),
             Screen::decl(&cfg),
             ChatInfo::decl(&cfg),
