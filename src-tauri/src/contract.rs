@@ -341,4 +341,21 @@ mod bindings {
             ts.contains("subscribe_session: { args: { sessionId: string; onEvent: Channel<ChatFeed> }; result: null }")
         );
     }
+
+    /// The devices dialog reads these names; `u32` (not the client's `u64`) so the count
+    /// is a TypeScript `number`.
+    #[test]
+    fn device_commands_speak_camel_case_numbers() {
+        let ts = typescript();
+        assert!(ts.contains("  revoke_device: { args: { deviceId: string }; result: RevokedDevice };"), "{ts}");
+        assert!(ts.contains("  revoke_other_devices: { args: Record<string, never>; result: number };"), "{ts}");
+        let wire = serde_json::to_value(RevokedDevice { revoked: true, signed_out: false }).unwrap();
+        assert_eq!(wire, serde_json::json!({"revoked": true, "signedOut": false}));
+        let device: Device = serde_json::from_value(serde_json::json!({
+            "id": "s1", "client": null, "createdAt": "2026-01-01T00:00:00Z", "lastUsedAt": "2026-01-02T00:00:00Z",
+            "expiresAt": "2026-02-01T00:00:00Z", "ip": "127.0.0.1", "current": true,
+        }))
+        .unwrap();
+        assert_eq!(serde_json::to_value(&device).unwrap()["lastUsedAt"], "2026-01-02T00:00:00Z");
+    }
 }
