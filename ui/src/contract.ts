@@ -9,9 +9,29 @@ export type User = { id: string, name: string, email: string, image: string | nu
 
 export type SignedIn = { signedIn: boolean, expiresAt: string | null, };
 
-export type Device = { id: string, client: string | null, createdAt: string, lastUsedAt: string, expiresAt: string, ip: string | null, current: boolean, };
+export type Device = { id: string, 
+/**
+ * The `User-Agent` it signed in with, e.g. `superset-cli/0.1.0 (linux; laptop)`.
+ */
+client: string | null, createdAt: string, 
+/**
+ * Last use, to within the server's renewal interval (a day by default).
+ */
+lastUsedAt: string, expiresAt: string, ip: string | null, 
+/**
+ * Whether it is this one.
+ */
+current: boolean, };
 
-export type RevokedDevice = { revoked: boolean, signedOut: boolean, };
+export type RevokedDevice = { 
+/**
+ * False when the account had no such device (already signed out elsewhere).
+ */
+revoked: boolean, 
+/**
+ * It was this device: the shell signed out, as `sign_out` does.
+ */
+signedOut: boolean, };
 
 export type Sent = { messageId: string, };
 
