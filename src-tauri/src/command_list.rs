@@ -14,6 +14,9 @@ macro_rules! with_commands {
             sign_in() -> SignedIn;
             cancel_sign_in() -> ();
             sign_out() -> ();
+            list_devices() -> Vec<Device>;
+            revoke_device(device_id: String) -> RevokedDevice;
+            revoke_other_devices() -> u32;
             list_sessions() -> Vec<ChatInfo>;
             start_session(title: Option<String>) -> ChatInfo;
             rename_session(session_id: String, title: String) -> ChatInfo;

@@ -5,13 +5,14 @@
 use superset_client::assistant::settings::ApiKeys;
 use superset_client::assistant::{generate, GenerationOptions, Settings};
 use superset_client::chats::{chat_stream, ChatInfo};
+use superset_client::devices::Device;
 use superset_client::{ClientError, Login, LoginError, ReturnPath};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::contract::{ChatFeed, Config, Screen, Sent, SignInUrl, SignedIn, User, SIGN_IN_URL};
+use crate::contract::{ChatFeed, Config, RevokedDevice, Screen, Sent, SignInUrl, SignedIn, User, SIGN_IN_URL};
 use crate::error::{CommandError, CommandResult};
 use crate::feed::Feed;
 use crate::state::AppState;
@@ -72,11 +73,42 @@ pub fn cancel_sign_in(state: State<'_, AppState>) {
 
 #[tauri::command]
 pub async fn sign_out(state: State<'_, AppState>) -> CommandResult<()> {
+    sign_out_here(&state).await
+}
+
+/// Stops following every chat and forgets the token; the session manager tells the UI
+/// (`auth:changed`).
+async fn sign_out_here(state: &AppState) -> CommandResult<()> {
     for (_, running) in state.subscriptions.lock().unwrap().drain() {
         running.cancel();
     }
     state.manager.sign_out().await?;
     Ok(())
+}
+
+/// Where the account is signed in, most recently used first.
+#[tauri::command]
+pub async fn list_devices(state: State<'_, AppState>) -> CommandResult<Vec<Device>> {
+    Ok(state.manager.list_devices().await?)
+}
+
+/// Signs out one device. When it is this one, the shell signs out here too, as
+/// `sign_out` does, rather than waiting for the next call to find the token refused.
+#[tauri::command]
+pub async fn revoke_device(state: State<'_, AppState>, device_id: String) -> CommandResult<RevokedDevice> {
+    let this_device = state.manager.list_devices().await?.iter().any(|d| d.current && d.id == device_id);
+    let revoked = state.manager.revoke_device(&device_id).await?;
+    if this_device {
+        sign_out_here(&state).await?;
+    }
+    Ok(RevokedDevice { revoked, signed_out: this_device })
+}
+
+/// Signs out every other device of the account; answers how many.
+#[tauri::command]
+pub async fn revoke_other_devices(state: State<'_, AppState>) -> CommandResult<u32> {
+    let revoked = state.manager.revoke_other_devices().await?;
+    Ok(u32::try_from(revoked).unwrap_or(u32::MAX))
 }
 
 #[tauri::command]

@@ -50,6 +50,16 @@ pub struct SignedIn {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// `revoke_device`'s answer.
+#[derive(Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedDevice {
+    /// False when the account had no such device (already signed out elsewhere).
+    pub revoked: bool,
+    /// It was this device: the shell signed out, as `sign_out` does.
+    pub signed_out: bool,
+}
+
 /// A message the server accepted.
 #[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -145,6 +155,7 @@ mod bindings {
 
     use superset_chat::{Message, MessageStatus, Role};
     use superset_client::chats::ChatInfo;
+    use superset_client::devices::Device;
 
     use super::*;
     use crate::error::{CommandError, ErrorKind};
@@ -202,6 +213,8 @@ mod bindings {
             Config::decl(&cfg),
             User::decl(&cfg),
             SignedIn::decl(&cfg),
+            Device::decl(&cfg),
+            RevokedDevice::decl(&cfg),
             Sent::decl(&cfg),
             Screen::decl(&cfg),
             ChatInfo::decl(&cfg),
@@ -327,5 +340,22 @@ mod bindings {
         assert!(
             ts.contains("subscribe_session: { args: { sessionId: string; onEvent: Channel<ChatFeed> }; result: null }")
         );
+    }
+
+    /// The devices dialog reads these names; `u32` (not the client's `u64`) so the count
+    /// is a TypeScript `number`.
+    #[test]
+    fn device_commands_speak_camel_case_numbers() {
+        let ts = typescript();
+        assert!(ts.contains("  revoke_device: { args: { deviceId: string }; result: RevokedDevice };"), "{ts}");
+        assert!(ts.contains("  revoke_other_devices: { args: Record<string, never>; result: number };"), "{ts}");
+        let wire = serde_json::to_value(RevokedDevice { revoked: true, signed_out: false }).unwrap();
+        assert_eq!(wire, serde_json::json!({"revoked": true, "signedOut": false}));
+        let device: Device = serde_json::from_value(serde_json::json!({
+            "id": "s1", "client": null, "createdAt": "2026-01-01T00:00:00Z", "lastUsedAt": "2026-01-02T00:00:00Z",
+            "expiresAt": "2026-02-01T00:00:00Z", "ip": "127.0.0.1", "current": true,
+        }))
+        .unwrap();
+        assert_eq!(serde_json::to_value(&device).unwrap()["lastUsedAt"], "2026-01-02T00:00:00Z");
     }
 }

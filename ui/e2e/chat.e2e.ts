@@ -343,7 +343,7 @@ describe("desktop UI in Chromium", () => {
     await theme.focus();
     const order: string[] = [];
     const rings: string[] = [];
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 9; i++) {
       if (i > 0) await page.keyboard.press("Tab");
       const info = await page.evaluate(() => {
         const el = document.activeElement as HTMLElement;
@@ -354,11 +354,32 @@ describe("desktop UI in Chromium", () => {
       rings.push(info.ring);
     }
     expect(order).toEqual([
-      "Theme: System. Switch to Light", "Sign out", "New chat", expect.stringMatching(/^Chat/), "Rename Chat", "Delete Chat",
+      "Theme: System. Switch to Light", "Signed-in devices", "Sign out", "New chat", expect.stringMatching(/^Chat/), "Rename Chat", "Delete Chat",
       "Message", expect.anything(),
     ]);
     // Focus moved by the keyboard shows the ring (the first was focused by script).
-    expect(rings.slice(1, 7)).toEqual(Array(6).fill("solid 2px"));
+    expect(rings.slice(1, 8)).toEqual(Array(7).fill("solid 2px"));
+  });
+
+  it("lists signed-in devices, signs one out after confirming, and Escape closes", async () => {
+    const { page, shell, screenshot } = await open({ signedIn: true, sessions: [{ title: "Chat" }] });
+    await page.getByRole("button", { name: "Signed-in devices" }).click();
+    const dialog = page.getByRole("dialog", { name: "Signed-in devices" });
+    await dialog.getByRole("list", { name: "Devices" }).waitFor();
+    expect(await dialog.getByRole("listitem").count()).toBe(3);
+    await expectText(dialog.getByRole("listitem").first(), "This device");
+    await screenshot("devices");
+    await dialog.getByRole("button", { name: "Sign out Mozilla/5.0 (iPhone)" }).click();
+    // Escape backs out of the confirmation, keeping the dialog open.
+    await page.keyboard.press("Escape");
+    await dialog.getByRole("button", { name: "Sign out Mozilla/5.0 (iPhone)" }).click();
+    await dialog.getByRole("button", { name: "Confirm sign out" }).click();
+    await expectText(dialog.getByRole("status"), "Signed out Mozilla/5.0 (iPhone).");
+    await expect.poll(() => dialog.getByRole("listitem").count()).toBe(2);
+    expect(await shell((s) => s.callsOf("revoke_device").map((c) => c.args))).toEqual([{ deviceId: "device-phone" }]);
+    await page.keyboard.press("Escape");
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+    expect(await page.getByRole("button", { name: "Sign out", exact: true }).isVisible()).toBe(true);
   });
 });
 

@@ -9,6 +9,30 @@ export type User = { id: string, name: string, email: string, image: string | nu
 
 export type SignedIn = { signedIn: boolean, expiresAt: string | null, };
 
+export type Device = { id: string, 
+/**
+ * The `User-Agent` it signed in with, e.g. `superset-cli/0.1.0 (linux; laptop)`.
+ */
+client: string | null, createdAt: string, 
+/**
+ * Last use, to within the server's renewal interval (a day by default).
+ */
+lastUsedAt: string, expiresAt: string, ip: string | null, 
+/**
+ * Whether it is this one.
+ */
+current: boolean, };
+
+export type RevokedDevice = { 
+/**
+ * False when the account had no such device (already signed out elsewhere).
+ */
+revoked: boolean, 
+/**
+ * It was this device: the shell signed out, as `sign_out` does.
+ */
+signedOut: boolean, };
+
 export type Sent = { messageId: string, };
 
 export type Screen = "sign-in" | "chat";
@@ -56,7 +80,7 @@ export const STATUS_KINDS: Record<number, ErrorKind> = {
   504: "network",
 };
 
-export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready"] as const;
+export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready"] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -67,6 +91,9 @@ export interface Commands {
   sign_in: { args: Record<string, never>; result: SignedIn };
   cancel_sign_in: { args: Record<string, never>; result: null };
   sign_out: { args: Record<string, never>; result: null };
+  list_devices: { args: Record<string, never>; result: Array<Device> };
+  revoke_device: { args: { deviceId: string }; result: RevokedDevice };
+  revoke_other_devices: { args: Record<string, never>; result: number };
   list_sessions: { args: Record<string, never>; result: Array<ChatInfo> };
   start_session: { args: { title?: string | null }; result: ChatInfo };
   rename_session: { args: { sessionId: string; title: string }; result: ChatInfo };

@@ -23,9 +23,11 @@ export type {
   ChatInfo,
   CommandError,
   Config,
+  Device,
   ErrorKind,
   Message,
   MessageStatus,
+  RevokedDevice,
   Screen,
   Update,
   User,
@@ -91,6 +93,11 @@ export const api = {
   },
   cancelSignIn: () => call("cancel_sign_in"),
   signOut: () => call("sign_out"),
+  /** Where the account is signed in, most recently used first. */
+  listDevices: () => call("list_devices"),
+  revokeDevice: (deviceId: string) => call("revoke_device", { deviceId }),
+  /** Signs out every other device; resolves to how many. */
+  revokeOtherDevices: () => call("revoke_other_devices"),
   listSessions: () => call("list_sessions"),
   startSession: (title?: string) => call("start_session", title ? { title } : {}),
   renameSession: (sessionId: string, title: string) => call("rename_session", { sessionId, title }),

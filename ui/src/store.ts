@@ -7,9 +7,11 @@ import {
   type ChatFeed,
   type ChatInfo,
   type CommandError,
+  type Device,
   type Message,
   type Screen,
   type SignInError,
+  type RevokedDevice,
   type Update,
   type User,
 } from "./ipc";
@@ -233,6 +235,27 @@ export class Store {
     } finally {
       this.signingOut = false;
     }
+  }
+
+  /** The account's devices, for the "Signed-in devices" dialog (which shows its own errors). */
+  listDevices(): Promise<Device[]> {
+    return this.api.listDevices();
+  }
+
+  /** Revoking this very device signs out here, as the Sign out button does. */
+  async revokeDevice(id: string): Promise<RevokedDevice> {
+    this.signingOut = true;
+    try {
+      const revoked = await this.api.revokeDevice(id);
+      if (revoked.signedOut) this.toSignedOut();
+      return revoked;
+    } finally {
+      this.signingOut = false;
+    }
+  }
+
+  revokeOtherDevices(): Promise<number> {
+    return this.api.revokeOtherDevices();
   }
 
   private toSignedOut(): void {

@@ -16,6 +16,7 @@ import {
   type CommandError,
   type CommandName,
   type Commands,
+  type Device,
   type Events,
   type Message,
   type Update,
@@ -37,6 +38,8 @@ export interface Scenario {
   /** "auto": replies stream on a timer; "manual": the test calls streamNext(). */
   replyMode?: "auto" | "manual";
   replyIntervalMs?: number;
+  /** The account's devices; defaultDevices() if unset. */
+  devices?: Device[];
 }
 
 interface StoredSession {
@@ -78,6 +81,18 @@ export function defaultReply(content: string): string[] {
   return ["You said: ", `**${content}**`, "\n\nHere is ", "some code:\n\n", "```ts\nconst answer = 42;\n", "```\n"];
 }
 
+/** This device, a phone used an hour ago and a CLI used three days ago. */
+export function defaultDevices(): Device[] {
+  const device = (id: string, client: string, ip: string, minutesAgo: number, current = false): Device => ({
+    id, client, ip, current, createdAt: iso(minutesAgo + 600), lastUsedAt: iso(minutesAgo), expiresAt: iso(-60 * 24 * 30),
+  });
+  return [
+    device("device-here", "superset-desktop/0.1.0 (linux)", "127.0.0.1", 0, true),
+    device("device-phone", "Mozilla/5.0 (iPhone)", "203.0.113.7", 60),
+    device("device-cli", "superset-cli/0.1.0 (linux; laptop)", "198.51.100.2", 60 * 24 * 3),
+  ];
+}
+
 export class FakeShell {
   signedIn: boolean;
   user: User;
@@ -90,6 +105,7 @@ export class FakeShell {
   replyMode: "auto" | "manual";
   replyIntervalMs: number;
   sessions = new Map<string, StoredSession>();
+  devices: Device[];
   opened: string[] = [];
   private signInPending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
   private channels = new Map<string, { id: number; index: number }>();
@@ -100,6 +116,7 @@ export class FakeShell {
     this.user = scenario.user ?? DEFAULT_USER;
     this.replyMode = scenario.replyMode ?? "auto";
     this.replyIntervalMs = scenario.replyIntervalMs ?? 40;
+    this.devices = scenario.devices ?? defaultDevices();
     for (const s of scenario.sessions ?? []) this.addSession(s);
   }
 
@@ -237,6 +254,15 @@ export class FakeShell {
     }
     if (!this.signedIn) throw { kind: "auth_required", message: "not signed in" };
     switch (cmd) {
+      case "list_devices":
+        return [...this.devices].sort((a, b) => b.lastUsedAt.localeCompare(a.lastUsedAt));
+      case "revoke_device":
+        return this.revokeDevice(this.text(args, "deviceId"));
+      case "revoke_other_devices": {
+        const before = this.devices.length;
+        this.devices = this.devices.filter((d) => d.current);
+        return before - this.devices.length;
+      }
       case "list_sessions":
         return [...this.sessions.values()].map((s) => s.meta).sort((a, b) => b.lastActivityAt.localeCompare(a.lastActivityAt));
       case "start_session":
@@ -257,6 +283,16 @@ export class FakeShell {
       default:
         throw { kind: "invalid", message: `unknown command ${cmd}` };
     }
+  }
+
+  /** As the shell does: revoking this device signs out here too. */
+  private revokeDevice(id: string): Commands["revoke_device"]["result"] {
+    const device = this.devices.find((d) => d.id === id);
+    this.devices = this.devices.filter((d) => d.id !== id);
+    if (!device?.current) return { revoked: device !== undefined, signedOut: false };
+    this.signedIn = false;
+    void this.emit("auth:changed", { signedIn: false, expiresAt: null });
+    return { revoked: true, signedOut: true };
   }
 
   private session(args: Record<string, unknown>): StoredSession {

@@ -10,6 +10,7 @@ use crate::session_manager::{ClientError, SessionManager};
 /// One signed-in device as the auth server lists it (never its token).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Device {
     pub id: String,
     /// The `User-Agent` it signed in with, e.g. `superset-cli/0.1.0 (linux; laptop)`.

@@ -1,9 +1,11 @@
-// The frame around the chats: top bar (who is signed in, theme, sign out) and banners.
+// The frame around the chats: top bar (who is signed in, theme, devices, sign out) and
+// banners.
 
 import { useState } from "preact/hooks";
 import type { User } from "../ipc";
 import type { Banner, Store } from "../store";
 import { applyTheme, loadTheme, nextTheme, type ThemeChoice } from "../theme";
+import { DevicesDialog } from "./Devices";
 import { LogoIcon, MonitorIcon, MoonIcon, SunIcon } from "./icons";
 
 const THEME_LABEL: Record<ThemeChoice, string> = { system: "System", light: "Light", dark: "Dark" };
@@ -36,6 +38,7 @@ function initials(user: User): string {
 }
 
 export function TopBar({ store, user }: { store: Store; user: User | null }) {
+  const [devicesOpen, setDevicesOpen] = useState(false);
   return (
     <header class="topbar">
       <div class="brand">
@@ -54,10 +57,14 @@ export function TopBar({ store, user }: { store: Store; user: User | null }) {
             </span>
           </div>
         )}
+        <button type="button" class="ghost" aria-haspopup="dialog" onClick={() => setDevicesOpen(true)}>
+          Signed-in devices
+        </button>
         <button type="button" class="secondary" onClick={() => void store.signOut()}>
           Sign out
         </button>
       </div>
+      <DevicesDialog store={store} open={devicesOpen} close={() => setDevicesOpen(false)} />
     </header>
   );
 }
