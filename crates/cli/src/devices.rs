@@ -23,7 +23,11 @@ async fn revoke(servers: &ServerArgs, args: RevokeArgs) -> anyhow::Result<()> {
     let manager = manager(servers)?;
     if args.others {
         let revoked = manager.revoke_other_devices().await?;
-        println!("Signed out {revoked} other device{}.", if revoked == 1 { "" } else { "s" });
+        match revoked {
+            0 => println!("No other device was signed in."),
+            1 => println!("Signed out 1 other device."),
+            n => println!("Signed out {n} other devices."),
+        }
         return Ok(());
     }
     let Some(id) = args.id else { bail!("give a device ID (see `superset devices`) or --others") };

@@ -59,6 +59,8 @@ async fn devices_are_listed_and_signed_out() {
     let others = superset(laptop).args(["devices", "revoke", "--others"]).args(servers).output().unwrap();
     assert!(others.status.success(), "{}", text(&others));
     assert_eq!(String::from_utf8_lossy(&others.stdout), "Signed out 1 other device.\n");
+    let none = superset(laptop).args(["devices", "revoke", "--others"]).args(servers).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&none.stdout), "No other device was signed in.\n", "{}", text(&none));
     assert_eq!(whoami(desk, &servers), Some(1));
     assert_eq!(whoami(laptop, &servers), Some(0), "this one stays signed in");
 
