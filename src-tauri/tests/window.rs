@@ -434,9 +434,15 @@ async fn sign_in_through_the_superset_link_reaches_the_running_app() {
     };
     assert!(status.success(), "the second launch: {status}");
 
+    signed_in_by_link(client, home.path(), &stack, "signed-in-by-link").await;
+}
+
+/// The app left the sign-in wait on a link: the chat screen shows, the token is stored
+/// and the server holds exactly the app's session.
+async fn signed_in_by_link(client: Client, home: &Path, stack: &Stack, shot: &str) {
     wait_for(&client, "//textarea[@aria-label='Message']").await;
-    screenshot(&client, "signed-in-by-link").await;
-    assert!(home.path().join("superset/auth-token.enc").exists(), "the token is stored");
+    screenshot(&client, shot).await;
+    assert!(home.join("superset/auth-token.enc").exists(), "the token is stored");
     assert_eq!(stack.only_session_token().await.len(), 43, "one session, the app's");
     client.close().await.unwrap();
 }
@@ -522,11 +528,7 @@ async fn sign_in_through_gio_open_and_the_packaged_desktop_entry() {
 
     // Without `%u` in the entry's Exec line the launched copy gets no link: the running
     // app then never leaves the sign-in wait.
-    wait_for(&client, "//textarea[@aria-label='Message']").await;
-    screenshot(&client, "signed-in-by-gio-open").await;
-    assert!(home.path().join("superset/auth-token.enc").exists(), "the token is stored");
-    assert_eq!(stack.only_session_token().await.len(), 43, "one session, the app's");
-    client.close().await.unwrap();
+    signed_in_by_link(client, home.path(), &stack, "signed-in-by-gio-open").await;
 }
 
 /// How long the development build may take in a fresh clone: the workspace's own crates

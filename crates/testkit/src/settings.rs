@@ -9,7 +9,7 @@ const NOT_SETTINGS: &[&str] = &["RUST_LOG"];
 
 /// The variables named (in backticks) in the first column of the settings table under
 /// the `## {server}` heading of deploy/README.md.
-pub fn documented(server: &str) -> BTreeSet<String> {
+fn documented(server: &str) -> BTreeSet<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/README.md");
     let page = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let section = page
@@ -24,4 +24,33 @@ pub fn documented(server: &str) -> BTreeSet<String> {
         .filter(|name| !NOT_SETTINGS.contains(name))
         .map(str::to_owned)
         .collect()
+}
+
+/// The environment variables a server reads, from its clap definitions.
+fn read_by(command: &clap::Command) -> BTreeSet<String> {
+    command.get_arguments().filter_map(|arg| arg.get_env()).map(|v| v.to_string_lossy().into_owned()).collect()
+}
+
+/// Asserts that `binary --help` mentions every setting of `command`.
+pub fn assert_help_lists_every_setting(binary: &str, command: &clap::Command) {
+    let output = std::process::Command::new(binary).arg("--help").env_clear().output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    let missing: Vec<_> = read_by(command).into_iter().filter(|v| !help.contains(v.as_str())).collect();
+    assert!(missing.is_empty(), "--help does not mention {missing:?}");
+}
+
+/// Asserts that deploy/README.md's table for `server` lists exactly the settings of
+/// `command`.
+pub fn assert_documented_exactly(server: &str, command: &clap::Command) {
+    let documented = documented(server);
+    let settings = read_by(command);
+    assert!(settings.len() > 5, "clap definitions not found: {settings:?}");
+    let undocumented: Vec<_> = settings.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&settings).collect();
+    assert!(undocumented.is_empty(), "deploy/README.md's {server} table lacks {undocumented:?}");
+    assert!(
+        unknown.is_empty(),
+        "deploy/README.md's {server} table names settings the server does not read: {unknown:?}"
+    );
 }
