@@ -11,7 +11,7 @@ use crate::listener::{self, Lost};
 use crate::store::notify::{Notifier, Version};
 use crate::store::StoreError;
 
-const CHANNEL: &str = "streams_changed";
+pub(super) const CHANNEL: &str = "streams_changed";
 
 /// Tells every process (this one included) that a stream changed, on commit.
 pub(super) async fn notify(tx: &mut Transaction<'_, Postgres>, id: i64, v: Version) -> Result<(), StoreError> {

@@ -8,10 +8,12 @@
 //! reads are answered once per process and shared (`memo`).
 //!
 //! - `write`: creates, appends and deletes, each one transaction;
+//! - `batch`: appends that arrive together, group-committed in one transaction;
 //! - `read`: reads, following forks to their sources;
 //! - `memo`: reads shared by the live readers of one process;
 //! - `listen`: the `streams_changed` channel, both ends.
 
+mod batch;
 mod listen;
 mod memo;
 mod read;
@@ -24,6 +26,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
+use self::batch::Batcher;
 use self::memo::ReadMemo;
 use super::notify::{Notifier, Version};
 use super::rules;
@@ -39,6 +42,9 @@ pub struct PgStore {
     notifier: Arc<Notifier>,
     memo: Arc<ReadMemo>,
     quota: Quota,
+    /// Where appends queue for group commit; `None` in the batch writer's own copy,
+    /// which writes directly.
+    batcher: Option<Batcher>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -112,8 +118,10 @@ impl PgStore {
         migrator.run(&pool).await?;
         write::recount_owners(&pool).await?;
         let notifier = Arc::new(Notifier::default());
-        tokio::spawn(listen::relay(pool.clone(), notifier.clone(), shutdown));
-        Ok(PgStore { pool, notifier, memo: Arc::new(ReadMemo::default()), quota })
+        tokio::spawn(listen::relay(pool.clone(), notifier.clone(), shutdown.clone()));
+        let mut store = PgStore { pool, notifier, memo: Arc::new(ReadMemo::default()), quota, batcher: None };
+        store.batcher = Some(Batcher::start(store.clone(), shutdown));
+        Ok(store)
     }
 
     /// The stream at `key`, locked for the rest of `tx`; expired streams are removed
@@ -169,7 +177,10 @@ impl Store for PgStore {
     }
 
     async fn append(&self, key: &StreamKey, request: Append) -> Result<Appended, StoreError> {
-        self.in_tx(async |tx| self.append_tx(tx, key, &request).await).await
+        match &self.batcher {
+            Some(batcher) => batcher.append(key, request).await,
+            None => self.in_tx(async |tx| self.append_tx(tx, key, &request).await).await,
+        }
     }
 
     async fn head(&self, key: &StreamKey) -> Result<StreamInfo, StoreError> {
