@@ -1,7 +1,11 @@
 //! `cargo bench -p superset-streams --bench streams`: this server on both backends
-//! beside the Node reference server (`@durable-streams/server`, from
-//! `conformance/node_modules`, in its durable file mode and in memory), all as separate
-//! processes on this machine, measured in the same run:
+//! beside the official Rust server (the `durable-streams` crate's
+//! `durable-streams-server`, in its default durable `wal` mode; the bench installs it
+//! with `cargo install` into the target directory the first time) and the Node
+//! reference server (`@durable-streams/server`, from `conformance/node_modules`, in its
+//! durable file mode and in memory), all as separate processes on this machine,
+//! measured in the same run. The file store and the official server run twice,
+//! alternated, and the table ends with this server's ratios to the official one:
 //!
 //! - appends: 16 concurrent writers of ~200-byte JSON messages for a few seconds;
 //!   appends/s and latency percentiles;
@@ -36,9 +40,13 @@ const FAN_OUT_GRACE: Duration = Duration::from_secs(10);
 /// The writer stops here even if it could not keep up the pace.
 const FAN_OUT_WRITE_LIMIT: Duration = Duration::from_secs(15);
 
+/// The official Rust server the bench compares against, and where it is installed.
+const OFFICIAL: (&str, &str) = ("durable-streams", "0.1.5");
+
 /// A server under test, running as its own process.
 struct Target {
     name: &'static str,
+    /// Where streams are: `http://host:port/v1/stream` or, for the official server, the root.
     base: String,
     token: Option<String>,
     child: Child,
@@ -47,7 +55,7 @@ struct Target {
 
 impl Target {
     fn url(&self, path: &str) -> String {
-        format!("{}/v1/stream/{path}", self.base)
+        format!("{}/{path}", self.base)
     }
 
     fn request(&self, client: &reqwest::Client, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
@@ -88,9 +96,9 @@ async fn listening(child: &mut Child) -> String {
             .expect("server starts")
             .unwrap()
             .expect("output");
-        if let Some(url) = line.strip_prefix("listening on ") {
+        if let Some((_, rest)) = line.split_once("listening on ") {
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return url.trim_end_matches('/').to_owned();
+            return rest.split_whitespace().next().unwrap_or(rest).trim_end_matches('/').to_owned();
         }
     }
 }
@@ -114,8 +122,40 @@ async fn start_ours(name: &'static str, postgres: bool) -> Target {
         .kill_on_drop(true)
         .spawn()
         .expect("start superset-streams");
-    let base = listening(&mut child).await;
+    let base = format!("{}/v1/stream", listening(&mut child).await);
     Target { name, base, token: Some(token), child, _keep: (Some(database), Some(data)) }
+}
+
+/// The official server's binary, installed with `cargo install` the first time.
+fn official_binary() -> PathBuf {
+    let (krate, version) = OFFICIAL;
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{krate}-{version}"));
+    let binary = root.join("bin/durable-streams-server");
+    if !binary.is_file() {
+        eprintln!("installing the official server ({krate} {version}) into {} ...", root.display());
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["install", krate, "--version", version, "--locked", "--root"])
+            .arg(&root)
+            .env("CARGO_TARGET_DIR", root.join("build"))
+            .status()
+            .expect("run cargo install");
+        assert!(status.success() && binary.is_file(), "cargo install {krate} --version {version} failed");
+    }
+    binary
+}
+
+async fn start_official(name: &'static str) -> Target {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(official_binary())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start durable-streams-server");
+    let base = listening(&mut child).await;
+    Target { name, base, token: None, child, _keep: (None, Some(data)) }
 }
 
 fn conformance_dir() -> PathBuf {
@@ -137,7 +177,7 @@ async fn start_reference(name: &'static str, data_dir: Option<&Path>) -> Target 
         command.env("DATA_DIR", dir);
     }
     let mut child = command.spawn().expect("start node (Node.js 20+ is needed for the baseline)");
-    let base = listening(&mut child).await;
+    let base = format!("{}/v1/stream", listening(&mut child).await);
     Target { name, base, token: None, child, _keep: (None, None) }
 }
 
@@ -368,6 +408,74 @@ fn raise_file_limit() {
     }
 }
 
+/// One target's figures.
+struct Measured {
+    name: &'static str,
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    errors: usize,
+    mb_s: f64,
+    fan: FanOut,
+}
+
+impl Measured {
+    fn row(&self) -> String {
+        let fan = &self.fan;
+        let notes: String = [
+            (self.errors > 0).then(|| format!(" {} append errors.", self.errors)),
+            (fan.sent < FAN_OUT_MESSAGES).then(|| {
+                format!(
+                    " Fan-out writer managed {} of {FAN_OUT_MESSAGES} messages in {} s.",
+                    fan.sent,
+                    FAN_OUT_WRITE_LIMIT.as_secs()
+                )
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        format!(
+            "| {:<36} | {:>9.0} | {:>6.2} | {:>6.2} | {:>7.1} | {:>6.2} | {:>6.2} | {:>4} | {:>4} | {:>6.1} |{notes}",
+            self.name,
+            self.rate,
+            self.p50,
+            self.p99,
+            self.mb_s,
+            fan.p50,
+            fan.p99,
+            fan.lost,
+            fan.duplicated,
+            fan.kib_per_subscriber,
+        )
+    }
+
+    /// This run's ratios to `base`'s: above 1 is better for rates, below 1 for times
+    /// and memory.
+    fn ratio(&self, base: &Measured) -> String {
+        format!(
+            "| {:<36} | {:>8.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | | | {:>6.2}x |",
+            format!("{} / {}", self.name, base.name),
+            self.rate / base.rate,
+            self.p50 / base.p50,
+            self.p99 / base.p99,
+            self.mb_s / base.mb_s,
+            self.fan.p50 / base.fan.p50,
+            self.fan.p99 / base.fan.p99,
+            self.fan.kib_per_subscriber / base.fan.kib_per_subscriber,
+        )
+    }
+}
+
+async fn measure(client: &reqwest::Client, target: Target, epoch: Instant) -> Measured {
+    let target = Arc::new(target);
+    eprintln!("benchmarking {} ...", target.name);
+    let (rate, p50, p99, errors) = appends(client, &target).await;
+    let mb_s = catch_up(client, &target).await;
+    let fan = fan_out(&target, epoch).await;
+    Measured { name: target.name, rate, p50, p99, errors, mb_s, fan }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     raise_file_limit();
@@ -376,53 +484,46 @@ async fn main() {
         "the Node reference server is not installed: run `npm ci` in {}",
         conformance_dir().display()
     );
+    official_binary();
     let epoch = Instant::now();
     let client = reqwest::Client::new();
     let reference_dir = tempfile::tempdir().unwrap();
-    let mut rows = Vec::new();
-    for which in 0..4 {
-        let target = Arc::new(match which {
-            0 => start_ours("superset-streams, file store", false).await,
-            1 => start_ours("superset-streams, PostgreSQL", true).await,
-            2 => start_reference("reference (Node), file mode", Some(reference_dir.path())).await,
-            _ => start_reference("reference (Node), in memory", None).await,
-        });
-        eprintln!("benchmarking {} ...", target.name);
-        let (rate, p50, p99, errors) = appends(&client, &target).await;
-        let mb_s = catch_up(&client, &target).await;
-        let fan = fan_out(&target, epoch).await;
-        rows.push(format!(
-            "| {:<30} | {:>9.0} | {:>6.2} | {:>6.2} | {:>7.1} | {:>6.2} | {:>6.2} | {:>4} | {:>4} | {:>6.1} |{}",
-            target.name,
-            rate,
-            p50,
-            p99,
-            mb_s,
-            fan.p50,
-            fan.p99,
-            fan.lost,
-            fan.duplicated,
-            fan.kib_per_subscriber,
-            [
-                (errors > 0).then(|| format!(" {errors} append errors.")),
-                (fan.sent < FAN_OUT_MESSAGES).then(|| format!(
-                    " Fan-out writer managed {} of {FAN_OUT_MESSAGES} messages in {} s.",
-                    fan.sent,
-                    FAN_OUT_WRITE_LIMIT.as_secs()
-                )),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<String>()
-        ));
-        drop(target);
+    // The file store and the official server alternate, twice, so that neither gains
+    // from running at a quieter moment.
+    let mut pairs = Vec::new();
+    for round in 0..2 {
+        let file = start_ours(["file store, run 1", "file store, run 2"][round], false).await;
+        let file = measure(&client, file, epoch).await;
+        let official = start_official(["official Rust (wal), run 1", "official Rust (wal), run 2"][round]).await;
+        pairs.push((file, measure(&client, official, epoch).await));
     }
+    let others = [
+        measure(&client, start_ours("PostgreSQL store", true).await, epoch).await,
+        measure(&client, start_reference("reference (Node), file mode", Some(reference_dir.path())).await, epoch).await,
+        measure(&client, start_reference("reference (Node), in memory", None).await, epoch).await,
+    ];
+
     println!();
-    println!("appends: {WRITERS} writers, ~200-byte JSON, {} s; catch-up: {CATCH_UP_MESSAGES} messages; fan-out: {SUBSCRIBERS} SSE subscribers, 1 append / {} ms, {FAN_OUT_MESSAGES} messages", APPEND_FOR.as_secs(), FAN_OUT_EVERY.as_millis());
+    println!(
+        "appends: {WRITERS} writers, ~200-byte JSON, {} s; catch-up: {CATCH_UP_MESSAGES} messages; fan-out: \
+         {SUBSCRIBERS} SSE subscribers, 1 append / {} ms, {FAN_OUT_MESSAGES} messages; superset-streams with \
+         authentication on every request, the others without",
+        APPEND_FOR.as_secs(),
+        FAN_OUT_EVERY.as_millis()
+    );
     println!();
-    println!("| server                         | appends/s | append p50 ms | append p99 ms | catch-up MB/s | fan-out p50 ms | fan-out p99 ms | lost | dup | RSS KiB/subscriber |");
+    println!("| server | appends/s | append p50 ms | append p99 ms | catch-up MB/s | fan-out p50 ms | fan-out p99 ms | lost | dup | RSS KiB/subscriber |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for row in rows {
-        println!("{row}");
+    for (file, official) in &pairs {
+        println!("{}", file.row());
+        println!("{}", official.row());
     }
+    for other in &others {
+        println!("{}", other.row());
+    }
+    for (file, official) in &pairs {
+        println!("{}", file.ratio(official));
+    }
+    // PostgreSQL's targets are relative to the file store's.
+    println!("{}", others[0].ratio(&pairs[0].0));
 }
