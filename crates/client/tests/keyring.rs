@@ -17,8 +17,15 @@ use superset_client::{StoredToken, TokenStore};
 const INSIDE: &str = "SUPERSET_TEST_IN_KEYRING_SESSION";
 
 /// Unlocks (creating on first use) the login keyring with a password on stdin (an
-/// empty one fails), then runs the test binary.
+/// empty one fails), waits until that daemon owns the Secret Service's bus name, then
+/// runs the test binary. Without the wait, a test that asks first (seen on a loaded
+/// machine) has D-Bus start a second daemon, whose keyring is locked.
 const SESSION_SCRIPT: &str = r#"printf '%s' "keyring-test-password" | gnome-keyring-daemon --unlock --components=secrets >/dev/null || { echo "gnome-keyring-daemon --unlock failed" >&2; exit 97; }
+for _ in $(seq 200); do
+    gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+        --method org.freedesktop.DBus.NameHasOwner org.freedesktop.secrets 2>/dev/null | grep -q true && break
+    sleep 0.05
+done
 exec "$@""#;
 
 /// Returns true in the child, where the test body runs; in the parent, runs the test
@@ -28,11 +35,11 @@ fn in_keyring_session(name: &str) -> bool {
         assert!(std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(), "no session bus in the child");
         return true;
     }
-    for tool in ["dbus-run-session", "gnome-keyring-daemon"] {
+    for tool in ["dbus-run-session", "gnome-keyring-daemon", "gdbus"] {
         assert!(
             on_path(tool),
             "`{tool}` is not installed: the keyring tests need a real Secret Service. \
-             On Debian: apt-get install dbus-daemon gnome-keyring libsecret-tools libdbus-1-dev"
+             On Debian: apt-get install dbus-daemon gnome-keyring libsecret-tools libdbus-1-dev libglib2.0-bin"
         );
     }
     let home = tempfile::tempdir().unwrap();

@@ -91,7 +91,8 @@ enum Unbatched {
 }
 
 impl From<sqlx::Error> for Unbatched {
-    fn from(_: sqlx::Error) -> Self {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::warn!(%error, "a batch of appends failed before its commit; writing them one by one");
         Unbatched::OneByOne
     }
 }
