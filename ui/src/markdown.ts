@@ -72,7 +72,7 @@ export function renderMarkdown(text: string): string {
 
 /** The language a code block was labelled with, if any. */
 export function codeLanguage(code: Element): string | null {
-  const match = /^language-(.+)$/.exec(code.getAttribute("class") ?? "");
+  const match = /(?:^|\s)language-(\S+)/.exec(code.getAttribute("class") ?? "");
   return match ? match[1] : null;
 }
 
