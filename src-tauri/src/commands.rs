@@ -2,9 +2,9 @@
 //! main window's capability allows. Each is a thin call into superset-client; the
 //! argument and result types are the contract's (`contract.rs`).
 
-use superset_client::assistant::settings::ApiKeys;
 use superset_chat::Role;
 use superset_client::assistant::generation::conversation;
+use superset_client::assistant::settings::ApiKeys;
 use superset_client::assistant::{generate, GenerationOptions, Provider, Settings};
 use superset_client::chats::{chat_stream, ChatInfo};
 use superset_client::devices::Device;

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use superset_chat::{Conversation, Event, MessageStatus, Role};
-use superset_client::assistant::settings::ApiKeys;
 use superset_client::assistant::generation::conversation;
+use superset_client::assistant::settings::ApiKeys;
 use superset_client::assistant::{generate, GenerationOptions, Provider, Settings};
 use superset_client::chats::chat_stream;
 use superset_client::home::superset_home;

@@ -432,7 +432,10 @@ impl<P: Provider> Provider for Named<P> {
         Some(self.1)
     }
 
-    async fn reply(&self, history: &[superset_client::assistant::Turn]) -> Result<superset_client::assistant::Deltas, superset_client::assistant::ProviderError> {
+    async fn reply(
+        &self,
+        history: &[superset_client::assistant::Turn],
+    ) -> Result<superset_client::assistant::Deltas, superset_client::assistant::ProviderError> {
         self.0.reply(history).await
     }
 }
