@@ -487,6 +487,15 @@ async fn regenerate_and_edit_make_versions_and_the_provider_sees_only_the_thread
     assert_eq!(thread(&a2b.message_id), ["First question", a1.text.as_str(), "Second question", "Deux, encore"]);
     assert_eq!(conversation.message(&a2b.message_id).unwrap().model.as_deref(), Some("llama3"));
     assert_eq!(conversation.message(&a1.message_id).unwrap().model, None, "echo names no model");
+    let events = chat.events().await;
+    let first_chunk = events.iter().find(|e| e["value"]["messageId"] == a2b.message_id.as_str()).unwrap();
+    assert_eq!(first_chunk["value"]["seq"], 0);
+    assert_eq!(
+        (&first_chunk["value"]["parentId"], &first_chunk["value"]["model"]),
+        (&q2.clone().into(), &"llama3".into())
+    );
+    let later = events.iter().filter(|e| e["value"]["messageId"] == a2b.message_id.as_str()).skip(1);
+    assert!(later.into_iter().all(|e| e["value"].get("parentId").is_none()), "only the first chunk says it");
 
     // Editing the first question: a new first message, whose reply sees only it.
     let q1b = chat.say_after(None, "First question, edited").await;
