@@ -21,11 +21,13 @@ macro_rules! with_commands {
             start_session(title: Option<String>) -> ChatInfo;
             rename_session(session_id: String, title: String) -> ChatInfo;
             delete_session(session_id: String) -> ();
-            send_message(session_id: String, content: String) -> Sent;
             stop(session_id: String, message_id: Option<String>) -> ();
             subscribe_session(session_id: String, on_event: Channel<ChatFeed>) -> ();
             unsubscribe_session(session_id: String) -> ();
             ui_ready(screen: Screen) -> ();
+            send_message(session_id: String, content: String, parent_id: Option<String>, model: Option<String>) -> Sent;
+            regenerate(session_id: String, message_id: String, model: Option<String>) -> Sent;
+            edit_message(session_id: String, message_id: String, content: String, model: Option<String>) -> Sent;
         }
     };
 }

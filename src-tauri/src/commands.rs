@@ -2,8 +2,10 @@
 //! main window's capability allows. Each is a thin call into superset-client; the
 //! argument and result types are the contract's (`contract.rs`).
 
+use superset_chat::Role;
+use superset_client::assistant::generation::conversation;
 use superset_client::assistant::settings::ApiKeys;
-use superset_client::assistant::{generate, GenerationOptions, Settings};
+use superset_client::assistant::{generate, GenerationOptions, Provider, Settings};
 use superset_client::chats::{chat_stream, ChatInfo};
 use superset_client::devices::Device;
 use superset_client::{ClientError, Login, LoginError, ReturnPath};
@@ -139,35 +141,6 @@ pub async fn delete_session(state: State<'_, AppState>, session_id: String) -> C
     Ok(state.manager.delete_chat(&session_id).await?)
 }
 
-/// Sends the user's message, then generates the assistant's reply here, in the
-/// background; the UI sees both through its subscription.
-#[tauri::command]
-pub async fn send_message(state: State<'_, AppState>, session_id: String, content: String) -> CommandResult<Sent> {
-    if content.trim().is_empty() {
-        return Err(CommandError::invalid("the message is empty"));
-    }
-    let home = state.home.clone();
-    // Reading a key may ask the OS keyring over D-Bus: off the async threads.
-    let provider = tokio::task::spawn_blocking(move || Settings::load(&home).provider(&ApiKeys::new(&home)))
-        .await
-        .map_err(|e| CommandError::invalid(e.to_string()))?
-        .map_err(|e| CommandError::invalid(e.to_string()))?;
-    let message_id = state.manager.send_message(&session_id, &content).await?;
-    let cancel = CancellationToken::new();
-    if let Some(previous) = state.generations.lock().unwrap().insert(session_id.clone(), cancel.clone()) {
-        previous.cancel();
-    }
-    let manager = state.manager.clone();
-    tauri::async_runtime::spawn(async move {
-        // A finished reply's token stays in the map until the next one replaces it:
-        // cancelling it then is a no-op.
-        if let Err(e) = generate(&manager, &session_id, &*provider, GenerationOptions::default(), cancel).await {
-            tracing::warn!(error = %e, "the assistant's reply could not be written");
-        }
-    });
-    Ok(Sent { message_id })
-}
-
 /// Stops the reply: on the server (so every device, and the generating one wherever
 /// it is, sees the stop) and here at once.
 #[tauri::command]
@@ -221,4 +194,111 @@ pub fn unsubscribe_session(state: State<'_, AppState>, session_id: String) {
 #[tauri::command]
 pub fn ui_ready(screen: Screen) {
     tracing::info!(?screen, "ui_ready: the UI painted its first screen");
+}
+
+// ---- branches ----
+//
+// Regenerating and editing add versions of a turn to the same chat (messages naming
+// their parent), never a fork: a fork per version would fill the list of chats.
+
+/// Sends the user's message after `parent_id` (the last message of the thread on
+/// screen), then generates the reply here, in the background; the UI sees both
+/// through its subscription. `model` is the composer's pick for this reply.
+#[tauri::command]
+pub async fn send_message(
+    state: State<'_, AppState>,
+    session_id: String,
+    content: String,
+    parent_id: Option<String>,
+    model: Option<String>,
+) -> CommandResult<Sent> {
+    if content.trim().is_empty() {
+        return Err(CommandError::invalid("The message is empty: type something to send."));
+    }
+    let provider = provider(&state, model).await?;
+    let message_id = state.manager.send_message(&session_id, &content, parent_id.as_deref()).await?;
+    reply_in_background(&state, session_id, message_id.clone(), provider);
+    Ok(Sent { message_id })
+}
+
+/// Generates another version of the reply `message_id` (a failed one included: this
+/// is also "Retry"), answering the same user message; the earlier versions stay. Given
+/// a user message, replies to it. Answers the id of the user message replied to.
+#[tauri::command]
+pub async fn regenerate(
+    state: State<'_, AppState>,
+    session_id: String,
+    message_id: String,
+    model: Option<String>,
+) -> CommandResult<Sent> {
+    let provider = provider(&state, model).await?;
+    let (chat, _) = conversation(&state.manager, &session_id).await?;
+    let message = chat.message(&message_id).ok_or_else(|| ClientError::NoSuchMessage(message_id.clone()))?;
+    let question = match message.role {
+        Role::User => message.id.clone(),
+        _ => message.parent_id.clone().ok_or_else(|| {
+            CommandError::invalid("This reply answers no message of yours, so it cannot be generated again.")
+        })?,
+    };
+    reply_in_background(&state, session_id, question.clone(), provider);
+    Ok(Sent { message_id: question })
+}
+
+/// Sends `content` as a new version of the user message `message_id` (same parent),
+/// then generates its reply; the earlier version and its replies stay reachable.
+#[tauri::command]
+pub async fn edit_message(
+    state: State<'_, AppState>,
+    session_id: String,
+    message_id: String,
+    content: String,
+    model: Option<String>,
+) -> CommandResult<Sent> {
+    if content.trim().is_empty() {
+        return Err(CommandError::invalid("The message is empty: type something to send."));
+    }
+    let provider = provider(&state, model).await?;
+    let (chat, _) = conversation(&state.manager, &session_id).await?;
+    let edited = chat.message(&message_id).ok_or_else(|| ClientError::NoSuchMessage(message_id.clone()))?;
+    if edited.role != Role::User {
+        return Err(CommandError::invalid("Only your own messages can be edited; regenerate a reply instead."));
+    }
+    let sent = state.manager.send_message(&session_id, &content, edited.parent_id.as_deref()).await?;
+    reply_in_background(&state, session_id, sent.clone(), provider);
+    Ok(Sent { message_id: sent })
+}
+
+/// The assistant from the settings, with `model` instead of theirs when given.
+async fn provider(state: &AppState, model: Option<String>) -> CommandResult<Box<dyn Provider>> {
+    let home = state.home.clone();
+    // Reading a key may ask the OS keyring over D-Bus: off the async threads.
+    tokio::task::spawn_blocking(move || {
+        let settings = Settings::load(&home);
+        let settings = match model {
+            Some(model) => Settings { model: Some(model), ..settings },
+            None => settings,
+        };
+        settings.provider(&ApiKeys::new(&home))
+    })
+    .await
+    .map_err(|e| CommandError::invalid(e.to_string()))?
+    .map_err(|e| CommandError::invalid(e.to_string()))
+}
+
+/// Generates the reply to `question` in the background; one reply per chat at a time
+/// (a new one cancels the one running).
+fn reply_in_background(state: &AppState, session_id: String, question: String, provider: Box<dyn Provider>) {
+    let cancel = CancellationToken::new();
+    if let Some(previous) = state.generations.lock().unwrap().insert(session_id.clone(), cancel.clone()) {
+        previous.cancel();
+    }
+    let manager = state.manager.clone();
+    tauri::async_runtime::spawn(async move {
+        // A finished reply's token stays in the map until the next one replaces it:
+        // cancelling it then is a no-op.
+        let options = GenerationOptions::default();
+        if let Err(e) = generate(&manager, &session_id, &question, &*provider, options, cancel).await {
+            tracing::warn!(error = %e, "the assistant's reply could not be written");
+        }
+    });
 }

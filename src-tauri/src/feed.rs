@@ -66,6 +66,8 @@ mod tests {
             status,
             error: None,
             created_at: "2026-01-01T00:00:00Z".into(),
+            parent_id: None,
+            model: None,
         }
     }
 

@@ -43,7 +43,16 @@ export type Role = "user" | "assistant" | "system";
 
 export type MessageStatus = "streaming" | "complete" | "stopped" | "failed";
 
-export type Message = { id: string, role: Role, actorId: string, text: string, status: MessageStatus, error: string | null, createdAt: string, };
+export type Message = { id: string, role: Role, actorId: string, text: string, status: MessageStatus, error: string | null, createdAt: string, 
+/**
+ * The message this one follows in its thread (none for a thread's first message
+ * and for system messages), resolved as [`Conversation`] describes.
+ */
+parentId: string | null, 
+/**
+ * The model that wrote a reply, when its writer said.
+ */
+model: string | null, };
 
 export type Update = { "kind": "message", message: Message, } | { "kind": "delta", id: string, text: string, } | { "kind": "title", title: string, } | { "kind": "reset" };
 
@@ -80,7 +89,7 @@ export const STATUS_KINDS: Record<number, ErrorKind> = {
   504: "network",
 };
 
-export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready"] as const;
+export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "stop", "subscribe_session", "unsubscribe_session", "ui_ready", "send_message", "regenerate", "edit_message"] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -98,11 +107,13 @@ export interface Commands {
   start_session: { args: { title?: string | null }; result: ChatInfo };
   rename_session: { args: { sessionId: string; title: string }; result: ChatInfo };
   delete_session: { args: { sessionId: string }; result: null };
-  send_message: { args: { sessionId: string; content: string }; result: Sent };
   stop: { args: { sessionId: string; messageId?: string | null }; result: null };
   subscribe_session: { args: { sessionId: string; onEvent: Channel<ChatFeed> }; result: null };
   unsubscribe_session: { args: { sessionId: string }; result: null };
   ui_ready: { args: { screen: Screen }; result: null };
+  send_message: { args: { sessionId: string; content: string; parentId?: string | null; model?: string | null }; result: Sent };
+  regenerate: { args: { sessionId: string; messageId: string; model?: string | null }; result: Sent };
+  edit_message: { args: { sessionId: string; messageId: string; content: string; model?: string | null }; result: Sent };
 }
 
 /** Each event's payload. */

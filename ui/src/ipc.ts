@@ -102,7 +102,16 @@ export const api = {
   startSession: (title?: string) => call("start_session", title ? { title } : {}),
   renameSession: (sessionId: string, title: string) => call("rename_session", { sessionId, title }),
   deleteSession: (sessionId: string) => call("delete_session", { sessionId }),
-  sendMessage: (sessionId: string, content: string) => call("send_message", { sessionId, content }),
+  /** Sends after `parentId` (the last message on screen; null starts the chat). `model`:
+   *  the composer's pick for this reply, null for the settings' one. */
+  sendMessage: (sessionId: string, content: string, parentId: string | null, model: string | null = null) =>
+    call("send_message", { sessionId, content, parentId, model }),
+  /** Another version of the reply `messageId` (also Retry of a failed one). */
+  regenerate: (sessionId: string, messageId: string, model: string | null = null) =>
+    call("regenerate", { sessionId, messageId, model }),
+  /** `content` as a new version of the user message `messageId`, then its reply. */
+  editMessage: (sessionId: string, messageId: string, content: string, model: string | null = null) =>
+    call("edit_message", { sessionId, messageId, content, model }),
   stop: (sessionId: string, messageId?: string) => call("stop", messageId ? { sessionId, messageId } : { sessionId }),
   subscribeSession(sessionId: string, onFeed: (feed: ChatFeed) => void): Promise<null> {
     const onEvent = new Channel<ChatFeed>(onFeed);

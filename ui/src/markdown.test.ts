@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { renderMarkdown } from "./markdown";
+import { renderMarkdown, splitSettled } from "./markdown";
 
 function dom(markdown: string): HTMLElement {
   const div = document.createElement("div");
@@ -49,5 +49,22 @@ describe("renderMarkdown", () => {
   it("renders half-written Markdown while it streams", () => {
     expect(() => renderMarkdown("```py\nprint(")).not.toThrow();
     expect(dom("```py\nprint(").querySelector("code")?.textContent).toBe("print(\n");
+  });
+});
+
+describe("splitSettled", () => {
+  it("cuts after the last blank line outside a code fence", () => {
+    expect(splitSettled("one\n\ntwo")).toEqual(["one\n\n", "two"]);
+    expect(splitSettled("one\n\ntwo\n\nthr")).toEqual(["one\n\ntwo\n\n", "thr"]);
+    expect(splitSettled("just text")).toEqual(["", "just text"]);
+    const fence = "intro\n\n```ts\nconst a = 1;\n\nconst b = 2;\n";
+    expect(splitSettled(fence)).toEqual(["intro\n\n", "```ts\nconst a = 1;\n\nconst b = 2;\n"]);
+    expect(splitSettled(fence + "```\n\nafter")).toEqual([fence + "```\n\n", "after"]);
+  });
+
+  it("renders the same as the whole once both parts are joined", () => {
+    const text = "# Title\n\nSome *text*.\n\n- a\n- b\n\n```py\nx = 1\n```\n\nEnd";
+    const [settled, tail] = splitSettled(text);
+    expect(renderMarkdown(settled) + renderMarkdown(tail)).toBe(renderMarkdown(text));
   });
 });

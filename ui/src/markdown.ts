@@ -72,6 +72,25 @@ export function renderMarkdown(text: string): string {
 
 /** The language a code block was labelled with, if any. */
 export function codeLanguage(code: Element): string | null {
-  const match = /^language-(.+)$/.exec(code.getAttribute("class") ?? "");
+  const match = /(?:^|\s)language-(\S+)/.exec(code.getAttribute("class") ?? "");
   return match ? match[1] : null;
+}
+
+/** A streaming reply split where its settled part ends: after the last blank line
+ *  outside a code fence. The settled part does not change as text arrives, so it is
+ *  parsed once and only the tail is parsed again per frame. */
+export function splitSettled(text: string): [settled: string, tail: string] {
+  let cut = 0;
+  let inFence = false;
+  let lineStart = 0;
+  while (lineStart <= text.length) {
+    const end = text.indexOf("\n", lineStart);
+    const lineEnd = end === -1 ? text.length : end;
+    const line = text.slice(lineStart, lineEnd);
+    if (/^\s{0,3}(```|~~~)/.test(line)) inFence = !inFence;
+    else if (!inFence && end !== -1 && line.trim() === "" && lineStart > 0) cut = end + 1;
+    if (end === -1) break;
+    lineStart = end + 1;
+  }
+  return [text.slice(0, cut), text.slice(cut)];
 }

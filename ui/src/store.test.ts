@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FakeShell, type Scenario } from "../test/fake-shell";
 import { api } from "./ipc";
+import { turnKey } from "./branches";
 import { Store, titleFrom } from "./store";
 
 let store: Store;
@@ -62,7 +63,7 @@ describe("Store", () => {
     const [meta] = store.state.sessions;
     expect(meta.title).toBe("Plan a trip to Lisbon");
     expect(store.state.activeId).toBe(meta.sessionId);
-    expect(shell.callsOf("send_message")[0].args).toEqual({ sessionId: meta.sessionId, content: "Plan a trip to Lisbon\nwith kids" });
+    expect(shell.callsOf("send_message")[0].args).toEqual({ sessionId: meta.sessionId, content: "Plan a trip to Lisbon\nwith kids", parentId: null, model: null });
     expect(store.draft()).toBe("");
     expect(store.replyRunning()).toBe(true);
     expect(store.canSend()).toBe(false);
@@ -262,5 +263,77 @@ describe("Store", () => {
     expect(titleFrom("  Hello there \nsecond")).toBe("Hello there");
     expect(titleFrom("x".repeat(100))).toHaveLength(60);
     expect(titleFrom("x".repeat(100)).endsWith("…")).toBe(true);
+  });
+
+  describe("versions", () => {
+    async function chatWithOneTurn() {
+      const shell = await boot({ signedIn: true, sessions: [{ title: "t", messages: [["user", "Q"], ["assistant", "A"]] }] });
+      await store.openSession(store.state.sessions[0].sessionId);
+      await settle();
+      return shell;
+    }
+    const texts = () => store.state.chat!.thread.map((m) => m.text);
+
+    it("sends after the last message on screen", async () => {
+      const shell = await chatWithOneTurn();
+      const [, answer] = store.state.chat!.thread;
+      store.setDraft("more");
+      await store.send();
+      expect(shell.callsOf("send_message")[0].args).toMatchObject({ parentId: answer.id, content: "more" });
+    });
+
+    it("regenerates the last reply into a second version, shown at once, and switches back", async () => {
+      const shell = await chatWithOneTurn();
+      const [question, first] = store.state.chat!.thread;
+      shell.nextReply = ["A, again"];
+      await store.regenerate(first.id);
+      expect(shell.callsOf("regenerate")[0].args).toEqual({ sessionId: store.state.activeId, messageId: first.id, model: null });
+      expect(store.replyRunning()).toBe(true);
+      shell.streamNext();
+      await settle();
+      expect(store.replyRunning()).toBe(false);
+      expect(texts()).toEqual(["Q", "A, again"]);
+      const second = store.state.chat!.thread[1];
+      expect(second.parentId).toBe(question.id);
+      expect(store.state.chat!.versions[turnKey(second)]).toEqual([first.id, second.id]);
+      store.chooseVersion(first.id);
+      expect(texts()).toEqual(["Q", "A"]);
+      // A new message goes under the version on screen.
+      store.setDraft("follow-up");
+      await store.send();
+      expect(shell.callsOf("send_message")[0].args).toMatchObject({ parentId: first.id });
+    });
+
+    it("edits a message into a new version with its own reply, keeping the old thread", async () => {
+      const shell = await chatWithOneTurn();
+      const [question] = store.state.chat!.thread;
+      shell.nextReply = ["A2"];
+      expect(await store.edit(question.id, "Q, edited")).toBe(true);
+      expect(shell.callsOf("edit_message")[0].args).toMatchObject({ messageId: question.id, content: "Q, edited" });
+      shell.streamNext();
+      await settle();
+      expect(texts()).toEqual(["Q, edited", "A2"]);
+      store.chooseVersion(question.id);
+      expect(texts()).toEqual(["Q", "A"]);
+      expect(await store.edit(question.id, "   ")).toBe(false);
+    });
+
+    it("retries a failed reply as a new version", async () => {
+      const shell = await boot({ signedIn: true, sessions: [{ title: "t" }] });
+      await store.openSession(store.state.sessions[0].sessionId);
+      shell.nextReply = ["partial"];
+      shell.nextReplyError = "The provider is rate limiting requests: wait and try again";
+      store.setDraft("hi");
+      await store.send();
+      shell.streamNext();
+      await settle();
+      const failed = store.state.chat!.thread[1];
+      expect(failed).toMatchObject({ status: "failed", error: expect.stringContaining("rate limiting") });
+      shell.nextReply = ["fine"];
+      await store.regenerate(failed.id);
+      shell.streamNext();
+      await settle();
+      expect(texts()).toEqual(["hi", "fine"]);
+    });
   });
 });

@@ -15,6 +15,7 @@ import {
   type Update,
   type User,
 } from "./ipc";
+import { choose, showNewest, turnKey, visibleThread, type VersionChoice } from "./branches";
 
 export type Phase = "loading" | "signed-out" | "signed-in";
 
@@ -36,7 +37,12 @@ export interface Banner {
 
 export interface ChatView {
   title: string | null;
+  /** Every message of every version, in stream order. */
   messages: Message[];
+  /** What is on screen: one thread, the versions this window chose (newest by default). */
+  thread: Message[];
+  /** The versions of each turn (by `turnKey`), in stream order. */
+  versions: Record<string, string[]>;
   streaming: Message | null;
   /** The subscription ended (closed or failed for good); what is shown may be stale. */
   live: boolean;
@@ -142,6 +148,10 @@ export class Store {
   private unlisteners: Array<() => void> = [];
   private signingOut = false;
   private painted = false;
+  /** The versions picked in the open chat: local to this window, newest by default. */
+  private choice: VersionChoice = {};
+  /** How many replies the awaited message had when its new one was asked for. */
+  private repliesBefore = 0;
 
   constructor(private readonly api: Api) {}
 
@@ -270,6 +280,7 @@ export class Store {
   async openSession(sessionId: string | null): Promise<void> {
     if (sessionId === this.state.activeId) return;
     this.closeStream();
+    this.choice = {};
     this.set({ activeId: sessionId, chat: null, awaitingReplyTo: null, notice: null });
     if (sessionId) await this.openStream(sessionId);
   }
@@ -349,7 +360,9 @@ export class Store {
         this.set({ activeId: sessionId, chat: null, awaitingReplyTo: null });
         await this.openStream(sessionId);
       }
-      const { messageId } = await this.api.sendMessage(sessionId, content);
+      const parentId = this.state.chat?.thread.at(-1)?.id ?? null;
+      this.repliesBefore = 0;
+      const { messageId } = await this.api.sendMessage(sessionId, content, parentId);
       this.touch(sessionId);
       const drafts = { ...this.state.drafts, [sessionId]: "" };
       const awaiting = this.state.activeId === sessionId && !this.hasReplyAfter(messageId) ? messageId : null;
@@ -456,21 +469,81 @@ export class Store {
     return waitingFor && this.hasReplyAfter(waitingFor) ? { awaitingReplyTo: null } : {};
   }
 
+  /** Whether `messageId` got a reply since the one awaited was asked for. */
   private hasReplyAfter(messageId: string): boolean {
     const messages = this.conversation?.messages ?? [];
-    const i = messages.findIndex((m) => m.id === messageId);
-    return i >= 0 && messages.slice(i + 1).some((m) => m.role !== "user");
+    return messages.filter((m) => m.parentId === messageId && m.role !== "user").length > this.repliesBefore;
   }
 
   private view(live: boolean): ChatView {
     const c = this.conversation ?? emptyConversation();
     const running = streaming(c);
+    const messages = c.messages.map((m) => ({ ...m }));
+    const versions: Record<string, string[]> = {};
+    for (const m of messages) if (m.role !== "system") (versions[turnKey(m)] ??= []).push(m.id);
     return {
       title: c.title,
-      messages: c.messages.map((m) => ({ ...m })),
+      messages,
+      thread: visibleThread(messages, this.choice),
+      versions,
       streaming: running ? { ...running } : null,
       live,
     };
+  }
+
+  // ---- versions: regenerate, edit, switch ----
+
+  /** Shows version `messageId` of its turn (and, below it, that version's newest thread). */
+  chooseVersion(messageId: string): void {
+    const message = this.conversation?.messages.find((m) => m.id === messageId);
+    if (!message || !this.state.chat) return;
+    this.choice = choose(this.choice, message);
+    this.set({ chat: this.view(this.state.chat.live) });
+  }
+
+  canRework(): boolean {
+    const s = this.state;
+    return s.phase === "signed-in" && !s.expired && !s.sending && !this.replyRunning() && s.activeId !== null;
+  }
+
+  /** Another version of the reply `messageId` (or, for a failed one, Retry); shown
+   *  once it starts, the earlier ones a click away. */
+  async regenerate(messageId: string): Promise<void> {
+    const message = this.conversation?.messages.find((m) => m.id === messageId);
+    const question = message?.role === "user" ? message.id : message?.parentId;
+    if (!message || !question || !this.canRework()) return;
+    await this.rework(question, { parentId: question, role: "assistant" }, (id) => this.api.regenerate(id, messageId));
+  }
+
+  /** Sends `content` as a new version of the user message `messageId`. */
+  async edit(messageId: string, content: string): Promise<boolean> {
+    const message = this.conversation?.messages.find((m) => m.id === messageId);
+    if (!message || message.role !== "user" || !content.trim() || !this.canRework()) return false;
+    return this.rework(null, message, (id) => this.api.editMessage(id, messageId, content));
+  }
+
+  /** Asks the shell for a new version of `turn`, then waits for the reply to the
+   *  message it names (`question`, or the new message itself). */
+  private async rework(
+    question: string | null,
+    turn: Pick<Message, "parentId" | "role">,
+    ask: (sessionId: string) => Promise<{ messageId: string }>,
+  ): Promise<boolean> {
+    const sessionId = this.state.activeId!;
+    this.choice = showNewest(this.choice, turn);
+    this.repliesBefore = question ? (this.conversation?.messages ?? []).filter((m) => m.parentId === question && m.role !== "user").length : 0;
+    this.set({ sending: true, notice: null, chat: this.state.chat && this.view(this.state.chat.live) });
+    try {
+      const { messageId } = await ask(sessionId);
+      this.touch(sessionId);
+      const awaiting = this.state.activeId === sessionId && !this.hasReplyAfter(messageId) ? messageId : null;
+      this.set({ sending: false, awaitingReplyTo: awaiting });
+      return true;
+    } catch (error) {
+      this.set({ sending: false });
+      this.fail(error, sessionId);
+      return false;
+    }
   }
 
   // ---- errors and retries ----

@@ -50,6 +50,10 @@ interface StoredSession {
 
 interface Generation {
   sessionId: string;
+  /** The user message answered. */
+  parentId: string;
+  /** Set: the reply fails with this after its pieces. */
+  error: string | null;
   message: Message | null;
   messageId: string;
   pieces: string[];
@@ -102,6 +106,8 @@ export class FakeShell {
   failures = new Map<string, CommandError[]>();
   /** Pieces of the next reply (text deltas); defaultReply() if unset. */
   nextReply: string[] | null = null;
+  /** When set, the next reply fails with this error after its pieces. */
+  nextReplyError: string | null = null;
   replyMode: "auto" | "manual";
   replyIntervalMs: number;
   sessions = new Map<string, StoredSession>();
@@ -139,7 +145,12 @@ export class FakeShell {
     };
     const stored: StoredSession = { meta, updates: [] };
     this.sessions.set(sessionId, stored);
-    for (const [role, text] of s.messages ?? []) this.message(stored, this.newMessage(role, text, "complete"));
+    let parentId: string | null = null;
+    for (const [role, text] of s.messages ?? []) {
+      const message = this.newMessage(role, text, "complete", newId("m"), parentId);
+      this.message(stored, message);
+      parentId = message.id;
+    }
     return meta;
   }
 
@@ -271,8 +282,6 @@ export class FakeShell {
         return this.rename(this.session(args), this.text(args, "title"));
       case "delete_session":
         return this.remove(this.session(args));
-      case "send_message":
-        return this.send(this.session(args), this.text(args, "content"));
       case "stop":
         return this.stop(this.session(args), args.messageId);
       case "subscribe_session":
@@ -280,6 +289,13 @@ export class FakeShell {
       case "unsubscribe_session":
         this.channels.delete(String(args.sessionId));
         return null;
+      // ---- branches ----
+      case "send_message":
+        return this.send(this.session(args), this.text(args, "content"), this.parent(args));
+      case "regenerate":
+        return this.regenerate(this.session(args), this.text(args, "messageId"));
+      case "edit_message":
+        return this.edit(this.session(args), this.text(args, "messageId"), this.text(args, "content"));
       default:
         throw { kind: "invalid", message: `unknown command ${cmd}` };
     }
@@ -325,8 +341,12 @@ export class FakeShell {
     this.update(stored, { kind: "message", message: { ...message } });
   }
 
-  private newMessage(role: "user" | "assistant", text: string, status: Message["status"], id = newId("m")): Message {
-    return { id, role, actorId: role === "user" ? this.user.id : "assistant", text, status, error: null, createdAt: iso() };
+  private newMessage(
+    role: "user" | "assistant", text: string, status: Message["status"], id = newId("m"), parentId: string | null = null,
+  ): Message {
+    const actorId = role === "user" ? this.user.id : "assistant";
+    const model = role === "assistant" ? "fake-model" : null;
+    return { id, role, actorId, text, status, error: null, createdAt: iso(), parentId, model };
   }
 
   private rename(stored: StoredSession, title: string): ChatInfo {
@@ -356,10 +376,47 @@ export class FakeShell {
     return null;
   }
 
-  private send(stored: StoredSession, content: string): Commands["send_message"]["result"] {
+  // ---- branches: messages name their parent; regenerate and edit add versions ----
+
+  private parent(args: Record<string, unknown>): string | null {
+    const parentId = args.parentId ?? null;
+    if (parentId !== null && typeof parentId !== "string") throw { kind: "invalid", message: "parentId must be a string" };
+    return parentId;
+  }
+
+  /** A message of the session as it now stands (the last update that carried it whole). */
+  messageOf(stored: StoredSession, id: string): Message | undefined {
+    let found: Message | undefined;
+    for (const u of stored.updates) if (u.kind === "message" && u.message.id === id) found = u.message;
+    return found;
+  }
+
+  private regenerate(stored: StoredSession, messageId: string): Commands["regenerate"]["result"] {
+    const message = this.messageOf(stored, messageId);
+    if (!message) throw { kind: "invalid", message: "That message is not in this chat." };
+    const question = message.role === "user" ? message.id : message.parentId;
+    if (!question) throw { kind: "invalid", message: "This reply answers no message of yours." };
+    this.reply(stored, question, this.messageOf(stored, question)?.text ?? "");
+    return { messageId: question };
+  }
+
+  private edit(stored: StoredSession, messageId: string, content: string): Commands["edit_message"]["result"] {
+    const message = this.messageOf(stored, messageId);
+    if (message?.role !== "user") throw { kind: "invalid", message: "Only your own messages can be edited." };
+    return this.send(stored, content, message.parentId);
+  }
+
+  private send(stored: StoredSession, content: string, parentId: string | null): Commands["send_message"]["result"] {
     const messageId = newId("m");
-    this.message(stored, this.newMessage("user", content, "complete", messageId));
+    this.message(stored, this.newMessage("user", content, "complete", messageId, parentId));
+    this.reply(stored, messageId, content);
+    return { messageId };
+  }
+
+  private reply(stored: StoredSession, question: string, content: string): void {
     const generation: Generation = {
+      parentId: question,
+      error: this.nextReplyError,
       sessionId: stored.meta.sessionId,
       message: null,
       messageId: newId("a"),
@@ -367,9 +424,9 @@ export class FakeShell {
       timer: null,
     };
     this.nextReply = null;
+    this.nextReplyError = null;
     this.generations.set(generation.sessionId, generation);
     if (this.replyMode === "auto") this.schedule(generation);
-    return { messageId };
   }
 
   private schedule(generation: Generation): void {
@@ -385,14 +442,15 @@ export class FakeShell {
     if (!stored) return;
     const piece = generation.pieces.shift();
     if (piece !== undefined && !generation.message) {
-      generation.message = this.newMessage("assistant", piece, "streaming", generation.messageId);
+      generation.message = this.newMessage("assistant", piece, "streaming", generation.messageId, generation.parentId);
       this.message(stored, generation.message);
     } else if (piece !== undefined) {
       generation.message!.text += piece;
       this.update(stored, { kind: "delta", id: generation.messageId, text: piece });
     } else {
-      const message = generation.message ?? this.newMessage("assistant", "", "streaming", generation.messageId);
-      message.status = "complete";
+      const message = generation.message ?? this.newMessage("assistant", "", "streaming", generation.messageId, generation.parentId);
+      message.status = generation.error ? "failed" : "complete";
+      message.error = generation.error;
       this.message(stored, message);
       this.generations.delete(generation.sessionId);
     }
@@ -403,7 +461,7 @@ export class FakeShell {
     if (!generation || (messageId !== undefined && messageId !== generation.messageId)) return null;
     if (generation.timer) clearTimeout(generation.timer);
     this.generations.delete(stored.meta.sessionId);
-    const message = generation.message ?? this.newMessage("assistant", "", "streaming", generation.messageId);
+    const message = generation.message ?? this.newMessage("assistant", "", "streaming", generation.messageId, generation.parentId);
     message.status = "stopped";
     this.message(stored, message);
     return null;

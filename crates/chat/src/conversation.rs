@@ -1,4 +1,10 @@
 //! A conversation, materialized by replaying a session's events in stream order.
+//!
+//! Messages form a tree through their parents: regenerating a reply or editing a
+//! message adds a sibling (same parent, same role), a new version of that turn, and
+//! every version stays in the one stream. What a person reads is one thread, root to
+//! leaf ([`Conversation::thread`]); which version of a turn they look at is their
+//! device's choice, the newest by default ([`Conversation::latest_leaf`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,6 +36,11 @@ pub struct Message {
     pub status: MessageStatus,
     pub error: Option<String>,
     pub created_at: String,
+    /// The message this one follows in its thread (none for a thread's first message
+    /// and for system messages), resolved as [`Conversation`] describes.
+    pub parent_id: Option<String>,
+    /// The model that wrote a reply, when its writer said.
+    pub model: Option<String>,
 }
 
 /// What applying one event changed: enough for a view to follow the conversation
@@ -53,7 +64,19 @@ pub enum Update {
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
     pub title: Option<String>,
+    /// Every message of every version, in stream order (system messages included).
     pub messages: Vec<Message>,
+    /// The latest system message's text; not part of any thread.
+    pub system_prompt: Option<String>,
+    /// The last non-system message so far: the parent of a message written without
+    /// one by an older writer, which only ever appended to a single thread.
+    #[serde(skip)]
+    last_in_thread: Option<String>,
+    /// Whether some message named its parent: then the stream comes from a writer that
+    /// always does, and a message without a parent starts a thread (an edited first
+    /// message) instead of following the last one.
+    #[serde(skip)]
+    parents_written: bool,
     #[serde(skip)]
     index: HashMap<String, usize>,
     /// Keys already applied: a replayed or re-delivered event changes nothing.
@@ -80,6 +103,51 @@ impl Conversation {
         self.messages.iter().rev().find(|m| m.status == MessageStatus::Streaming)
     }
 
+    /// The thread ending at `leaf`, root first; empty when `leaf` is unknown.
+    pub fn thread(&self, leaf: &str) -> Vec<&Message> {
+        let mut thread = Vec::new();
+        let mut next = self.message(leaf);
+        while let Some(message) = next {
+            // Parents always come earlier in the stream, but a bad writer could still
+            // point in circles: a thread never holds more than every message.
+            if thread.len() == self.messages.len() {
+                break;
+            }
+            thread.push(message);
+            next = message.parent_id.as_deref().and_then(|id| self.message(id));
+        }
+        thread.reverse();
+        thread
+    }
+
+    /// The end of the thread a device shows when nobody picked versions: from the
+    /// newest first message, always the newest reply or follow-up.
+    pub fn latest_leaf(&self) -> Option<&str> {
+        let mut newest_child: HashMap<Option<&str>, &str> = HashMap::new();
+        for message in self.messages.iter().filter(|m| m.role != Role::System) {
+            newest_child.insert(message.parent_id.as_deref(), &message.id);
+        }
+        let mut leaf = *newest_child.get(&None)?;
+        for _ in 0..self.messages.len() {
+            match newest_child.get(&Some(leaf)) {
+                Some(child) => leaf = child,
+                None => break,
+            }
+        }
+        Some(leaf)
+    }
+
+    /// The versions of the turn `id` belongs to (messages with its parent and role), in
+    /// stream order; `id` itself included. Empty when `id` is unknown.
+    pub fn versions(&self, id: &str) -> Vec<&str> {
+        let Some(message) = self.message(id).filter(|m| m.role != Role::System) else { return Vec::new() };
+        self.messages
+            .iter()
+            .filter(|m| m.role == message.role && m.parent_id == message.parent_id)
+            .map(|m| m.id.as_str())
+            .collect()
+    }
+
     /// Applies one event; returns what it changed, if anything (a re-delivered chunk
     /// or an unknown event changes nothing).
     pub fn apply(&mut self, event: &Event) -> Option<Update> {
@@ -103,8 +171,9 @@ impl Conversation {
             return None;
         }
         let known = self.index.contains_key(&record.message_id);
+        let learned = known && self.learn_parent_and_model(record);
         let message = self.message_mut(record);
-        if let (true, Chunk::TextDelta { delta }) = (known, &record.chunk) {
+        if let (true, false, Chunk::TextDelta { delta }) = (known, learned, &record.chunk) {
             message.text.push_str(delta);
             return Some(Update::Delta { id: message.id.clone(), text: delta.clone() });
         }
@@ -112,6 +181,12 @@ impl Conversation {
             Chunk::WholeMessage { content } => {
                 message.text.push_str(content);
                 message.status = MessageStatus::Complete;
+                if message.role == Role::System {
+                    // An empty one clears the prompt.
+                    let message = message.clone();
+                    self.system_prompt = Some(message.text.clone()).filter(|t| !t.is_empty());
+                    return Some(Update::Message { message });
+                }
             }
             Chunk::TextDelta { delta } => message.text.push_str(delta),
             Chunk::MessageEnd => {
@@ -132,8 +207,50 @@ impl Conversation {
         Some(Update::Message { message: message.clone() })
     }
 
+    /// A parent or model on a later chunk of a known message (a stop from another
+    /// device can take a reply's first chunk): taken if the message had none. Returns
+    /// whether the message changed.
+    fn learn_parent_and_model(&mut self, record: &ChunkRecord) -> bool {
+        let i = self.index[&record.message_id];
+        let parent = record.parent_id.as_deref().filter(|p| self.index.get(*p).is_some_and(|&at| at < i));
+        let message = &mut self.messages[i];
+        let mut changed = false;
+        if let (Some(parent), None, false) = (parent, &message.parent_id, message.role == Role::System) {
+            message.parent_id = Some(parent.to_owned());
+            self.parents_written = true;
+            changed = true;
+        }
+        if let (Some(model), None) = (&record.model, &message.model) {
+            message.model = Some(model.clone());
+            changed = true;
+        }
+        changed
+    }
+
+    /// Where a new message goes: after its named parent if that is an earlier message,
+    /// else (an older writer) after the last message of the single thread it knew;
+    /// system messages go nowhere.
+    fn resolve_parent(&mut self, record: &ChunkRecord) -> Option<String> {
+        if record.role == Role::System {
+            return None;
+        }
+        if let Some(parent) = record.parent_id.as_ref().filter(|p| self.index.contains_key(*p)) {
+            self.parents_written = true;
+            return Some(parent.clone());
+        }
+        if self.parents_written {
+            return None;
+        }
+        self.last_in_thread.clone()
+    }
+
     fn message_mut(&mut self, record: &ChunkRecord) -> &mut Message {
-        let i = *self.index.entry(record.message_id.clone()).or_insert_with(|| {
+        if !self.index.contains_key(&record.message_id) {
+            let parent_id = self.resolve_parent(record);
+            if record.role != Role::System {
+                self.last_in_thread = Some(record.message_id.clone());
+            }
+            self.index.insert(record.message_id.clone(), self.messages.len());
             self.messages.push(Message {
                 id: record.message_id.clone(),
                 role: record.role,
@@ -142,9 +259,11 @@ impl Conversation {
                 status: MessageStatus::Streaming,
                 error: None,
                 created_at: record.created_at.clone(),
+                parent_id,
+                model: record.model.clone(),
             });
-            self.messages.len() - 1
-        });
+        }
+        let i = self.index[&record.message_id];
         &mut self.messages[i]
     }
 }
@@ -162,9 +281,29 @@ mod tests {
                 seq,
                 chunk,
                 created_at: "2026-01-01T00:00:00Z".into(),
+                parent_id: None,
+                model: None,
             },
             txid: None,
         }
+    }
+
+    /// A message's first chunk, naming its parent.
+    fn first(message_id: &str, role: Role, parent: Option<&str>, chunk: Chunk) -> Event {
+        let mut event = super::tests::chunk(message_id, role, 0, chunk);
+        if let Event::Chunk { record, .. } = &mut event {
+            record.parent_id = parent.map(str::to_owned);
+            record.model = (role == Role::Assistant).then(|| "m1".to_owned());
+        }
+        event
+    }
+
+    fn whole(text: &str) -> Chunk {
+        Chunk::WholeMessage { content: text.into() }
+    }
+
+    fn ids<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Vec<&'a str> {
+        messages.into_iter().map(|m| m.id.as_str()).collect()
     }
 
     fn delta(text: &str) -> Chunk {
@@ -275,5 +414,99 @@ mod tests {
             matches!(&updates[4], Update::Message { message } if message.text == "Hi "),
             "a new message comes whole"
         );
+    }
+
+    #[test]
+    fn events_without_parents_form_one_thread() {
+        let c = Conversation::from_events(&[
+            chunk("q1", Role::User, 0, whole("one")),
+            chunk("a1", Role::Assistant, 0, delta("1")),
+            chunk("sys", Role::System, 0, whole("Be brief")),
+            chunk("q2", Role::User, 0, whole("two")),
+            chunk("a2", Role::Assistant, 0, delta("2")),
+        ]);
+        assert_eq!(c.latest_leaf(), Some("a2"));
+        assert_eq!(ids(c.thread("a2")), ["q1", "a1", "q2", "a2"], "the system message is in no thread");
+        assert_eq!(c.message("q2").unwrap().parent_id.as_deref(), Some("a1"));
+        assert_eq!(c.message("sys").unwrap().parent_id, None);
+        assert_eq!(c.system_prompt.as_deref(), Some("Be brief"));
+        assert_eq!(c.versions("a2"), ["a2"]);
+    }
+
+    #[test]
+    fn regenerating_and_editing_branch_the_conversation() {
+        let mut c = Conversation::from_events(&[
+            first("q1", Role::User, None, whole("one")),
+            first("a1", Role::Assistant, Some("q1"), delta("1")),
+            first("q2", Role::User, Some("a1"), whole("two")),
+            first("a2", Role::Assistant, Some("q2"), delta("2")),
+            // Regenerated: a second answer to q2.
+            first("a2b", Role::Assistant, Some("q2"), delta("2b")),
+        ]);
+        assert_eq!(c.versions("a2"), ["a2", "a2b"]);
+        assert_eq!(c.latest_leaf(), Some("a2b"));
+        assert_eq!(ids(c.thread("a2")), ["q1", "a1", "q2", "a2"], "the first version stays reachable");
+        assert_eq!(c.message("a2b").unwrap().model.as_deref(), Some("m1"));
+
+        // q1 edited: a new first message (no parent) and its reply.
+        c.apply(&first("q1b", Role::User, None, whole("one, edited")));
+        c.apply(&first("a1b", Role::Assistant, Some("q1b"), delta("1b")));
+        assert_eq!(c.versions("q1"), ["q1", "q1b"]);
+        assert_eq!(c.latest_leaf(), Some("a1b"));
+        assert_eq!(ids(c.thread("a1b")), ["q1b", "a1b"]);
+        assert_eq!(ids(c.thread("a2b")), ["q1", "a1", "q2", "a2b"]);
+
+        // q2 edited under a1.
+        c.apply(&first("q2b", Role::User, Some("a1"), whole("two, edited")));
+        assert_eq!(c.versions("q2"), ["q2", "q2b"]);
+        assert_eq!(ids(c.thread("q2b")), ["q1", "a1", "q2b"]);
+        assert!(c.thread("nope").is_empty());
+        assert!(c.versions("nope").is_empty());
+    }
+
+    #[test]
+    fn a_parent_must_be_an_earlier_message() {
+        let c = Conversation::from_events(&[
+            first("q1", Role::User, None, whole("one")),
+            first("a1", Role::Assistant, Some("q1"), delta("1")),
+            // Names a message that does not exist (yet): read as an older writer's.
+            first("a2", Role::Assistant, Some("later"), delta("2")),
+            first("later", Role::User, Some("a2"), whole("x")),
+        ]);
+        assert_eq!(c.message("a2").unwrap().parent_id, None, "parents were written, so it starts a thread");
+        assert_eq!(ids(c.thread("later")), ["a2", "later"]);
+    }
+
+    #[test]
+    fn a_parent_on_a_later_chunk_is_taken() {
+        // A stop from another device took the reply's seq 0.
+        let mut c = Conversation::from_events(&[
+            first("q1", Role::User, None, whole("one")),
+            first("a1", Role::Assistant, Some("q1"), delta("1")),
+            first("q1b", Role::User, None, whole("one, edited")),
+            chunk("a2", Role::Assistant, 0, Chunk::Stop),
+        ]);
+        assert_eq!(c.message("a2").unwrap().parent_id, None);
+        let mut late = first("a2", Role::Assistant, Some("q1"), delta("x"));
+        if let Event::Chunk { record, .. } = &mut late {
+            record.seq = 1;
+        }
+        let update = c.apply(&late).unwrap();
+        assert!(matches!(update, Update::Message { message } if message.parent_id.as_deref() == Some("q1")
+            && message.model.as_deref() == Some("m1") && message.text == "x"));
+        assert_eq!(c.versions("a1"), ["a1", "a2"]);
+    }
+
+    #[test]
+    fn the_latest_system_message_is_the_prompt() {
+        let mut c = Conversation::from_events(&[
+            chunk("s1", Role::System, 0, whole("Be brief")),
+            chunk("s2", Role::System, 0, whole("Be kind")),
+        ]);
+        assert_eq!(c.system_prompt.as_deref(), Some("Be kind"));
+        assert_eq!(c.latest_leaf(), None);
+        assert!(c.versions("s1").is_empty());
+        c.apply(&chunk("s3", Role::System, 0, whole("")));
+        assert_eq!(c.system_prompt, None, "an empty one clears it");
     }
 }

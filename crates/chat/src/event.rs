@@ -55,6 +55,15 @@ pub struct ChunkRecord {
     pub chunk: Chunk,
     /// RFC 3339, set by the server.
     pub created_at: String,
+    /// The message this one follows in its thread, written on a message's first chunk:
+    /// for a user message the last message of the thread it was typed under (none for
+    /// a first message), for a reply the user message it answers. Regenerating or
+    /// editing adds a message with the same parent, which is how a turn gets versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// On a reply's first chunk: the model that wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// The `value` of a session event.
@@ -145,6 +154,8 @@ mod tests {
                 seq: 3,
                 chunk: Chunk::TextDelta { delta: "Hi".into() },
                 created_at: "2026-01-01T00:00:00Z".into(),
+                parent_id: None,
+                model: None,
             },
             txid: Some("t1".into()),
         };
@@ -156,6 +167,16 @@ mod tests {
                 "headers":{"operation":"insert","txid":"t1"}})
         );
         assert_eq!(Event::from_json(&json), event);
+    }
+
+    #[test]
+    fn parent_and_model_are_written_only_when_present() {
+        let value = json!({"messageId":"a","actorId":"assistant","role":"assistant","seq":0,
+            "chunk":{"type":"text-delta","delta":"Hi"},"createdAt":"2026-01-01T00:00:00Z",
+            "parentId":"q","model":"gpt-4o"});
+        let record: ChunkRecord = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!((record.parent_id.as_deref(), record.model.as_deref()), (Some("q"), Some("gpt-4o")));
+        assert_eq!(serde_json::to_value(&record).unwrap(), value);
     }
 
     #[test]

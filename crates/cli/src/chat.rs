@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use superset_chat::{Conversation, Event, MessageStatus, Role};
+use superset_client::assistant::generation::conversation;
 use superset_client::assistant::settings::ApiKeys;
 use superset_client::assistant::{generate, GenerationOptions, Provider, Settings};
 use superset_client::chats::chat_stream;
@@ -74,14 +75,18 @@ struct Turn<'a> {
 
 impl Turn<'_> {
     async fn take(&mut self, text: &str) -> anyhow::Result<()> {
-        self.manager.send_message(self.session_id, text).await?;
+        // After the thread every device shows by default; read afresh, as the view may
+        // not have caught up yet (and another device may have written meanwhile).
+        let (now, _) = conversation(self.manager, self.session_id).await?;
+        let sent = self.manager.send_message(self.session_id, text, now.latest_leaf()).await?;
         let cancel = CancellationToken::new();
         let on_signal = cancel.clone();
         let signal = tokio::spawn(async move {
             superset_edge::signal::shutdown().await;
             on_signal.cancel();
         });
-        let generation = generate(self.manager, self.session_id, self.provider, GenerationOptions::default(), cancel);
+        let options = GenerationOptions::default();
+        let generation = generate(self.manager, self.session_id, &sent, self.provider, options, cancel);
         tokio::pin!(generation);
         let mut reply: Option<String> = None;
         let result = loop {

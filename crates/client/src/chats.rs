@@ -46,18 +46,43 @@ impl SessionManager {
         Ok(())
     }
 
-    /// Sends a user message; returns its id.
-    pub async fn send_message(&self, chat_id: &str, content: &str) -> Result<String, ClientError> {
+    /// Sends a user message after `parent_id` (the last message of the thread it was
+    /// typed under; `None` for a first message, or a new version of one); returns its id.
+    ///
+    /// Editing a message is sending its new text with the old one's parent: both stay
+    /// in this chat's stream as versions of the turn. (The server's `fork` would copy
+    /// the chat into a new one per version instead, filling the list of chats.)
+    pub async fn send_message(
+        &self,
+        chat_id: &str,
+        content: &str,
+        parent_id: Option<&str>,
+    ) -> Result<String, ClientError> {
+        self.send_message_with_id(chat_id, &uuid::Uuid::new_v4().to_string(), content, parent_id).await
+    }
+
+    /// [`Self::send_message`] with the caller's own message id, so a caller that keeps
+    /// unsent messages (an outbox) can send one again safely after any failure.
+    pub async fn send_message_with_id(
+        &self,
+        chat_id: &str,
+        message_id: &str,
+        content: &str,
+        parent_id: Option<&str>,
+    ) -> Result<String, ClientError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Sent {
             message_id: String,
         }
-        // The id is chosen here so the send can be repeated when its answer is lost:
-        // the server refuses a message id it already has (409), which then means the
-        // first attempt landed.
-        let message_id = uuid::Uuid::new_v4().to_string();
-        let body = json!({ "content": content, "messageId": message_id });
+        // The id is chosen before sending so the send can be repeated when its answer
+        // is lost: the server refuses a message id it already has (409), which then
+        // means the first attempt landed.
+        let message_id = message_id.to_owned();
+        let mut body = json!({ "content": content, "messageId": message_id });
+        if let Some(parent_id) = parent_id {
+            body["parentId"] = json!(parent_id);
+        }
         let path = format!("v1/sessions/{chat_id}/messages");
         match self.post_repeatable::<Sent>(&path, body).await {
             Ok(sent) => Ok(sent.message_id),

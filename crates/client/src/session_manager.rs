@@ -73,6 +73,8 @@ pub enum ClientError {
     BadAnswer(String),
     #[error("{0:?} is not a valid content type")]
     BadContentType(String),
+    #[error("message {0} is not in this chat (was it reset?): reload the chat and try again")]
+    NoSuchMessage(String),
     #[error(transparent)]
     TokenStore(#[from] TokenStoreError),
 }

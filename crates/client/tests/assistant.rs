@@ -32,6 +32,8 @@ struct Chat {
     manager: SessionManager,
     token: String,
     session: String,
+    /// The user message the next reply answers.
+    question: std::sync::Mutex<String>,
 }
 
 /// A signed-in user with a session holding one message, `question`.
@@ -46,8 +48,8 @@ async fn chat_via(stack: Stack, token: String, streams: Url, question: &str) -> 
     let (home, manager) = manager(&stack, &streams, &token);
     let session = uuid::Uuid::new_v4().to_string();
     manager.create_chat(&session).await.unwrap();
-    manager.send_message(&session, question).await.unwrap();
-    Chat { stack, _home: home, manager, token, session }
+    let question = manager.send_message(&session, question, None).await.unwrap();
+    Chat { stack, _home: home, manager, token, session, question: question.into() }
 }
 
 /// As [`chat`], with the streams server reached through a [`RecordingProxy`].
@@ -70,9 +72,26 @@ fn manager(stack: &Stack, streams: &Url, token: &str) -> (tempfile::TempDir, Ses
 
 impl Chat {
     async fn reply(&self, provider: &dyn Provider) -> superset_client::assistant::Generation {
-        generate(&self.manager, &self.session, provider, GenerationOptions::default(), CancellationToken::new())
-            .await
-            .expect("the generation runs")
+        let question = self.question.lock().unwrap().clone();
+        self.reply_to(&question, provider).await
+    }
+
+    async fn reply_to(&self, question: &str, provider: &dyn Provider) -> superset_client::assistant::Generation {
+        let (options, cancel) = (GenerationOptions::default(), CancellationToken::new());
+        generate(&self.manager, &self.session, question, provider, options, cancel).await.expect("the generation runs")
+    }
+
+    /// Sends `text` after `parent`, as the next question.
+    async fn say_after(&self, parent: Option<&str>, text: &str) -> String {
+        let id = self.manager.send_message(&self.session, text, parent).await.unwrap();
+        *self.question.lock().unwrap() = id.clone();
+        id
+    }
+
+    /// Sends `text` at the end of the thread shown by default.
+    async fn say(&self, text: &str) -> String {
+        let leaf = self.conversation().await.latest_leaf().map(str::to_owned);
+        self.say_after(leaf.as_deref(), text).await
     }
 
     async fn events(&self) -> Vec<Value> {
@@ -150,7 +169,7 @@ async fn anthropic_stream_becomes_the_reply() {
 async fn openai_compatible_stream_becomes_the_reply_with_history() {
     let chat = chat("First question").await;
     let first = chat.reply(&Echo { pace: Duration::ZERO }).await;
-    chat.manager.send_message(&chat.session, "Second question").await.unwrap();
+    chat.say("Second question").await;
     let deltas = ["Sure", " thing", "\nwith a newline", " and \"quotes\""];
     let provider = FakeProvider::start(Script::stream(openai_reply(&deltas))).await;
     // A local server needs no key: none is sent.
@@ -243,7 +262,7 @@ async fn provider_failures_become_error_chunks_and_the_session_stays_usable() {
         assert!(shown.contains(says), "{shown}");
         assert!(!shown.contains(KEY));
 
-        chat.manager.send_message(&chat.session, "again").await.unwrap();
+        chat.say("again").await;
         let next = chat.reply(&Echo { pace: Duration::ZERO }).await;
         assert_eq!(next.outcome, Outcome::Complete, "the session stays usable");
     }
@@ -325,7 +344,10 @@ async fn a_local_cancel_ends_the_reply_within_a_second() {
     let generation = {
         let (chat, provider, cancel) = (chat.clone(), anthropic(&provider), cancel.clone());
         tokio::spawn(async move {
-            generate(&chat.manager, &chat.session, &provider, GenerationOptions::default(), cancel).await.unwrap()
+            let question = chat.question.lock().unwrap().clone();
+            generate(&chat.manager, &chat.session, &question, &provider, GenerationOptions::default(), cancel)
+                .await
+                .unwrap()
         })
     };
     let message_id = until_streaming(&chat).await;
@@ -386,11 +408,123 @@ async fn a_message_whose_answer_was_lost_is_sent_once() {
     let (chat, proxy) = chat_through_proxy("first").await;
 
     proxy.lose_answers("/messages", 1);
-    let id = chat.manager.send_message(&chat.session, "second").await.expect("sent despite the lost answer");
+    let first = chat.question.lock().unwrap().clone();
+    let id =
+        chat.manager.send_message(&chat.session, "second", Some(&first)).await.expect("sent despite the lost answer");
     let conversation = chat.conversation().await;
     let texts: Vec<&str> = conversation.messages.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["first", "second"]);
     assert!(conversation.message(&id).is_some(), "the id returned is the stored message's");
     let posts = proxy.seen().iter().filter(|s| s.target.ends_with("/messages")).count();
     assert_eq!(posts, 3, "first, second, and second again");
+}
+
+/// A provider that says which model it is, as the configured ones do.
+struct Named<P>(P, &'static str);
+
+#[async_trait::async_trait]
+impl<P: Provider> Provider for Named<P> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn model(&self) -> Option<&str> {
+        Some(self.1)
+    }
+
+    async fn reply(
+        &self,
+        history: &[superset_client::assistant::Turn],
+    ) -> Result<superset_client::assistant::Deltas, superset_client::assistant::ProviderError> {
+        self.0.reply(history).await
+    }
+}
+
+/// Regenerating a reply and editing a question keep every version in the one chat:
+/// each version names its parent (and a reply its model), the threads are right, and
+/// the provider is shown the system prompt and the thread being answered, not the
+/// other versions.
+#[tokio::test]
+async fn regenerate_and_edit_make_versions_and_the_provider_sees_only_the_thread() {
+    let chat = chat("First question").await;
+    let q1 = chat.question.lock().unwrap().clone();
+    let a1 = chat.reply(&Echo { pace: Duration::ZERO }).await;
+    let system = serde_json::json!({"messageId": uuid::Uuid::new_v4().to_string(), "role": "system",
+        "chunk": {"type": "whole-message", "content": "Answer in French."}});
+    let url = chat.stack.streams.join(&format!("v1/sessions/{}/chunks", chat.session)).unwrap();
+    let answer = reqwest::Client::new().post(url).bearer_auth(&chat.token).json(&system).send().await.unwrap();
+    assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
+    let q2 = chat.say("Second question").await;
+
+    let openai = |text: &'static str| async move {
+        let provider = FakeProvider::start(Script::stream(openai_reply(&[text]))).await;
+        let named = Named(OpenAi::new(provider.url.clone(), None, "llama3"), "llama3");
+        (provider, named)
+    };
+    let (fake, provider) = openai("Deux").await;
+    let a2 = chat.reply(&provider).await;
+    let (fake_again, provider) = openai("Deux, encore").await;
+    let a2b = chat.reply_to(&q2, &provider).await;
+    assert_eq!(a2b.outcome, Outcome::Complete);
+    let expected_history = serde_json::json!([
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "First question"},
+        {"role": "assistant", "content": a1.text},
+        {"role": "user", "content": "Second question"},
+    ]);
+    assert_eq!(fake.received.lock().unwrap()[0].body["messages"], expected_history);
+    assert_eq!(
+        fake_again.received.lock().unwrap()[0].body["messages"],
+        expected_history,
+        "the first version of the reply is not part of the regenerated one's history"
+    );
+
+    let conversation = chat.conversation().await;
+    assert_eq!(conversation.versions(&a2.message_id), [a2.message_id.as_str(), a2b.message_id.as_str()]);
+    assert_eq!(conversation.latest_leaf(), Some(a2b.message_id.as_str()));
+    let thread = |leaf: &str| -> Vec<String> { conversation.thread(leaf).iter().map(|m| m.text.clone()).collect() };
+    assert_eq!(thread(&a2.message_id), ["First question", a1.text.as_str(), "Second question", "Deux"]);
+    assert_eq!(thread(&a2b.message_id), ["First question", a1.text.as_str(), "Second question", "Deux, encore"]);
+    assert_eq!(conversation.message(&a2b.message_id).unwrap().model.as_deref(), Some("llama3"));
+    assert_eq!(conversation.message(&a1.message_id).unwrap().model, None, "echo names no model");
+    let events = chat.events().await;
+    let first_chunk = events.iter().find(|e| e["value"]["messageId"] == a2b.message_id.as_str()).unwrap();
+    assert_eq!(first_chunk["value"]["seq"], 0);
+    assert_eq!(
+        (&first_chunk["value"]["parentId"], &first_chunk["value"]["model"]),
+        (&q2.clone().into(), &"llama3".into())
+    );
+    let later = events.iter().filter(|e| e["value"]["messageId"] == a2b.message_id.as_str()).skip(1);
+    assert!(later.into_iter().all(|e| e["value"].get("parentId").is_none()), "only the first chunk says it");
+
+    // Editing the first question: a new first message, whose reply sees only it.
+    let q1b = chat.say_after(None, "First question, edited").await;
+    let (fake_edit, provider) = openai("Un").await;
+    let a1b = chat.reply(&provider).await;
+    assert_eq!(
+        fake_edit.received.lock().unwrap()[0].body["messages"],
+        serde_json::json!([
+            {"role": "system", "content": "Answer in French."},
+            {"role": "user", "content": "First question, edited"},
+        ])
+    );
+    let conversation = chat.conversation().await;
+    assert_eq!(conversation.versions(&q1), [q1.as_str(), q1b.as_str()]);
+    assert_eq!(conversation.latest_leaf(), Some(a1b.message_id.as_str()));
+    let thread: Vec<&str> = conversation.thread(&a2.message_id).iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(thread, [q1.as_str(), a1.message_id.as_str(), q2.as_str(), a2.message_id.as_str()], "still reachable");
+
+    // A reply to a message that is not there is refused before anything is written.
+    let error = generate(
+        &chat.manager,
+        &chat.session,
+        &uuid::Uuid::new_v4().to_string(),
+        &Echo { pace: Duration::ZERO },
+        GenerationOptions::default(),
+        CancellationToken::new(),
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(error.to_string().contains("not in this chat"), "{error}");
 }

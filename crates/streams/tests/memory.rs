@@ -112,6 +112,8 @@ fn chunk_event(message_id: &str, seq: u64, delta: String) -> Value {
         seq,
         chunk: Chunk::TextDelta { delta },
         created_at: "2026-01-01T00:00:00.000Z".to_owned(),
+        parent_id: None,
+        model: None,
     };
     Event::Chunk { record, txid: None }.to_json()
 }

@@ -38,6 +38,7 @@ on_both_backends!(
     rename_stop_reset_and_delete,
     live_subscribers_from_the_start_and_mid_way_agree,
     session_streams_are_read_only_through_the_raw_api,
+    parents_and_models_are_stored_and_branch_the_conversation,
 );
 
 struct Setup {
@@ -383,6 +384,23 @@ async fn bad_input_is_400_naming_the_field(backend: Backend) {
         (format!("/v1/sessions/{id}/generations/start"), json!({"messageId": "not-a-uuid"}), "messageId"),
         (format!("/v1/sessions/{id}/fork"), json!({"atMessageId": reply}), "atMessageId"),
         ("/v1/sessions/not-a-uuid/messages".to_owned(), json!({"content": "hi"}), "sessionId"),
+        (format!("/v1/sessions/{id}/messages"), json!({"content": "hi", "parentId": "q1"}), "parentId"),
+        (format!("/v1/sessions/{id}/messages"), json!({"content": "hi", "parentId": reply}), "parentId"),
+        (
+            format!("/v1/sessions/{id}/chunks"),
+            json!({"messageId": reply, "role": "assistant", "chunk": {"type": "stop"}, "parentId": 7}),
+            "parentId",
+        ),
+        (
+            format!("/v1/sessions/{id}/chunks"),
+            json!({"messageId": reply, "role": "assistant", "chunk": {"type": "stop"}, "model": "m".repeat(201)}),
+            "model",
+        ),
+        (
+            format!("/v1/sessions/{id}/chunks"),
+            json!({"messageId": reply, "role": "assistant", "chunk": {"type": "stop"}, "model": ""}),
+            "model",
+        ),
     ];
     for (path, body, field) in cases {
         let (status, answer) = call(&server, &s.alice, Method::POST, &path, Some(body.clone())).await;
@@ -617,4 +635,50 @@ async fn sessions_created_or_deleted_on_another_instance_are_seen_at_once() {
         let (status, reply) = call(&a, &s.alice, method.clone(), &route, body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {route} after deletion elsewhere: {reply}");
     }
+}
+
+/// A regenerated reply and an edited question: each names its parent (and a reply its
+/// model), which the stream keeps, so every device sees the same branches.
+async fn parents_and_models_are_stored_and_branch_the_conversation(backend: Backend) {
+    let s = setup(backend).await;
+    let server = s.server().await;
+    let id = new_session(&server, &s.alice).await;
+    let path = |p: &str| format!("/v1/sessions/{id}/{p}");
+    let post = |p: String, body: Value| {
+        let (server, token) = (&server, &s.alice);
+        async move {
+            let (status, answer) = call(server, token, Method::POST, &p, Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            answer
+        }
+    };
+    let (question, first) = write_turn(&server, &s.alice, &id, "Name a colour", &["Red"]).await;
+    let second = Uuid::new_v4().to_string();
+    let delta = json!({"type": "text-delta", "delta": "Blue"});
+    post(
+        path("chunks"),
+        json!({"messageId": second, "role": "assistant", "chunk": delta, "parentId": question, "model": "gpt-4o"}),
+    )
+    .await;
+    post(path("generations/finish"), json!({"messageId": second})).await;
+    let edited = post(path("messages"), json!({"content": "Name a fruit", "parentId": null})).await;
+    let edited = edited["messageId"].as_str().unwrap().to_owned();
+    let follow_up = post(path("messages"), json!({"content": "Another?", "parentId": second})).await;
+    let follow_up = follow_up["messageId"].as_str().unwrap().to_owned();
+
+    let all = events(&server, &s.alice, &id).await;
+    let second_start = all.iter().find(|e| e["value"]["messageId"] == second.as_str()).unwrap();
+    assert_eq!(second_start["value"]["parentId"], question.as_str());
+    assert_eq!(second_start["value"]["model"], "gpt-4o");
+    let end = all.iter().rfind(|e| e["value"]["messageId"] == second.as_str()).unwrap();
+    assert!(end["value"].get("parentId").is_none(), "only the first chunk carries the parent: {end}");
+
+    let conversation = materialize(&all);
+    assert_eq!(conversation.versions(&first), [first.as_str(), second.as_str()]);
+    assert_eq!(conversation.versions(&question), [question.as_str(), edited.as_str()]);
+    let thread: Vec<_> = conversation.thread(&follow_up).iter().map(|m| m.id.clone()).collect();
+    assert_eq!(thread, [question.clone(), second.clone(), follow_up.clone()]);
+    assert_eq!(conversation.latest_leaf(), Some(edited.as_str()), "the edited question is the newest first message");
+    assert_eq!(conversation.message(&second).unwrap().model.as_deref(), Some("gpt-4o"));
+    server.stop().await;
 }

@@ -84,9 +84,13 @@ describe("App", () => {
     fireEvent.click(screen.getByRole("button", { name: "Stop generating" }));
     await screen.findByText("Stopped");
     const id = store.state.activeId!;
-    const failed = { id: "z", role: "assistant", actorId: "assistant", text: "", status: "failed", error: "rate limited", createdAt: "2026-01-01T00:00:00Z" } as const;
+    const question = store.state.chat!.thread[0].id;
+    const failed = { id: "z", role: "assistant", actorId: "assistant", text: "", status: "failed", error: "rate limited", createdAt: "2026-01-01T00:00:00Z", parentId: question, model: null } as const;
     shell.feed(id, { kind: "updates", updates: [{ kind: "message", message: failed }] });
-    expect((await screen.findByRole("alert")).textContent).toBe("Reply failed: rate limited");
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toBe("The reply failed: rate limited Retry");
+    // The failed reply is the second version of the answer; the stopped one is a click away.
+    expect(screen.getByText("2 / 2")).toBeTruthy();
   });
 
   it("the session-expired prompt keeps the draft in the composer", async () => {

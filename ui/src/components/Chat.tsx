@@ -1,66 +1,10 @@
 // The open chat: messages (replies rendered as sanitized Markdown) and the composer.
 
-import { useEffect, useLayoutEffect, useMemo, useRef } from "preact/hooks";
-import type { Message } from "../ipc";
-import { codeLanguage, renderMarkdown } from "../markdown";
+import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
+import { turnKey } from "../branches";
 import type { ChatView, Store } from "../store";
 import { SendIcon, StopIcon } from "./icons";
-
-/** Adds a language label and a copy button to each code block of rendered HTML. */
-function decorateCodeBlocks(root: HTMLElement): void {
-  for (const pre of Array.from(root.querySelectorAll("pre"))) {
-    if (pre.parentElement?.classList.contains("code-block")) continue;
-    const code = pre.querySelector("code");
-    const wrapper = document.createElement("div");
-    wrapper.className = "code-block";
-    const bar = document.createElement("div");
-    bar.className = "code-bar";
-    const label = document.createElement("span");
-    label.textContent = (code && codeLanguage(code)) || "code";
-    const copy = document.createElement("button");
-    copy.type = "button";
-    copy.className = "copy-code ghost small";
-    copy.textContent = "Copy";
-    copy.setAttribute("aria-label", "Copy code");
-    bar.append(label, copy);
-    pre.replaceWith(wrapper);
-    wrapper.append(bar, pre);
-  }
-}
-
-function Markdown({ text }: { text: string }) {
-  const html = useMemo(() => renderMarkdown(text), [text]);
-  const ref = useRef<HTMLDivElement>(null);
-  useLayoutEffect(() => {
-    if (ref.current) decorateCodeBlocks(ref.current);
-  }, [html]);
-  return <div ref={ref} class="markdown" dangerouslySetInnerHTML={{ __html: html }} />;
-}
-
-function MessageItem({ message }: { message: Message }) {
-  const mine = message.role === "user";
-  const who = mine ? "You" : message.role === "assistant" ? "Assistant" : "System";
-  return (
-    <li
-      class={`message message-${message.role} status-${message.status}`}
-      aria-label={who}
-      aria-busy={message.status === "streaming" ? "true" : undefined}
-      data-message-id={message.id}
-    >
-      <div class="message-who" aria-hidden="true">{who}</div>
-      <div class="bubble">
-        {mine ? <p class="plain">{message.text}</p> : <Markdown text={message.text} />}
-      </div>
-      {message.status === "streaming" && !message.text && <div class="message-status">Thinking…</div>}
-      {message.status === "stopped" && <div class="message-status">Stopped</div>}
-      {message.status === "failed" && (
-        <div class="message-status error" role="alert">
-          Reply failed{message.error ? `: ${message.error}` : ""}
-        </div>
-      )}
-    </li>
-  );
-}
+import { MessageItem } from "./MessageItem";
 
 async function copyCode(button: HTMLElement): Promise<void> {
   const code = button.closest(".code-block")?.querySelector("code, pre");
@@ -76,8 +20,9 @@ async function copyCode(button: HTMLElement): Promise<void> {
 export function Messages({ store, chat }: { store: Store; chat: ChatView | null }) {
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
-  const messages = chat?.messages ?? [];
+  const messages = chat?.thread ?? [];
   const last = messages[messages.length - 1];
+  const idle = store.canRework();
   useLayoutEffect(() => {
     const el = list.current;
     if (el && pinned.current) el.scrollTop = el.scrollHeight;
@@ -119,7 +64,14 @@ export function Messages({ store, chat }: { store: Store; chat: ChatView | null 
     >
       <ol class="messages">
         {messages.map((m) => (
-          <MessageItem key={m.id} message={m} />
+          <MessageItem
+            key={m.id}
+            store={store}
+            message={m}
+            versions={chat.versions[turnKey(m)] ?? [m.id]}
+            last={m === last && m.role === "assistant"}
+            idle={idle}
+          />
         ))}
       </ol>
     </div>

@@ -8,6 +8,7 @@
 //! failure becomes an `error` chunk, and the session stays usable.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -51,18 +52,31 @@ pub struct Generation {
     pub text: String,
 }
 
-/// Replies to the conversation in `chat_id` as it stands, with `provider`.
+/// Replies to the user message `reply_to` of `chat_id`, with `provider`. The provider
+/// sees the thread ending at `reply_to` (after the system prompt), whatever other
+/// versions the chat holds; a reply to a message that already has one is a new version
+/// of that reply (regenerate).
 pub async fn generate(
     manager: &SessionManager,
     chat_id: &str,
+    reply_to: &str,
     provider: &dyn Provider,
     options: GenerationOptions,
     cancel: CancellationToken,
 ) -> Result<Generation, ClientError> {
     let (conversation, offset) = conversation(manager, chat_id).await?;
-    let history = history(&conversation);
+    if conversation.message(reply_to).is_none() {
+        return Err(ClientError::NoSuchMessage(reply_to.to_owned()));
+    }
+    let history = history(&conversation, reply_to);
     let message_id = uuid::Uuid::new_v4().to_string();
-    let writer = Writer { manager, chat_id, message_id: &message_id, next_seq: AtomicU64::new(0) };
+    let writer = Writer {
+        manager,
+        chat_id,
+        message_id: &message_id,
+        next_seq: AtomicU64::new(0),
+        first: Mutex::new(Some(json!({"parentId": reply_to, "model": provider.model()}))),
+    };
     writer.post("generations/start", json!({"messageId": message_id})).await?;
 
     // Watch the session for a stop of this reply, from any device.
@@ -147,6 +161,9 @@ struct Writer<'a> {
     /// so this is known; sending it lets a chunk whose answer was lost be sent again
     /// without being stored twice.
     next_seq: AtomicU64,
+    /// What the reply's first chunk carries besides: its parent and model. Taken by the
+    /// first chunk this writer sends (usually seq 0; a stop may have taken that).
+    first: Mutex<Option<Value>>,
 }
 
 impl Writer<'_> {
@@ -161,8 +178,13 @@ impl Writer<'_> {
     async fn chunk(&self, chunk: Chunk) -> Result<(), ClientError> {
         let seq = self.next_seq.load(Ordering::Relaxed);
         let path = format!("v1/sessions/{}/chunks", self.chat_id);
-        let body = json!({"messageId": self.message_id, "role": "assistant", "seq": seq, "chunk": chunk});
+        let mut body = json!({"messageId": self.message_id, "role": "assistant", "seq": seq, "chunk": chunk});
+        let first = self.first.lock().expect("not poisoned").clone();
+        for (key, value) in first.iter().flat_map(|f| f.as_object()).flatten().filter(|(_, v)| !v.is_null()) {
+            body[key] = value.clone();
+        }
         let answer: Value = self.manager.post_repeatable(&path, body).await?;
+        *self.first.lock().expect("not poisoned") = None;
         // Someone else (a stop) may have taken a seq meanwhile: follow the server.
         let written = answer["seq"].as_u64().ok_or(ClientError::BadAnswer(path))?;
         self.next_seq.store(written + 1, Ordering::Relaxed);
@@ -189,14 +211,16 @@ pub async fn conversation(manager: &SessionManager, chat_id: &str) -> Result<(Co
     }
 }
 
-/// What the provider is shown: finished messages with text, oldest first.
-pub fn history(conversation: &Conversation) -> Vec<Turn> {
-    conversation
-        .messages
-        .iter()
+/// What the provider is shown: the system prompt, then the thread ending at `leaf`,
+/// finished messages with text only, oldest first.
+pub fn history(conversation: &Conversation, leaf: &str) -> Vec<Turn> {
+    let prompt = conversation.system_prompt.iter().map(|text| Turn { role: Role::System, text: text.clone() });
+    let thread = conversation
+        .thread(leaf)
+        .into_iter()
         .filter(|m| matches!(m.status, MessageStatus::Complete | MessageStatus::Stopped) && !m.text.is_empty())
-        .map(|m| Turn { role: m.role, text: m.text.clone() })
-        .collect()
+        .map(|m| Turn { role: m.role, text: m.text.clone() });
+    prompt.chain(thread).collect()
 }
 
 /// Cancels `stop` when a `stop` chunk for `message_id` appears in the session.

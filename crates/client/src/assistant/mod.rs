@@ -42,6 +42,12 @@ pub trait Provider: Send + Sync {
     /// A short name for people ("Anthropic", "echo").
     fn name(&self) -> &str;
 
+    /// The model replies come from, recorded on each reply so every device can show
+    /// it; `None` when the provider has no such notion.
+    fn model(&self) -> Option<&str> {
+        None
+    }
+
     /// Starts a reply to `history` (oldest first; the last turn is the user's). The
     /// request is abandoned when the returned stream is dropped.
     async fn reply(&self, history: &[Turn]) -> Result<Deltas, ProviderError>;

@@ -16,6 +16,7 @@ use superset_chat::{Chunk, Role};
 use crate::api_error::ApiError;
 
 pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_MODEL_CHARS: usize = 200;
 
 /// A 400 answer's message.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub struct Message {
     pub content: Text,
     pub message_id: Option<Id>,
     pub txid: Option<Text>,
+    /// The message this one follows (a branch when it already has followers).
+    pub parent_id: Option<Id>,
 }
 
 /// `POST /sessions/{id}/generations/start` and `/finish`.
@@ -60,6 +63,10 @@ pub struct NewChunk {
     pub chunk: Chunk,
     pub txid: Option<Text>,
     pub seq: Option<Count>,
+    /// On a message's first chunk: the message it follows.
+    pub parent_id: Option<Id>,
+    /// On a reply's first chunk: the model writing it.
+    pub model: Option<Model>,
 }
 
 /// `POST /sessions/{id}/stop`.
@@ -88,6 +95,9 @@ pub struct Count(pub u64);
 
 /// A session's title, at most [`MAX_TITLE_CHARS`] characters.
 pub struct Title(pub String);
+
+/// A model's name: not empty, at most [`MAX_MODEL_CHARS`] characters.
+pub struct Model(pub String);
 
 /// What a field's deserializer says when the field is `null`: absent, as far as a
 /// required field goes.
@@ -134,6 +144,18 @@ impl<'de> Deserialize<'de> for Title {
                 Err(format!("must be at most {MAX_TITLE_CHARS} characters").into())
             }
             title => Ok(Title(title)),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Model {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        field(deserializer, |value| match string(value)? {
+            model if model.trim().is_empty() => Err("must not be empty".into()),
+            model if model.chars().count() > MAX_MODEL_CHARS => {
+                Err(format!("must be at most {MAX_MODEL_CHARS} characters").into())
+            }
+            model => Ok(Model(model)),
         })
     }
 }
@@ -252,6 +274,17 @@ mod tests {
         assert_eq!(refusal::<Create>(b"not json").split(':').next(), Some("the body is not valid JSON"));
         assert_eq!(refusal::<Create>(b"[1]"), "the body must be a JSON object");
         assert!(parse::<Create>(b"  ").unwrap().title.is_none());
+        let parent = br#"{"content": "hi", "parentId": "q1"}"#;
+        assert_eq!(refusal::<Message>(parent), "`parentId` must be a UUID");
+        let model = format!(
+            r#"{{"messageId": "6f9619ff-8b86-d011-b42d-00c04fc964ff", "role": "assistant",
+            "chunk": {{"type": "stop"}}, "model": "{}"}}"#,
+            "m".repeat(MAX_MODEL_CHARS + 1)
+        );
+        assert_eq!(refusal::<NewChunk>(model.as_bytes()), "`model` must be at most 200 characters");
+        let model = br#"{"messageId": "6f9619ff-8b86-d011-b42d-00c04fc964ff", "role": "assistant",
+            "chunk": {"type": "stop"}, "model": 4}"#;
+        assert_eq!(refusal::<NewChunk>(model), "`model` must be a string");
         assert!(parse::<Stop>(br#"{"messageId": null}"#).unwrap().message_id.is_none());
     }
 

@@ -75,6 +75,7 @@ impl From<WriteError> for SessionError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::Store(e) => e.into(),
+            e @ WriteError::UnknownParent(_) => SessionError::Invalid(e.to_string()),
             e => SessionError::Conflict(e.to_string()),
         }
     }
@@ -226,6 +227,8 @@ async fn message(
         actor_id: session.user.user_id.to_string(),
         chunk: Chunk::WholeMessage { content },
         txid: body.txid.map(|txid| txid.0),
+        parent_id: body.parent_id.map(|id| id.0),
+        model: None,
     };
     session.write(sessions, Write::Message(chunk)).await?;
     sessions.record_activity(&session.user.user_id, &session.id).await?;
@@ -250,10 +253,18 @@ async fn chunk(
     JsonBody(body): JsonBody<request::NewChunk>,
 ) -> Reply {
     let sessions = &state.sessions;
-    let request::NewChunk { message_id, role, chunk, txid, seq } = body;
+    let request::NewChunk { message_id, role, chunk, txid, seq, parent_id, model } = body;
     check_size(sessions, "chunk", chunk_text(&chunk))?;
     let actor_id = if role == Role::Assistant { ASSISTANT.to_owned() } else { session.user.user_id.to_string() };
-    let new = NewChunk { message_id: message_id.0, role, actor_id, chunk, txid: txid.map(|txid| txid.0) };
+    let new = NewChunk {
+        message_id: message_id.0,
+        role,
+        actor_id,
+        chunk,
+        txid: txid.map(|txid| txid.0),
+        parent_id: parent_id.map(|id| id.0),
+        model: model.map(|model| model.0),
+    };
     let written = session.write(sessions, Write::Chunk(new, seq.map(|seq| seq.0))).await?;
     let (message_id, seq) = &written[0];
     Ok(Json(json!({"messageId": message_id, "seq": seq})).into_response())

@@ -55,6 +55,15 @@ impl Sequences {
         }
     }
 
+    /// A parent must be a message already in the stream, so threads only ever point
+    /// back and a typo does not silently start a new one.
+    fn check_parent(&self, chunk: &NewChunk) -> Result<(), WriteError> {
+        match &chunk.parent_id {
+            Some(parent) if !self.messages.contains_key(parent) => Err(WriteError::UnknownParent(parent.clone())),
+            _ => Ok(()),
+        }
+    }
+
     /// Assistant messages that started and have not ended, plus announced generations.
     fn unfinished(&self) -> Vec<String> {
         let mut ids: HashSet<String> = self.running.clone();
@@ -86,6 +95,8 @@ pub enum WriteError {
     MessageEnded(String),
     #[error("message {0} already exists")]
     MessageExists(String),
+    #[error("`parentId` {0} is not a message of this session")]
+    UnknownParent(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -98,6 +109,15 @@ pub struct NewChunk {
     pub actor_id: String,
     pub chunk: Chunk,
     pub txid: Option<String>,
+    pub parent_id: Option<String>,
+    pub model: Option<String>,
+}
+
+impl NewChunk {
+    /// A chunk written by the server itself (an end, a stop): no parent, no model.
+    fn plain(message_id: String, role: Role, actor_id: String, chunk: Chunk) -> NewChunk {
+        NewChunk { message_id, role, actor_id, chunk, txid: None, parent_id: None, model: None }
+    }
 }
 
 /// What to do to a session's stream, under its lock.
@@ -176,12 +196,14 @@ impl Sessions {
                 if state.is_some_and(|s| s.ended) {
                     return Err(WriteError::MessageEnded(chunk.message_id));
                 }
+                seqs.check_parent(&chunk)?;
                 vec![chunk]
             }
             Write::Message(chunk) => {
                 if seqs.messages.contains_key(&chunk.message_id) {
                     return Err(WriteError::MessageExists(chunk.message_id));
                 }
+                seqs.check_parent(&chunk)?;
                 vec![chunk]
             }
             Write::Start(message_id) => {
@@ -195,25 +217,16 @@ impl Sessions {
                 seqs.running.remove(&message_id);
                 match seqs.messages.get(&message_id) {
                     Some(s) if s.ended => vec![],
-                    _ => vec![NewChunk {
-                        message_id,
-                        role: Role::Assistant,
-                        actor_id,
-                        chunk: Chunk::MessageEnd,
-                        txid: None,
-                    }],
+                    _ => vec![NewChunk::plain(message_id, Role::Assistant, actor_id, Chunk::MessageEnd)],
                 }
             }
             Write::Stop { message_id, actor_id } => {
                 let targets = message_id.map_or_else(|| seqs.unfinished(), |id| vec![id]);
                 targets
                     .into_iter()
-                    .map(|id| NewChunk {
-                        role: seqs.messages.get(&id).map_or(Role::Assistant, |s| s.role),
-                        message_id: id,
-                        actor_id: actor_id.clone(),
-                        chunk: Chunk::Stop,
-                        txid: None,
+                    .map(|id| {
+                        let role = seqs.messages.get(&id).map_or(Role::Assistant, |s| s.role);
+                        NewChunk::plain(id, role, actor_id.clone(), Chunk::Stop)
                     })
                     .collect()
             }
@@ -245,6 +258,8 @@ impl Sessions {
                 seq,
                 chunk: new.chunk,
                 created_at: now(),
+                parent_id: new.parent_id,
+                model: new.model,
             },
             txid: new.txid,
         };
