@@ -8,11 +8,14 @@
 //!   batched, stoppable from any device, with provider failures written as `error`
 //!   chunks.
 //! - [`settings`]: which provider and model a user picked; API keys in the OS keyring.
+//! - [`models`]: the models a provider offers, and what is wrong when it cannot be
+//!   reached ("Test connection").
 //! - `sse`: the server-sent-events framing both remote providers stream in.
 
 pub mod anthropic;
 pub mod echo;
 pub mod generation;
+pub mod models;
 pub mod openai;
 pub mod settings;
 mod sse;
@@ -41,6 +44,11 @@ pub type Deltas = Pin<Box<dyn Stream<Item = Result<String, ProviderError>> + Sen
 pub trait Provider: Send + Sync {
     /// A short name for people ("Anthropic", "echo").
     fn name(&self) -> &str;
+
+    /// The model that writes the replies, recorded on each reply it writes.
+    fn model(&self) -> Option<&str> {
+        None
+    }
 
     /// Starts a reply to `history` (oldest first; the last turn is the user's). The
     /// request is abandoned when the returned stream is dropped.
