@@ -21,11 +21,18 @@ macro_rules! with_commands {
             start_session(title: Option<String>) -> ChatInfo;
             rename_session(session_id: String, title: String) -> ChatInfo;
             delete_session(session_id: String) -> ();
-            send_message(session_id: String, content: String) -> Sent;
+            send_message(session_id: String, content: String, model: Option<String>) -> Sent;
             stop(session_id: String, message_id: Option<String>) -> ();
             subscribe_session(session_id: String, on_event: Channel<ChatFeed>) -> ();
             unsubscribe_session(session_id: String) -> ();
             ui_ready(screen: Screen) -> ();
+            get_settings() -> AssistantSettings;
+            save_settings(provider: ProviderKind, model: Option<String>, base_url: Option<String>) -> AssistantSettings;
+            set_api_key(provider: ProviderKind, key: String) -> StoredKey;
+            delete_api_key(provider: ProviderKind) -> ();
+            list_models(provider: ProviderKind, base_url: Option<String>) -> Vec<String>;
+            test_connection(provider: ProviderKind, base_url: Option<String>) -> ConnectionTest;
+            set_system_prompt(session_id: String, prompt: String) -> ();
         }
     };
 }

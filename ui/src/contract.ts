@@ -59,6 +59,38 @@ export type ErrorKind = "auth_required" | "network" | "server" | "invalid" | "no
 
 export type CommandError = { kind: ErrorKind, message: string, };
 
+export type ProviderKind = "echo" | "anthropic" | "openai";
+
+export type AssistantSettings = { provider: ProviderKind, 
+/**
+ * None: the provider's default model.
+ */
+model: string | null, 
+/**
+ * None: the provider's default base URL.
+ */
+baseUrl: string | null, providers: Array<ProviderInfo>, };
+
+export type ProviderInfo = { provider: ProviderKind, defaultModel: string, 
+/**
+ * None for the echo assistant, which calls no server.
+ */
+defaultBaseUrl: string | null, 
+/**
+ * Replies fail without a key (Anthropic); local OpenAI-compatible servers need none.
+ */
+needsKey: boolean, key: StoredKey | null, };
+
+export type KeyStore = "keyring" | "file";
+
+export type StoredKey = { store: KeyStore, file: string | null, ending: string | null, };
+
+export type ConnectionTest = { ok: boolean, message: string, 
+/**
+ * The technical cause of a failure, for a "Details" disclosure.
+ */
+detail: string | null, models: Array<string>, };
+
 export const ERROR_KINDS = ["auth_required", "network", "server", "invalid", "not_found", "cancelled", "timeout"] as const;
 
 /** The kinds a failed sign-in itself reports. */
@@ -80,7 +112,7 @@ export const STATUS_KINDS: Record<number, ErrorKind> = {
   504: "network",
 };
 
-export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready"] as const;
+export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready", "get_settings", "save_settings", "set_api_key", "delete_api_key", "list_models", "test_connection", "set_system_prompt"] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -98,11 +130,18 @@ export interface Commands {
   start_session: { args: { title?: string | null }; result: ChatInfo };
   rename_session: { args: { sessionId: string; title: string }; result: ChatInfo };
   delete_session: { args: { sessionId: string }; result: null };
-  send_message: { args: { sessionId: string; content: string }; result: Sent };
+  send_message: { args: { sessionId: string; content: string; model?: string | null }; result: Sent };
   stop: { args: { sessionId: string; messageId?: string | null }; result: null };
   subscribe_session: { args: { sessionId: string; onEvent: Channel<ChatFeed> }; result: null };
   unsubscribe_session: { args: { sessionId: string }; result: null };
   ui_ready: { args: { screen: Screen }; result: null };
+  get_settings: { args: Record<string, never>; result: AssistantSettings };
+  save_settings: { args: { provider: ProviderKind; model?: string | null; baseUrl?: string | null }; result: AssistantSettings };
+  set_api_key: { args: { provider: ProviderKind; key: string }; result: StoredKey };
+  delete_api_key: { args: { provider: ProviderKind }; result: null };
+  list_models: { args: { provider: ProviderKind; baseUrl?: string | null }; result: Array<string> };
+  test_connection: { args: { provider: ProviderKind; baseUrl?: string | null }; result: ConnectionTest };
+  set_system_prompt: { args: { sessionId: string; prompt: string }; result: null };
 }
 
 /** Each event's payload. */

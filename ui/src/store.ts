@@ -15,6 +15,7 @@ import {
   type Update,
   type User,
 } from "./ipc";
+import { Assistant } from "./settings";
 
 export type Phase = "loading" | "signed-out" | "signed-in";
 
@@ -143,7 +144,12 @@ export class Store {
   private signingOut = false;
   private painted = false;
 
-  constructor(private readonly api: Api) {}
+  /** The assistant's settings and the composer's model picks (settings.ts). */
+  readonly assistant: Assistant;
+
+  constructor(private readonly api: Api) {
+    this.assistant = new Assistant(api);
+  }
 
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -163,6 +169,7 @@ export class Store {
         if (this.state.signIn.waiting) this.set({ signIn: { ...this.state.signIn, url } });
       }),
     );
+    void this.assistant.load();
     try {
       const config = await this.api.getConfig();
       if (config.authToken === null) this.set({ phase: "signed-out" });
@@ -349,7 +356,7 @@ export class Store {
         this.set({ activeId: sessionId, chat: null, awaitingReplyTo: null });
         await this.openStream(sessionId);
       }
-      const { messageId } = await this.api.sendMessage(sessionId, content);
+      const { messageId } = await this.api.sendMessage(sessionId, content, this.assistant.picked(sessionId));
       this.touch(sessionId);
       const drafts = { ...this.state.drafts, [sessionId]: "" };
       const awaiting = this.state.activeId === sessionId && !this.hasReplyAfter(messageId) ? messageId : null;
@@ -361,6 +368,7 @@ export class Store {
   }
 
   private moveDraft(from: string, to: string): void {
+    this.assistant.moved(from, to);
     const drafts = { ...this.state.drafts, [to]: this.state.drafts[from] ?? "" };
     delete drafts[from];
     this.set({ drafts });
@@ -370,6 +378,11 @@ export class Store {
     const now = new Date().toISOString();
     const sessions = this.state.sessions.map((s) => (s.sessionId === sessionId ? { ...s, lastActivityAt: now } : s));
     this.set({ sessions: sessions.sort(byActivity) });
+  }
+
+  /** Sets the chat's system prompt; the change comes back through the chat's feed. */
+  setSystemPrompt(sessionId: string, prompt: string): Promise<null> {
+    return this.api.setSystemPrompt(sessionId, prompt);
   }
 
   async stop(): Promise<void> {

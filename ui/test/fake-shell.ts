@@ -19,6 +19,8 @@ import {
   type Device,
   type Events,
   type Message,
+  type ProviderKind,
+  type StoredKey,
   type Update,
   type User,
 } from "../src/contract";
@@ -40,7 +42,23 @@ export interface Scenario {
   replyIntervalMs?: number;
   /** The account's devices; defaultDevices() if unset. */
   devices?: Device[];
+  /** The assistant settings (`assistant.json`); echo if unset. */
+  assistant?: { provider: ProviderKind; model?: string | null; baseUrl?: string | null };
+  /** Model servers by base URL (no trailing slash): what listing their models finds. */
+  modelServers?: Record<string, ModelServer>;
 }
+
+/** A model server as `list_models` / `test_connection` find it. */
+export type ModelServer =
+  | { kind: "models"; models: string[]; key?: string }
+  | { kind: "not-an-api" }
+  | { kind: "error"; status: number; message: string };
+
+const PROVIDER_DEFAULTS: Record<ProviderKind, { model: string; baseUrl: string | null; name: string }> = {
+  echo: { model: "echo", baseUrl: null, name: "The echo assistant" },
+  anthropic: { model: "claude-sonnet-4-5", baseUrl: "https://api.anthropic.com", name: "Anthropic" },
+  openai: { model: "gpt-4o-mini", baseUrl: "https://api.openai.com/v1/", name: "The server" },
+};
 
 interface StoredSession {
   meta: ChatInfo;
@@ -51,6 +69,8 @@ interface StoredSession {
 interface Generation {
   sessionId: string;
   message: Message | null;
+  /** The model that writes the reply, recorded on it as the stream does. */
+  model: string;
   messageId: string;
   pieces: string[];
   timer: ReturnType<typeof setTimeout> | null;
@@ -110,8 +130,16 @@ export class FakeShell {
   private signInPending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
   private channels = new Map<string, { id: number; index: number }>();
   private generations = new Map<string, Generation>();
+  /** assistant.json as the shell keeps it. */
+  assistant: { provider: ProviderKind; model: string | null; baseUrl: string | null };
+  modelServers: Record<string, ModelServer>;
+  /** Where each key is, as the shell answers it (the keys themselves stay in `secrets`). */
+  keys: Partial<Record<ProviderKind, StoredKey>> = {};
+  private secrets: Partial<Record<ProviderKind, string>> = {};
 
   constructor(scenario: Scenario = {}) {
+    this.assistant = { provider: "echo", model: null, baseUrl: null, ...scenario.assistant };
+    this.modelServers = scenario.modelServers ?? {};
     this.signedIn = scenario.signedIn ?? false;
     this.user = scenario.user ?? DEFAULT_USER;
     this.replyMode = scenario.replyMode ?? "auto";
@@ -251,6 +279,21 @@ export class FakeShell {
         this.signedIn = false;
         void this.emit("auth:changed", { signedIn: false, expiresAt: null });
         return null;
+      // ---- models: local settings, answered signed in or not ----
+      case "get_settings":
+        return this.settings();
+      case "save_settings":
+        return this.saveSettings(args);
+      case "set_api_key":
+        return this.setKey(args.provider as ProviderKind, this.text(args, "key"));
+      case "delete_api_key":
+        delete this.keys[args.provider as ProviderKind];
+        delete this.secrets[args.provider as ProviderKind];
+        return null;
+      case "list_models":
+        return this.listModels(args.provider as ProviderKind, args.baseUrl as string | undefined);
+      case "test_connection":
+        return this.testConnection(args.provider as ProviderKind, args.baseUrl as string | undefined);
     }
     if (!this.signedIn) throw { kind: "auth_required", message: "not signed in" };
     switch (cmd) {
@@ -272,13 +315,17 @@ export class FakeShell {
       case "delete_session":
         return this.remove(this.session(args));
       case "send_message":
-        return this.send(this.session(args), this.text(args, "content"));
+        return this.send(this.session(args), this.text(args, "content"), args.model as string | undefined);
       case "stop":
         return this.stop(this.session(args), args.messageId);
       case "subscribe_session":
         return this.subscribe(this.session(args), args.onEvent);
       case "unsubscribe_session":
         this.channels.delete(String(args.sessionId));
+        return null;
+      // ---- models ----
+      case "set_system_prompt":
+        this.message(this.session(args), this.newMessage("system", String(args.prompt ?? "").trim(), "complete"));
         return null;
       default:
         throw { kind: "invalid", message: `unknown command ${cmd}` };
@@ -325,7 +372,7 @@ export class FakeShell {
     this.update(stored, { kind: "message", message: { ...message } });
   }
 
-  private newMessage(role: "user" | "assistant", text: string, status: Message["status"], id = newId("m")): Message {
+  private newMessage(role: Message["role"], text: string, status: Message["status"], id = newId("m")): Message {
     return { id, role, actorId: role === "user" ? this.user.id : "assistant", text, status, error: null, createdAt: iso() };
   }
 
@@ -356,12 +403,13 @@ export class FakeShell {
     return null;
   }
 
-  private send(stored: StoredSession, content: string): Commands["send_message"]["result"] {
+  private send(stored: StoredSession, content: string, model?: string): Commands["send_message"]["result"] {
     const messageId = newId("m");
     this.message(stored, this.newMessage("user", content, "complete", messageId));
     const generation: Generation = {
       sessionId: stored.meta.sessionId,
       message: null,
+      model: model ?? this.assistant.model ?? PROVIDER_DEFAULTS[this.assistant.provider].model,
       messageId: newId("a"),
       pieces: this.nextReply ?? defaultReply(content),
       timer: null,
@@ -385,7 +433,8 @@ export class FakeShell {
     if (!stored) return;
     const piece = generation.pieces.shift();
     if (piece !== undefined && !generation.message) {
-      generation.message = this.newMessage("assistant", piece, "streaming", generation.messageId);
+      const message = this.newMessage("assistant", piece, "streaming", generation.messageId);
+      generation.message = { ...message, model: generation.model } as Message;
       this.message(stored, generation.message);
     } else if (piece !== undefined) {
       generation.message!.text += piece;
@@ -407,5 +456,79 @@ export class FakeShell {
     message.status = "stopped";
     this.message(stored, message);
     return null;
+  }
+
+  // ---- models ----
+
+  private settings(): Commands["get_settings"]["result"] {
+    const kinds: ProviderKind[] = ["echo", "anthropic", "openai"];
+    return {
+      ...this.assistant,
+      providers: kinds.map((provider) => ({
+        provider,
+        defaultModel: PROVIDER_DEFAULTS[provider].model,
+        defaultBaseUrl: PROVIDER_DEFAULTS[provider].baseUrl,
+        needsKey: provider === "anthropic",
+        key: this.keys[provider] ?? null,
+      })),
+    };
+  }
+
+  private saveSettings(args: Record<string, unknown>): Commands["get_settings"]["result"] {
+    const blank = (v: unknown) => (typeof v === "string" && v.trim() ? v.trim() : null);
+    const provider = args.provider as ProviderKind;
+    const baseUrl = provider === "echo" ? null : blank(args.baseUrl);
+    if (baseUrl && !/^https?:\/\//.test(baseUrl)) {
+      throw { kind: "invalid", message: `The base URL "${baseUrl}" is not an http:// or https:// address. Fix it in Settings.` };
+    }
+    this.assistant = { provider, model: blank(args.model), baseUrl };
+    return this.settings();
+  }
+
+  private setKey(provider: ProviderKind, key: string): StoredKey {
+    if (provider === "echo") throw { kind: "invalid", message: "The echo assistant needs no key." };
+    const trimmed = key.trim();
+    this.secrets[provider] = trimmed;
+    const stored: StoredKey = { store: "keyring", file: null, ending: trimmed.length >= 16 ? trimmed.slice(-4) : null };
+    this.keys[provider] = stored;
+    return stored;
+  }
+
+  /** As superset-client's `list_models`: the models, or what is wrong in words. */
+  private listModels(provider: ProviderKind, baseUrl?: string): string[] {
+    if (provider === "echo") return ["echo"];
+    if (provider === "anthropic" && !this.secrets.anthropic) {
+      throw { kind: "invalid", message: "Anthropic needs an API key. Add one, then test again." };
+    }
+    const base = (baseUrl?.trim() || PROVIDER_DEFAULTS[provider].baseUrl!).replace(/\/+$/, "");
+    const server = this.modelServers[base];
+    const name = PROVIDER_DEFAULTS[provider].name;
+    if (!server) throw { kind: "network", message: `Nothing answered at ${base}/. Is the server running?` };
+    switch (server.kind) {
+      case "models":
+        if (server.key !== undefined && server.key !== this.secrets[provider]) {
+          throw { kind: "invalid", message: `${name} refused the API key (401). Check it, or set a new one.` };
+        }
+        return [...server.models];
+      case "not-an-api":
+        throw {
+          kind: "invalid",
+          message: provider === "anthropic"
+            ? "That address answered, but not like the Anthropic API. Is the base URL right? Anthropic's is https://api.anthropic.com."
+            : "That address answered, but not like an OpenAI-compatible API. Does the base URL end in /v1?",
+        };
+      case "error":
+        throw { kind: "invalid", message: `${name} answered ${server.status}: ${server.message}` };
+    }
+  }
+
+  private testConnection(provider: ProviderKind, baseUrl?: string): Commands["test_connection"]["result"] {
+    try {
+      const models = this.listModels(provider, baseUrl);
+      const count = models.length === 1 ? "1 model" : `${models.length} models`;
+      return { ok: true, message: `Connected: ${count} available.`, detail: null, models };
+    } catch (error) {
+      return { ok: false, message: (error as CommandError).message, detail: null, models: [] };
+    }
   }
 }

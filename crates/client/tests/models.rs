@@ -73,7 +73,8 @@ async fn anthropic_lists_models_with_its_key_and_version_headers_in_its_order() 
 
 #[tokio::test]
 async fn a_refused_key_says_so_and_never_repeats_the_key() {
-    let anthropic_401 = serde_json::json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}});
+    let anthropic_401 =
+        serde_json::json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}});
     let provider = FakeProvider::start(json(401, anthropic_401)).await;
     let key = ApiKey::new(ANTHROPIC_KEY);
     let error = list_models(ProviderKind::Anthropic, Some(provider.url.as_str()), Some(&key)).await.unwrap_err();

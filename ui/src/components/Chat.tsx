@@ -5,6 +5,7 @@ import type { Message } from "../ipc";
 import { codeLanguage, renderMarkdown } from "../markdown";
 import type { ChatView, Store } from "../store";
 import { SendIcon, StopIcon } from "./icons";
+import { ModelLabel, ModelPicker } from "./ModelPicker";
 
 /** Adds a language label and a copy button to each code block of rendered HTML. */
 function decorateCodeBlocks(root: HTMLElement): void {
@@ -51,6 +52,7 @@ function MessageItem({ message }: { message: Message }) {
       <div class="bubble">
         {mine ? <p class="plain">{message.text}</p> : <Markdown text={message.text} />}
       </div>
+      <ModelLabel message={message} />
       {message.status === "streaming" && !message.text && <div class="message-status">Thinking…</div>}
       {message.status === "stopped" && <div class="message-status">Stopped</div>}
       {message.status === "failed" && (
@@ -76,7 +78,8 @@ async function copyCode(button: HTMLElement): Promise<void> {
 export function Messages({ store, chat }: { store: Store; chat: ChatView | null }) {
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
-  const messages = chat?.messages ?? [];
+  // The system prompt is the header's, not a message of the thread.
+  const messages = (chat?.messages ?? []).filter((m) => m.role !== "system");
   const last = messages[messages.length - 1];
   useLayoutEffect(() => {
     const el = list.current;
@@ -163,6 +166,7 @@ export function Composer({ store, draft, running, canSend }: {
           }
         }}
       />
+      <ModelPicker assistant={store.assistant} chat={store.state.activeId} />
       {running ? (
         <button type="button" class="stop" aria-label="Stop generating" title="Stop" onClick={() => void store.stop()}>
           <StopIcon />

@@ -94,10 +94,8 @@ impl Provider for Anthropic {
 /// The models the key may use (`GET /v1/models`), newest first as Anthropic lists them.
 pub async fn list_models(base_url: &Url, api_key: &ApiKey) -> Result<Vec<String>, ConnectionError> {
     let url = base_url.join("v1/models?limit=1000").expect("a relative path joins");
-    let request = crate::http::client()
-        .get(url)
-        .header("x-api-key", api_key.expose())
-        .header("anthropic-version", API_VERSION);
+    let request =
+        crate::http::client().get(url).header("x-api-key", api_key.expose()).header("anthropic-version", API_VERSION);
     models::fetch(request, base_url, &API).await
 }
 

@@ -82,8 +82,13 @@ struct Model {
 }
 
 /// Sends `request` (a GET of the models list under `base`) and reads the answer.
-pub(super) async fn fetch(request: reqwest::RequestBuilder, base: &Url, api: &Api) -> Result<Vec<String>, ConnectionError> {
-    let unreachable = |e: reqwest::Error| ConnectionError::Unreachable { base_url: shown(base), detail: openai::describe(e) };
+pub(super) async fn fetch(
+    request: reqwest::RequestBuilder,
+    base: &Url,
+    api: &Api,
+) -> Result<Vec<String>, ConnectionError> {
+    let unreachable =
+        |e: reqwest::Error| ConnectionError::Unreachable { base_url: shown(base), detail: openai::describe(e) };
     let response = request.timeout(TIMEOUT).send().await.map_err(unreachable)?;
     let status = response.status();
     let body = response.text().await.map_err(unreachable)?;
@@ -95,7 +100,9 @@ pub(super) async fn fetch(request: reqwest::RequestBuilder, base: &Url, api: &Ap
             Err(e) => Err(not_an_api(format!("the answer is not a models list: {e}"))),
         },
         300..=399 | 404 | 405 => Err(not_an_api(format!("answered {status}"))),
-        code => Err(ConnectionError::Status { provider: api.provider, status: code, message: super::error_message(&body) }),
+        code => {
+            Err(ConnectionError::Status { provider: api.provider, status: code, message: super::error_message(&body) })
+        }
     }
 }
 

@@ -15,11 +15,8 @@ use super::{status_error, Deltas, Provider, ProviderError, Turn};
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1/";
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 const NAME: &str = "OpenAI-compatible server";
-pub(super) const API: Api = Api {
-    provider: "The server",
-    described: "an OpenAI-compatible API",
-    hint: "Does the base URL end in /v1?",
-};
+pub(super) const API: Api =
+    Api { provider: "The server", described: "an OpenAI-compatible API", hint: "Does the base URL end in /v1?" };
 
 #[derive(Debug)]
 pub struct OpenAi {
