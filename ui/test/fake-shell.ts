@@ -509,7 +509,8 @@ export class FakeShell {
         if (server.key !== undefined && server.key !== this.secrets[provider]) {
           throw { kind: "invalid", message: `${name} refused the API key (401). Check it, or set a new one.` };
         }
-        return [...server.models];
+        // As the client does: an OpenAI-compatible server's list sorted by name.
+        return provider === "openai" ? [...server.models].sort() : [...server.models];
       case "not-an-api":
         throw {
           kind: "invalid",

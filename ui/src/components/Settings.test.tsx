@@ -78,7 +78,7 @@ describe("Settings", () => {
     expect(select.tagName).toBe("SELECT");
     expect([...select.options].map((o) => o.value)).toEqual(["gemma3:1b", "llama3.2:3b", "gpt-4o-mini"]);
     fireEvent.change(select, { target: { value: "llama3.2:3b" } });
-    fireEvent.click(within(dialog).getByRole("button", { name: "Save" }));
+    fireEvent.click(within(dialog).getByRole("button", { name: "Save settings" }));
     await waitFor(() => expect(dialog.hasAttribute("open")).toBe(false));
     expect(shell.assistant).toEqual({ provider: "openai", model: "llama3.2:3b", baseUrl: "http://localhost:11434/v1" });
     expect(store.assistant.modelFor(null)).toBe("llama3.2:3b");
@@ -111,7 +111,7 @@ describe("Settings", () => {
     const { shell, dialog } = await openSettings();
     fireEvent.click(within(dialog).getByRole("radio", { name: "OpenAI-compatible" }));
     fireEvent.input(within(dialog).getByLabelText("Base URL"), { target: { value: "localhost:11434" } });
-    fireEvent.click(within(dialog).getByRole("button", { name: "Save" }));
+    fireEvent.click(within(dialog).getByRole("button", { name: "Save settings" }));
     const alert = await within(dialog).findByRole("alert");
     expect(alert.textContent).toContain("is not an http:// or https:// address. Fix it in Settings.");
     expect(shell.assistant.provider).toBe("echo");

@@ -243,7 +243,7 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
               Cancel
             </button>
             <button type="submit" class="primary" disabled={busy}>
-              Save
+              Save settings
             </button>
           </div>
         </form>
