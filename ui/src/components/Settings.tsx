@@ -130,7 +130,9 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
   return (
     <dialog ref={ref} class="dialog settings-dialog" aria-labelledby="settings-title" onClose={() => assistant.closeDialog()}>
       <h2 id="settings-title">Settings</h2>
-      <p class="muted">Which assistant writes the replies. The command line (`superset config`) uses the same settings.</p>
+      <p class="muted">
+        Which assistant writes the replies. The command line (<code>superset config</code>) uses the same settings.
+      </p>
       {!form && !error && <p role="status" class="muted" aria-busy="true">Loading settings…</p>}
       {form && (
         <form
