@@ -416,3 +416,44 @@ pub async fn set_system_prompt(state: State<'_, AppState>, session_id: String, p
     state.manager.set_system_prompt(&session_id, prompt.trim()).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `get_settings` sends the webview: the CLI's settings file, and where a key
+    /// is, never the key.
+    #[test]
+    fn settings_say_where_a_key_is_and_never_what_it_is() {
+        // No session bus: the key goes to the 0600 file, as on a headless machine.
+        std::env::remove_var("DBUS_SESSION_BUS_ADDRESS");
+        std::env::remove_var("DISPLAY");
+        let home = tempfile::tempdir().unwrap();
+        let saved = Settings {
+            provider: ProviderKind::Openai,
+            model: Some("llama3.2:3b".into()),
+            base_url: Some("http://localhost:11434/v1".into()),
+        };
+        saved.save(home.path()).unwrap();
+        ApiKeys::new(home.path()).set(ProviderKind::Openai, &ApiKey::new("sk-test-SECRET-abcd1234")).unwrap();
+
+        let wire = serde_json::to_value(read_settings(home.path())).unwrap();
+        assert!(!wire.to_string().contains("SECRET"), "{wire}");
+        assert_eq!(
+            (&wire["provider"], &wire["model"], &wire["baseUrl"]),
+            (&"openai".into(), &"llama3.2:3b".into(), &"http://localhost:11434/v1".into())
+        );
+        let provider =
+            |name: &str| wire["providers"].as_array().unwrap().iter().find(|p| p["provider"] == name).unwrap().clone();
+        let openai = provider("openai");
+        assert_eq!(openai["key"]["store"], "file");
+        assert_eq!(openai["key"]["ending"], "1234");
+        assert!(openai["key"]["file"].as_str().unwrap().ends_with("api-keys/openai"));
+        assert_eq!((&openai["needsKey"], &openai["defaultModel"]), (&false.into(), &"gpt-4o-mini".into()));
+        let anthropic = provider("anthropic");
+        assert_eq!((&anthropic["key"], &anthropic["needsKey"]), (&serde_json::Value::Null, &true.into()));
+        assert_eq!(provider("echo")["defaultBaseUrl"], serde_json::Value::Null);
+        // The CLI reads the very same file.
+        assert_eq!(Settings::load(home.path()), saved);
+    }
+}
