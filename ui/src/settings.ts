@@ -79,7 +79,10 @@ export class Assistant {
 
   /** Takes settings the shell answered, and lists their provider's models again. */
   loaded(settings: AssistantSettings): void {
-    this.set({ settings, models: [] });
+    const before = this.state.settings;
+    // Another provider or server: the picks named its models, not these.
+    const moved = before && (before.provider !== settings.provider || before.baseUrl !== settings.baseUrl);
+    this.set({ settings, models: [], picks: moved ? {} : this.state.picks });
     void this.api
       .listModels(settings.provider, settings.baseUrl ?? undefined)
       .then((models) => {
