@@ -107,6 +107,20 @@ describe("Settings", () => {
     expect((within(dialog).getByLabelText("Model") as HTMLElement).tagName).toBe("INPUT");
   });
 
+  it("a key typed but not saved is kept when testing, and leaves the form", async () => {
+    const { shell, dialog } = await openSettings({
+      modelServers: { "https://api.anthropic.com": { kind: "models", models: ["claude-haiku-4-5"], key: KEY } },
+    });
+    fireEvent.click(within(dialog).getByRole("radio", { name: "Anthropic" }));
+    const input = within(dialog).getByLabelText(/^API key/) as HTMLInputElement;
+    fireEvent.input(input, { target: { value: KEY } });
+    fireEvent.click(within(dialog).getByRole("button", { name: "Test connection" }));
+    await within(dialog).findByText("Connected: 1 model available.");
+    expect(shell.callsOf("set_api_key")).toHaveLength(1);
+    expect(input.value).toBe("");
+    expect(document.body.innerHTML).not.toContain("SECRET");
+  });
+
   it("a bad base URL is refused on save with what to do, and nothing is saved", async () => {
     const { shell, dialog } = await openSettings();
     fireEvent.click(within(dialog).getByRole("radio", { name: "OpenAI-compatible" }));

@@ -88,10 +88,19 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
     }
   };
 
+  /** A key typed but not yet saved goes first: testing or saving means using it. */
+  const keepTypedKey = async () => {
+    if (!form || form.provider === "echo" || !typedKey.trim()) return;
+    const stored = await api.setApiKey(form.provider, typedKey);
+    setTypedKey("");
+    setKeys({ ...keys, [form.provider]: stored });
+  };
+
   const testConnection = () =>
     run(async () => {
       if (!form) return;
       setTest(null);
+      await keepTypedKey();
       const result = await api.testConnection(form.provider, form.baseUrl.trim() || undefined);
       setTest(result);
       setModels(result.models);
@@ -118,6 +127,7 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
   const save = () =>
     run(async () => {
       if (!form) return;
+      await keepTypedKey();
       const saved = await api.saveSettings(form.provider, form.model.trim() || null, form.baseUrl.trim() || null);
       assistant.loaded(saved);
       assistant.closeDialog();
