@@ -76,8 +76,14 @@ describe("Settings", () => {
     await within(dialog).findByText("Connected: 2 models available.");
     const select = within(dialog).getByLabelText("Model") as HTMLSelectElement;
     expect(select.tagName).toBe("SELECT");
-    expect([...select.options].map((o) => o.value)).toEqual(["gemma3:1b", "llama3.2:3b", "gpt-4o-mini"]);
-    fireEvent.change(select, { target: { value: "llama3.2:3b" } });
+    expect([...select.options].map((o) => o.value).slice(0, 3)).toEqual(["gemma3:1b", "llama3.2:3b", "gpt-4o-mini"]);
+    // A name the server did not list can still be typed.
+    fireEvent.change(select, { target: { value: select.options[3].value } });
+    fireEvent.input(within(dialog).getByLabelText("Model"), { target: { value: "mistral:7b" } });
+    fireEvent.click(within(dialog).getByRole("button", { name: "Choose from the list" }));
+    const list = within(dialog).getByLabelText("Model") as HTMLSelectElement;
+    expect(list.value).toBe("mistral:7b");
+    fireEvent.change(list, { target: { value: "llama3.2:3b" } });
     fireEvent.click(within(dialog).getByRole("button", { name: "Save settings" }));
     await waitFor(() => expect(dialog.hasAttribute("open")).toBe(false));
     expect(shell.assistant).toEqual({ provider: "openai", model: "llama3.2:3b", baseUrl: "http://localhost:11434/v1" });

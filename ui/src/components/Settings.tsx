@@ -9,6 +9,8 @@ import { Assistant, keyWhere, PRESETS, PROVIDER_LABEL } from "../settings";
 import { useAssistantState } from "./ModelPicker";
 
 const KINDS: ProviderKind[] = ["echo", "anthropic", "openai"];
+/** The model list's last choice: a name the server did not list. */
+const OTHER = "\u0000other";
 
 function message(error: unknown): string {
   const e: CommandError = isCommandError(error) ? error : { kind: "invalid", message: String(error) };
@@ -37,6 +39,8 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [keyNote, setKeyNote] = useState<string | null>(null);
+  /** The model is typed rather than chosen from the list. */
+  const [typing, setTyping] = useState(false);
 
   useEffect(() => {
     const dialog = ref.current;
@@ -52,6 +56,7 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
     setTest(null);
     setError(null);
     setKeyNote(null);
+    setTyping(false);
     setTypedKey("");
     try {
       const fresh = await api.getSettings();
@@ -104,6 +109,7 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
       const result = await api.testConnection(form.provider, form.baseUrl.trim() || undefined);
       setTest(result);
       setModels(result.models);
+      setTyping(false);
     });
 
   const saveKey = () =>
@@ -215,11 +221,19 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
             <div class="field">
               <span id="model-label">Model</span>
               <div class="key-row">
-                {models.length > 0 ? (
-                  <select aria-labelledby="model-label" value={form.model || defaultModel} onChange={(e) => update({ model: e.currentTarget.value })}>
+                {models.length > 0 && !typing ? (
+                  <select
+                    aria-labelledby="model-label"
+                    value={form.model || defaultModel}
+                    onChange={(e) => {
+                      if (e.currentTarget.value === OTHER) setTyping(true);
+                      else update({ model: e.currentTarget.value });
+                    }}
+                  >
                     {modelChoices.map((m) => (
                       <option key={m} value={m}>{m}</option>
                     ))}
+                    <option value={OTHER}>Other (type a name)…</option>
                   </select>
                 ) : (
                   <input
@@ -236,6 +250,11 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
                 </button>
               </div>
               {models.length === 0 && <p class="muted">Type the model's name, or test the connection to list the models.</p>}
+              {models.length > 0 && typing && (
+                <button type="button" class="ghost small" onClick={() => setTyping(false)}>
+                  Choose from the list
+                </button>
+              )}
               {test && (
                 <div class={`connection-test ${test.ok ? "ok" : "failed"}`} role={test.ok ? "status" : "alert"}>
                   <span>{test.message}</span>
