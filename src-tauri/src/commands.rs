@@ -239,13 +239,14 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 /// one was picked for it.
 pub(crate) async fn reply_provider(state: &AppState, model: Option<String>) -> CommandResult<Box<dyn Provider>> {
     let home = state.home.clone();
+    blocking(move || with_model(Settings::load(&home), model).provider(&ApiKeys::new(&home)).map_err(settings_error))
+        .await?
+}
+
+/// `settings` with the composer's pick, if one was made, as the model.
+fn with_model(settings: Settings, model: Option<String>) -> Settings {
     let model = model.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
-    blocking(move || {
-        let settings = Settings::load(&home);
-        let settings = Settings { model: model.or(settings.model.clone()), ..settings };
-        settings.provider(&ApiKeys::new(&home)).map_err(settings_error)
-    })
-    .await?
+    Settings { model: model.or(settings.model.clone()), ..settings }
 }
 
 /// A settings failure in the app's words (the client's name the CLI's commands).
@@ -420,6 +421,19 @@ pub async fn set_system_prompt(state: State<'_, AppState>, session_id: String, p
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_composers_pick_overrides_the_settings_model_for_one_reply() {
+        let settings = Settings {
+            provider: ProviderKind::Openai,
+            model: Some("gemma3:1b".into()),
+            base_url: Some("http://localhost:11434/v1".into()),
+        };
+        let picked = with_model(settings.clone(), Some(" llama3.2:3b ".into()));
+        assert_eq!(picked, Settings { model: Some("llama3.2:3b".into()), ..settings.clone() });
+        assert_eq!(with_model(settings.clone(), None), settings);
+        assert_eq!(with_model(settings.clone(), Some("  ".into())), settings);
+    }
 
     /// What `get_settings` sends the webview: the CLI's settings file, and where a key
     /// is, never the key.
