@@ -103,10 +103,11 @@ describe("settings in Chromium", () => {
 
   it("sets a conversation's system prompt from its header", async () => {
     app = await openApp(browser, { signedIn: true, sessions: [{ title: "Pirates", messages: [["user", "Ahoy"]] }] });
-    const { page, shell } = app;
+    const { page, shell, screenshot } = app;
     await page.getByRole("button", { name: /^Pirates/ }).click();
     await page.getByRole("button", { name: "Add system prompt" }).click();
     await page.getByRole("textbox", { name: "System prompt" }).fill("Talk like a pirate.");
+    await screenshot("system-prompt-light");
     await page.getByRole("button", { name: "Save prompt" }).click();
     await page.getByRole("button", { name: "System prompt: on" }).waitFor();
     expect(await shell((s) => s.callsOf("set_system_prompt")[0].args.prompt)).toBe("Talk like a pirate.");
