@@ -45,7 +45,8 @@ pub trait Provider: Send + Sync {
     /// A short name for people ("Anthropic", "echo").
     fn name(&self) -> &str;
 
-    /// The model that writes the replies, recorded on each reply it writes.
+    /// The model replies come from, recorded on each reply so every device can show
+    /// it; `None` when the provider has no such notion.
     fn model(&self) -> Option<&str> {
         None
     }
