@@ -28,6 +28,13 @@ macro_rules! with_commands {
             send_message(session_id: String, content: String, parent_id: Option<String>, model: Option<String>) -> Sent;
             regenerate(session_id: String, message_id: String, model: Option<String>) -> Sent;
             edit_message(session_id: String, message_id: String, content: String, model: Option<String>) -> Sent;
+            get_settings() -> AssistantSettings;
+            save_settings(provider: ProviderKind, model: Option<String>, base_url: Option<String>) -> AssistantSettings;
+            set_api_key(provider: ProviderKind, key: String) -> StoredKey;
+            delete_api_key(provider: ProviderKind) -> ();
+            list_models(provider: ProviderKind, base_url: Option<String>) -> Vec<String>;
+            test_connection(provider: ProviderKind, base_url: Option<String>) -> ConnectionTest;
+            set_system_prompt(session_id: String, prompt: String) -> ();
         }
     };
 }

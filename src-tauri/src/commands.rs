@@ -4,8 +4,9 @@
 
 use superset_chat::Role;
 use superset_client::assistant::generation::conversation;
-use superset_client::assistant::settings::ApiKeys;
-use superset_client::assistant::{generate, GenerationOptions, Provider, Settings};
+use superset_client::assistant::models::{list_models as provider_models, ConnectionError};
+use superset_client::assistant::settings::{ApiKey, ApiKeys, KeyPlace, SettingsError};
+use superset_client::assistant::{generate, GenerationOptions, Provider, ProviderKind, Settings};
 use superset_client::chats::{chat_stream, ChatInfo};
 use superset_client::devices::Device;
 use superset_client::{ClientError, Login, LoginError, ReturnPath};
@@ -14,8 +15,11 @@ use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::contract::{ChatFeed, Config, RevokedDevice, Screen, Sent, SignInUrl, SignedIn, User, SIGN_IN_URL};
-use crate::error::{CommandError, CommandResult};
+use crate::contract::{
+    AssistantSettings, ChatFeed, Config, ConnectionTest, KeyStore, ProviderInfo, RevokedDevice, Screen, Sent,
+    SignInUrl, SignedIn, StoredKey, User, SIGN_IN_URL,
+};
+use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::feed::Feed;
 use crate::state::AppState;
 
@@ -215,7 +219,7 @@ pub async fn send_message(
     if content.trim().is_empty() {
         return Err(CommandError::invalid("The message is empty: type something to send."));
     }
-    let provider = provider(&state, model).await?;
+    let provider = reply_provider(&state, model).await?;
     let message_id = state.manager.send_message(&session_id, &content, parent_id.as_deref()).await?;
     reply_in_background(&state, session_id, message_id.clone(), provider);
     Ok(Sent { message_id })
@@ -231,7 +235,7 @@ pub async fn regenerate(
     message_id: String,
     model: Option<String>,
 ) -> CommandResult<Sent> {
-    let provider = provider(&state, model).await?;
+    let provider = reply_provider(&state, model).await?;
     let (chat, _) = conversation(&state.manager, &session_id).await?;
     let message = chat.message(&message_id).ok_or_else(|| ClientError::NoSuchMessage(message_id.clone()))?;
     let question = match message.role {
@@ -257,7 +261,7 @@ pub async fn edit_message(
     if content.trim().is_empty() {
         return Err(CommandError::invalid("The message is empty: type something to send."));
     }
-    let provider = provider(&state, model).await?;
+    let provider = reply_provider(&state, model).await?;
     let (chat, _) = conversation(&state.manager, &session_id).await?;
     let edited = chat.message(&message_id).ok_or_else(|| ClientError::NoSuchMessage(message_id.clone()))?;
     if edited.role != Role::User {
@@ -266,23 +270,6 @@ pub async fn edit_message(
     let sent = state.manager.send_message(&session_id, &content, edited.parent_id.as_deref()).await?;
     reply_in_background(&state, session_id, sent.clone(), provider);
     Ok(Sent { message_id: sent })
-}
-
-/// The assistant from the settings, with `model` instead of theirs when given.
-async fn provider(state: &AppState, model: Option<String>) -> CommandResult<Box<dyn Provider>> {
-    let home = state.home.clone();
-    // Reading a key may ask the OS keyring over D-Bus: off the async threads.
-    tokio::task::spawn_blocking(move || {
-        let settings = Settings::load(&home);
-        let settings = match model {
-            Some(model) => Settings { model: Some(model), ..settings },
-            None => settings,
-        };
-        settings.provider(&ApiKeys::new(&home))
-    })
-    .await
-    .map_err(|e| CommandError::invalid(e.to_string()))?
-    .map_err(|e| CommandError::invalid(e.to_string()))
 }
 
 /// Generates the reply to `question` in the background; one reply per chat at a time
@@ -301,4 +288,249 @@ fn reply_in_background(state: &AppState, session_id: String, question: String, p
             tracing::warn!(error = %e, "the assistant's reply could not be written");
         }
     });
+}
+
+// ---- models ----
+
+/// Runs `work` (which reads or writes a key: the OS keyring may answer over D-Bus) off
+/// the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> CommandResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| CommandError::invalid(format!("the work was lost: {e}")))
+}
+
+/// The provider of the next reply: the settings', with the composer's `model` when
+/// one was picked for it.
+pub(crate) async fn reply_provider(state: &AppState, model: Option<String>) -> CommandResult<Box<dyn Provider>> {
+    let home = state.home.clone();
+    blocking(move || with_model(Settings::load(&home), model).provider(&ApiKeys::new(&home)).map_err(settings_error))
+        .await?
+}
+
+/// `settings` with the composer's pick, if one was made, as the model.
+fn with_model(settings: Settings, model: Option<String>) -> Settings {
+    let model = model.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+    Settings { model: model.or(settings.model.clone()), ..settings }
+}
+
+/// A settings failure in the app's words (the client's name the CLI's commands).
+fn settings_error(e: SettingsError) -> CommandError {
+    match e {
+        SettingsError::NoKey(kind) => CommandError::invalid(format!(
+            "{} needs an API key before it can reply. Add one in Settings.",
+            provider_name(kind)
+        )),
+        SettingsError::BadBaseUrl(url) => CommandError::invalid(format!(
+            "The base URL {url:?} is not an http:// or https:// address. Fix it in Settings."
+        )),
+        e @ SettingsError::Io { .. } => CommandError::invalid(format!("Could not save the settings: {e}")),
+    }
+}
+
+fn provider_name(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Echo => "The echo assistant",
+        ProviderKind::Anthropic => "Anthropic",
+        ProviderKind::Openai => "The OpenAI-compatible server",
+    }
+}
+
+fn stored_key(key: &ApiKey, place: KeyPlace) -> StoredKey {
+    let (store, file) = match place {
+        KeyPlace::Keyring => (KeyStore::Keyring, None),
+        KeyPlace::File(path) => (KeyStore::File, Some(path.display().to_string())),
+    };
+    StoredKey { store, file, ending: key.ending() }
+}
+
+fn read_settings(home: &std::path::Path) -> AssistantSettings {
+    let settings = Settings::load(home);
+    let keys = ApiKeys::new(home);
+    let providers = ProviderKind::ALL
+        .into_iter()
+        .map(|kind| ProviderInfo {
+            provider: kind,
+            default_model: kind.default_model().to_owned(),
+            default_base_url: kind.default_base_url().map(str::to_owned),
+            needs_key: kind.needs_key(),
+            key: match kind {
+                ProviderKind::Echo => None,
+                _ => keys.find(kind).map(|(key, place)| stored_key(&key, place)),
+            },
+        })
+        .collect();
+    AssistantSettings { provider: settings.provider, model: settings.model, base_url: settings.base_url, providers }
+}
+
+/// The assistant settings, shared with `superset config`.
+#[tauri::command]
+pub async fn get_settings(state: State<'_, AppState>) -> CommandResult<AssistantSettings> {
+    let home = state.home.clone();
+    blocking(move || read_settings(&home)).await
+}
+
+/// The longest model name the session stream records.
+const MAX_MODEL: usize = 200;
+
+/// Saves the provider, model and base URL (blank ones: the provider's defaults).
+#[tauri::command]
+pub async fn save_settings(
+    state: State<'_, AppState>,
+    provider: ProviderKind,
+    model: Option<String>,
+    base_url: Option<String>,
+) -> CommandResult<AssistantSettings> {
+    let blank_is_none = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let model = blank_is_none(model);
+    let base_url = if provider == ProviderKind::Echo { None } else { blank_is_none(base_url) };
+    if model.as_ref().is_some_and(|m| m.chars().count() > MAX_MODEL) {
+        return Err(CommandError::invalid(format!("That model name is too long (at most {MAX_MODEL} characters).")));
+    }
+    if base_url.is_some() {
+        provider.base_url(base_url.as_deref()).map_err(settings_error)?;
+    }
+    let home = state.home.clone();
+    blocking(move || {
+        Settings { provider, model, base_url }.save(&home).map_err(settings_error)?;
+        Ok(read_settings(&home))
+    })
+    .await?
+}
+
+/// Keeps `key` for `provider` (the keyring, else a 0600 file) and answers only where it
+/// went: the key never goes back to the webview.
+#[tauri::command]
+pub async fn set_api_key(state: State<'_, AppState>, provider: ProviderKind, key: String) -> CommandResult<StoredKey> {
+    if provider == ProviderKind::Echo {
+        return Err(CommandError::invalid("The echo assistant needs no key."));
+    }
+    let key = ApiKey::new(key);
+    if key.is_empty() {
+        return Err(CommandError::invalid("The key is empty. Paste the whole key, then save."));
+    }
+    let home = state.home.clone();
+    blocking(move || {
+        let place = ApiKeys::new(&home).set(provider, &key).map_err(settings_error)?;
+        Ok(stored_key(&key, place))
+    })
+    .await?
+}
+
+#[tauri::command]
+pub async fn delete_api_key(state: State<'_, AppState>, provider: ProviderKind) -> CommandResult<()> {
+    let home = state.home.clone();
+    blocking(move || ApiKeys::new(&home).delete(provider).map_err(settings_error)).await?
+}
+
+/// Lists the provider's models at `base_url` (its default when none), with its key.
+async fn models_of(
+    state: &AppState,
+    provider: ProviderKind,
+    base_url: Option<String>,
+) -> CommandResult<Result<Vec<String>, ConnectionError>> {
+    let home = state.home.clone();
+    let key = blocking(move || ApiKeys::new(&home).get(provider)).await?;
+    let base_url = base_url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
+    let listed = provider_models(provider, base_url.as_deref(), key.as_ref()).await;
+    if let Err(e) = &listed {
+        tracing::info!(error = %e, detail = e.detail().unwrap_or_default(), "listing the models failed");
+    }
+    Ok(listed)
+}
+
+#[tauri::command]
+pub async fn list_models(
+    state: State<'_, AppState>,
+    provider: ProviderKind,
+    base_url: Option<String>,
+) -> CommandResult<Vec<String>> {
+    models_of(&state, provider, base_url).await?.map_err(|e| {
+        let kind = match e {
+            ConnectionError::Unreachable { .. } => ErrorKind::Network,
+            _ => ErrorKind::Invalid,
+        };
+        CommandError { kind, message: e.to_string() }
+    })
+}
+
+/// Lists the models as a check: what works, or what is wrong, in words.
+#[tauri::command]
+pub async fn test_connection(
+    state: State<'_, AppState>,
+    provider: ProviderKind,
+    base_url: Option<String>,
+) -> CommandResult<ConnectionTest> {
+    Ok(match models_of(&state, provider, base_url).await? {
+        Ok(models) => {
+            let message = match models.len() {
+                0 => "Connected, but the server offers no models. Type the model's name.".to_owned(),
+                1 => "Connected: 1 model available.".to_owned(),
+                n => format!("Connected: {n} models available."),
+            };
+            ConnectionTest { ok: true, message, detail: None, models }
+        }
+        Err(e) => {
+            ConnectionTest { ok: false, message: e.to_string(), detail: e.detail().map(str::to_owned), models: vec![] }
+        }
+    })
+}
+
+/// Sets the chat's system prompt (empty clears it), seen by every device.
+#[tauri::command]
+pub async fn set_system_prompt(state: State<'_, AppState>, session_id: String, prompt: String) -> CommandResult<()> {
+    state.manager.set_system_prompt(&session_id, prompt.trim()).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_composers_pick_overrides_the_settings_model_for_one_reply() {
+        let settings = Settings {
+            provider: ProviderKind::Openai,
+            model: Some("gemma3:1b".into()),
+            base_url: Some("http://localhost:11434/v1".into()),
+        };
+        let picked = with_model(settings.clone(), Some(" llama3.2:3b ".into()));
+        assert_eq!(picked, Settings { model: Some("llama3.2:3b".into()), ..settings.clone() });
+        assert_eq!(with_model(settings.clone(), None), settings);
+        assert_eq!(with_model(settings.clone(), Some("  ".into())), settings);
+    }
+
+    /// What `get_settings` sends the webview: the CLI's settings file, and where a key
+    /// is, never the key.
+    #[test]
+    fn settings_say_where_a_key_is_and_never_what_it_is() {
+        // No session bus: the key goes to the 0600 file, as on a headless machine.
+        std::env::remove_var("DBUS_SESSION_BUS_ADDRESS");
+        std::env::remove_var("DISPLAY");
+        let home = tempfile::tempdir().unwrap();
+        let saved = Settings {
+            provider: ProviderKind::Openai,
+            model: Some("llama3.2:3b".into()),
+            base_url: Some("http://localhost:11434/v1".into()),
+        };
+        saved.save(home.path()).unwrap();
+        ApiKeys::new(home.path()).set(ProviderKind::Openai, &ApiKey::new("sk-test-SECRET-abcd1234")).unwrap();
+
+        let wire = serde_json::to_value(read_settings(home.path())).unwrap();
+        assert!(!wire.to_string().contains("SECRET"), "{wire}");
+        assert_eq!(
+            (&wire["provider"], &wire["model"], &wire["baseUrl"]),
+            (&"openai".into(), &"llama3.2:3b".into(), &"http://localhost:11434/v1".into())
+        );
+        let provider =
+            |name: &str| wire["providers"].as_array().unwrap().iter().find(|p| p["provider"] == name).unwrap().clone();
+        let openai = provider("openai");
+        assert_eq!(openai["key"]["store"], "file");
+        assert_eq!(openai["key"]["ending"], "1234");
+        assert!(openai["key"]["file"].as_str().unwrap().ends_with("api-keys/openai"));
+        assert_eq!((&openai["needsKey"], &openai["defaultModel"]), (&false.into(), &"gpt-4o-mini".into()));
+        let anthropic = provider("anthropic");
+        assert_eq!((&anthropic["key"], &anthropic["needsKey"]), (&serde_json::Value::Null, &true.into()));
+        assert_eq!(provider("echo")["defaultBaseUrl"], serde_json::Value::Null);
+        // The CLI reads the very same file.
+        assert_eq!(Settings::load(home.path()), saved);
+    }
 }

@@ -18,6 +18,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use superset_chat::Update;
+use superset_client::assistant::ProviderKind;
 use tauri::{AppHandle, Emitter};
 use ts_rs::TS;
 
@@ -108,6 +109,65 @@ pub struct SignInUrl {
 #[derive(Clone, Debug, Serialize, TS)]
 pub struct UpdateAvailable {
     pub version: String,
+}
+
+// ---- models ----
+
+/// `get_settings`'s answer: the assistant replies come from, as `superset config`
+/// keeps it (`assistant.json`), and for each provider its defaults and whether a key
+/// is set. Never a key itself.
+#[derive(Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AssistantSettings {
+    pub provider: ProviderKind,
+    /// None: the provider's default model.
+    pub model: Option<String>,
+    /// None: the provider's default base URL.
+    pub base_url: Option<String>,
+    pub providers: Vec<ProviderInfo>,
+}
+
+/// What the settings view shows of one provider.
+#[derive(Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInfo {
+    pub provider: ProviderKind,
+    pub default_model: String,
+    /// None for the echo assistant, which calls no server.
+    pub default_base_url: Option<String>,
+    /// Replies fail without a key (Anthropic); local OpenAI-compatible servers need none.
+    pub needs_key: bool,
+    pub key: Option<StoredKey>,
+}
+
+/// Where a key is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStore {
+    /// The OS keyring (Secret Service, Keychain, Credential Manager).
+    Keyring,
+    /// No keyring answered: a file only this user can read (`file`).
+    File,
+}
+
+/// A key that is set: where, and its last four characters (none for a short key).
+#[derive(Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredKey {
+    pub store: KeyStore,
+    pub file: Option<String>,
+    pub ending: Option<String>,
+}
+
+/// `test_connection`'s answer: `message` says in words what works or what is wrong.
+#[derive(Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionTest {
+    pub ok: bool,
+    pub message: String,
+    /// The technical cause of a failure, for a "Details" disclosure.
+    pub detail: Option<String>,
+    pub models: Vec<String>,
 }
 
 /// An event the shell pushes to the UI, with its payload's type.
@@ -228,6 +288,12 @@ mod bindings {
             UpdateAvailable::decl(&cfg),
             ErrorKind::decl(&cfg),
             CommandError::decl(&cfg),
+            ProviderKind::decl(&cfg),
+            AssistantSettings::decl(&cfg),
+            ProviderInfo::decl(&cfg),
+            KeyStore::decl(&cfg),
+            StoredKey::decl(&cfg),
+            ConnectionTest::decl(&cfg),
         ];
         for declaration in declarations {
             // A declaration may open with its doc comment: export the `type` line.

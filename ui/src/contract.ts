@@ -68,6 +68,38 @@ export type ErrorKind = "auth_required" | "network" | "server" | "invalid" | "no
 
 export type CommandError = { kind: ErrorKind, message: string, };
 
+export type ProviderKind = "echo" | "anthropic" | "openai";
+
+export type AssistantSettings = { provider: ProviderKind, 
+/**
+ * None: the provider's default model.
+ */
+model: string | null, 
+/**
+ * None: the provider's default base URL.
+ */
+baseUrl: string | null, providers: Array<ProviderInfo>, };
+
+export type ProviderInfo = { provider: ProviderKind, defaultModel: string, 
+/**
+ * None for the echo assistant, which calls no server.
+ */
+defaultBaseUrl: string | null, 
+/**
+ * Replies fail without a key (Anthropic); local OpenAI-compatible servers need none.
+ */
+needsKey: boolean, key: StoredKey | null, };
+
+export type KeyStore = "keyring" | "file";
+
+export type StoredKey = { store: KeyStore, file: string | null, ending: string | null, };
+
+export type ConnectionTest = { ok: boolean, message: string, 
+/**
+ * The technical cause of a failure, for a "Details" disclosure.
+ */
+detail: string | null, models: Array<string>, };
+
 export const ERROR_KINDS = ["auth_required", "network", "server", "invalid", "not_found", "cancelled", "timeout"] as const;
 
 /** The kinds a failed sign-in itself reports. */

@@ -14,10 +14,16 @@ import {
   type CommandName,
   type Commands,
   type Events,
+  type ProviderKind,
   type Screen,
 } from "./contract";
 
 export type {
+  AssistantSettings,
+  ConnectionTest,
+  ProviderInfo,
+  ProviderKind,
+  StoredKey,
   AuthChanged,
   ChatFeed,
   ChatInfo,
@@ -120,6 +126,17 @@ export const api = {
   unsubscribeSession: (sessionId: string) => call("unsubscribe_session", { sessionId }),
   /** Tells the shell the first screen is painted (the end of start-up, in its log). */
   uiReady: (screen: Screen) => call("ui_ready", { screen }),
+  getSettings: () => call("get_settings"),
+  saveSettings: (provider: ProviderKind, model: string | null, baseUrl: string | null) =>
+    call("save_settings", { provider, model, baseUrl }),
+  /** Hands the key to the shell, which answers only where it went. */
+  setApiKey: (provider: ProviderKind, key: string) => call("set_api_key", { provider, key }),
+  deleteApiKey: (provider: ProviderKind) => call("delete_api_key", { provider }),
+  listModels: (provider: ProviderKind, baseUrl?: string) =>
+    call("list_models", baseUrl ? { provider, baseUrl } : { provider }),
+  testConnection: (provider: ProviderKind, baseUrl?: string) =>
+    call("test_connection", baseUrl ? { provider, baseUrl } : { provider }),
+  setSystemPrompt: (sessionId: string, prompt: string) => call("set_system_prompt", { sessionId, prompt }),
   /** Opens a link from a reply in the system browser, never inside the app window. */
   openLink: (url: string) => openUrl(url),
   onAuthChanged: (handler: (payload: Events["auth:changed"]) => void) => on("auth:changed", handler),

@@ -16,6 +16,7 @@ import {
   type User,
 } from "./ipc";
 import { choose, showNewest, turnKey, visibleThread, type VersionChoice } from "./branches";
+import { Assistant } from "./settings";
 
 export type Phase = "loading" | "signed-out" | "signed-in";
 
@@ -153,7 +154,12 @@ export class Store {
   /** How many replies the awaited message had when its new one was asked for. */
   private repliesBefore = 0;
 
-  constructor(private readonly api: Api) {}
+  /** The assistant's settings and the composer's model picks (settings.ts). */
+  readonly assistant: Assistant;
+
+  constructor(private readonly api: Api) {
+    this.assistant = new Assistant(api);
+  }
 
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -173,6 +179,7 @@ export class Store {
         if (this.state.signIn.waiting) this.set({ signIn: { ...this.state.signIn, url } });
       }),
     );
+    void this.assistant.load();
     try {
       const config = await this.api.getConfig();
       if (config.authToken === null) this.set({ phase: "signed-out" });
@@ -362,7 +369,7 @@ export class Store {
       }
       const parentId = this.state.chat?.thread.at(-1)?.id ?? null;
       this.repliesBefore = 0;
-      const { messageId } = await this.api.sendMessage(sessionId, content, parentId);
+      const { messageId } = await this.api.sendMessage(sessionId, content, parentId, this.assistant.picked(sessionId) ?? null);
       this.touch(sessionId);
       const drafts = { ...this.state.drafts, [sessionId]: "" };
       const awaiting = this.state.activeId === sessionId && !this.hasReplyAfter(messageId) ? messageId : null;
@@ -374,6 +381,7 @@ export class Store {
   }
 
   private moveDraft(from: string, to: string): void {
+    this.assistant.moved(from, to);
     const drafts = { ...this.state.drafts, [to]: this.state.drafts[from] ?? "" };
     delete drafts[from];
     this.set({ drafts });
@@ -383,6 +391,11 @@ export class Store {
     const now = new Date().toISOString();
     const sessions = this.state.sessions.map((s) => (s.sessionId === sessionId ? { ...s, lastActivityAt: now } : s));
     this.set({ sessions: sessions.sort(byActivity) });
+  }
+
+  /** Sets the chat's system prompt; the change comes back through the chat's feed. */
+  setSystemPrompt(sessionId: string, prompt: string): Promise<null> {
+    return this.api.setSystemPrompt(sessionId, prompt);
   }
 
   async stop(): Promise<void> {
@@ -512,14 +525,14 @@ export class Store {
     const message = this.conversation?.messages.find((m) => m.id === messageId);
     const question = message?.role === "user" ? message.id : message?.parentId;
     if (!message || !question || !this.canRework()) return;
-    await this.rework(question, { parentId: question, role: "assistant" }, (id) => this.api.regenerate(id, messageId));
+    await this.rework(question, { parentId: question, role: "assistant" }, (id) => this.api.regenerate(id, messageId, this.assistant.picked(id) ?? null));
   }
 
   /** Sends `content` as a new version of the user message `messageId`. */
   async edit(messageId: string, content: string): Promise<boolean> {
     const message = this.conversation?.messages.find((m) => m.id === messageId);
     if (!message || message.role !== "user" || !content.trim() || !this.canRework()) return false;
-    return this.rework(null, message, (id) => this.api.editMessage(id, messageId, content));
+    return this.rework(null, message, (id) => this.api.editMessage(id, messageId, content, this.assistant.picked(id) ?? null));
   }
 
   /** Asks the shell for a new version of `turn`, then waits for the reply to the

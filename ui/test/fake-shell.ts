@@ -19,6 +19,8 @@ import {
   type Device,
   type Events,
   type Message,
+  type ProviderKind,
+  type StoredKey,
   type Update,
   type User,
 } from "../src/contract";
@@ -40,7 +42,23 @@ export interface Scenario {
   replyIntervalMs?: number;
   /** The account's devices; defaultDevices() if unset. */
   devices?: Device[];
+  /** The assistant settings (`assistant.json`); echo if unset. */
+  assistant?: { provider: ProviderKind; model?: string | null; baseUrl?: string | null };
+  /** Model servers by base URL (no trailing slash): what listing their models finds. */
+  modelServers?: Record<string, ModelServer>;
 }
+
+/** A model server as `list_models` / `test_connection` find it. */
+export type ModelServer =
+  | { kind: "models"; models: string[]; key?: string }
+  | { kind: "not-an-api" }
+  | { kind: "error"; status: number; message: string };
+
+const PROVIDER_DEFAULTS: Record<ProviderKind, { model: string; baseUrl: string | null; name: string }> = {
+  echo: { model: "echo", baseUrl: null, name: "The echo assistant" },
+  anthropic: { model: "claude-sonnet-4-5", baseUrl: "https://api.anthropic.com", name: "Anthropic" },
+  openai: { model: "gpt-4o-mini", baseUrl: "https://api.openai.com/v1/", name: "The server" },
+};
 
 interface StoredSession {
   meta: ChatInfo;
@@ -55,6 +73,8 @@ interface Generation {
   /** Set: the reply fails with this after its pieces. */
   error: string | null;
   message: Message | null;
+  /** The model that writes the reply, recorded on it as the stream does. */
+  model: string;
   messageId: string;
   pieces: string[];
   timer: ReturnType<typeof setTimeout> | null;
@@ -116,8 +136,16 @@ export class FakeShell {
   private signInPending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
   private channels = new Map<string, { id: number; index: number }>();
   private generations = new Map<string, Generation>();
+  /** assistant.json as the shell keeps it. */
+  assistant: { provider: ProviderKind; model: string | null; baseUrl: string | null };
+  modelServers: Record<string, ModelServer>;
+  /** Where each key is, as the shell answers it (the keys themselves stay in `secrets`). */
+  keys: Partial<Record<ProviderKind, StoredKey>> = {};
+  private secrets: Partial<Record<ProviderKind, string>> = {};
 
   constructor(scenario: Scenario = {}) {
+    this.assistant = { provider: "echo", model: null, baseUrl: null, ...scenario.assistant };
+    this.modelServers = scenario.modelServers ?? {};
     this.signedIn = scenario.signedIn ?? false;
     this.user = scenario.user ?? DEFAULT_USER;
     this.replyMode = scenario.replyMode ?? "auto";
@@ -262,6 +290,21 @@ export class FakeShell {
         this.signedIn = false;
         void this.emit("auth:changed", { signedIn: false, expiresAt: null });
         return null;
+      // ---- models: local settings, answered signed in or not ----
+      case "get_settings":
+        return this.settings();
+      case "save_settings":
+        return this.saveSettings(args);
+      case "set_api_key":
+        return this.setKey(args.provider as ProviderKind, this.text(args, "key"));
+      case "delete_api_key":
+        delete this.keys[args.provider as ProviderKind];
+        delete this.secrets[args.provider as ProviderKind];
+        return null;
+      case "list_models":
+        return this.listModels(args.provider as ProviderKind, args.baseUrl as string | undefined);
+      case "test_connection":
+        return this.testConnection(args.provider as ProviderKind, args.baseUrl as string | undefined);
     }
     if (!this.signedIn) throw { kind: "auth_required", message: "not signed in" };
     switch (cmd) {
@@ -291,11 +334,15 @@ export class FakeShell {
         return null;
       // ---- branches ----
       case "send_message":
-        return this.send(this.session(args), this.text(args, "content"), this.parent(args));
+        return this.send(this.session(args), this.text(args, "content"), this.parent(args), this.pick(args));
       case "regenerate":
-        return this.regenerate(this.session(args), this.text(args, "messageId"));
+        return this.regenerate(this.session(args), this.text(args, "messageId"), this.pick(args));
       case "edit_message":
-        return this.edit(this.session(args), this.text(args, "messageId"), this.text(args, "content"));
+        return this.edit(this.session(args), this.text(args, "messageId"), this.text(args, "content"), this.pick(args));
+      // ---- models ----
+      case "set_system_prompt":
+        this.message(this.session(args), this.newMessage("system", String(args.prompt ?? "").trim(), "complete"));
+        return null;
       default:
         throw { kind: "invalid", message: `unknown command ${cmd}` };
     }
@@ -342,10 +389,10 @@ export class FakeShell {
   }
 
   private newMessage(
-    role: "user" | "assistant", text: string, status: Message["status"], id = newId("m"), parentId: string | null = null,
+    role: Message["role"], text: string, status: Message["status"], id = newId("m"), parentId: string | null = null,
+    model: string | null = null,
   ): Message {
     const actorId = role === "user" ? this.user.id : "assistant";
-    const model = role === "assistant" ? "fake-model" : null;
     return { id, role, actorId, text, status, error: null, createdAt: iso(), parentId, model };
   }
 
@@ -391,34 +438,42 @@ export class FakeShell {
     return found;
   }
 
-  private regenerate(stored: StoredSession, messageId: string): Commands["regenerate"]["result"] {
+  /** The composer's model pick for this reply, if any. */
+  private pick(args: Record<string, unknown>): string | undefined {
+    return typeof args.model === "string" ? args.model : undefined;
+  }
+
+  private regenerate(stored: StoredSession, messageId: string, model?: string): Commands["regenerate"]["result"] {
     const message = this.messageOf(stored, messageId);
     if (!message) throw { kind: "invalid", message: "That message is not in this chat." };
     const question = message.role === "user" ? message.id : message.parentId;
     if (!question) throw { kind: "invalid", message: "This reply answers no message of yours." };
-    this.reply(stored, question, this.messageOf(stored, question)?.text ?? "");
+    this.reply(stored, question, this.messageOf(stored, question)?.text ?? "", model);
     return { messageId: question };
   }
 
-  private edit(stored: StoredSession, messageId: string, content: string): Commands["edit_message"]["result"] {
+  private edit(stored: StoredSession, messageId: string, content: string, model?: string): Commands["edit_message"]["result"] {
     const message = this.messageOf(stored, messageId);
     if (message?.role !== "user") throw { kind: "invalid", message: "Only your own messages can be edited." };
-    return this.send(stored, content, message.parentId);
+    return this.send(stored, content, message.parentId, model);
   }
 
-  private send(stored: StoredSession, content: string, parentId: string | null): Commands["send_message"]["result"] {
+  private send(
+    stored: StoredSession, content: string, parentId: string | null, model?: string,
+  ): Commands["send_message"]["result"] {
     const messageId = newId("m");
     this.message(stored, this.newMessage("user", content, "complete", messageId, parentId));
-    this.reply(stored, messageId, content);
+    this.reply(stored, messageId, content, model);
     return { messageId };
   }
 
-  private reply(stored: StoredSession, question: string, content: string): void {
+  private reply(stored: StoredSession, question: string, content: string, model?: string): void {
     const generation: Generation = {
       parentId: question,
       error: this.nextReplyError,
       sessionId: stored.meta.sessionId,
       message: null,
+      model: model ?? this.assistant.model ?? PROVIDER_DEFAULTS[this.assistant.provider].model,
       messageId: newId("a"),
       pieces: this.nextReply ?? defaultReply(content),
       timer: null,
@@ -442,7 +497,9 @@ export class FakeShell {
     if (!stored) return;
     const piece = generation.pieces.shift();
     if (piece !== undefined && !generation.message) {
-      generation.message = this.newMessage("assistant", piece, "streaming", generation.messageId, generation.parentId);
+      generation.message = this.newMessage(
+        "assistant", piece, "streaming", generation.messageId, generation.parentId, generation.model,
+      );
       this.message(stored, generation.message);
     } else if (piece !== undefined) {
       generation.message!.text += piece;
@@ -465,5 +522,80 @@ export class FakeShell {
     message.status = "stopped";
     this.message(stored, message);
     return null;
+  }
+
+  // ---- models ----
+
+  private settings(): Commands["get_settings"]["result"] {
+    const kinds: ProviderKind[] = ["echo", "anthropic", "openai"];
+    return {
+      ...this.assistant,
+      providers: kinds.map((provider) => ({
+        provider,
+        defaultModel: PROVIDER_DEFAULTS[provider].model,
+        defaultBaseUrl: PROVIDER_DEFAULTS[provider].baseUrl,
+        needsKey: provider === "anthropic",
+        key: this.keys[provider] ?? null,
+      })),
+    };
+  }
+
+  private saveSettings(args: Record<string, unknown>): Commands["get_settings"]["result"] {
+    const blank = (v: unknown) => (typeof v === "string" && v.trim() ? v.trim() : null);
+    const provider = args.provider as ProviderKind;
+    const baseUrl = provider === "echo" ? null : blank(args.baseUrl);
+    if (baseUrl && !/^https?:\/\//.test(baseUrl)) {
+      throw { kind: "invalid", message: `The base URL "${baseUrl}" is not an http:// or https:// address. Fix it in Settings.` };
+    }
+    this.assistant = { provider, model: blank(args.model), baseUrl };
+    return this.settings();
+  }
+
+  private setKey(provider: ProviderKind, key: string): StoredKey {
+    if (provider === "echo") throw { kind: "invalid", message: "The echo assistant needs no key." };
+    const trimmed = key.trim();
+    this.secrets[provider] = trimmed;
+    const stored: StoredKey = { store: "keyring", file: null, ending: trimmed.length >= 16 ? trimmed.slice(-4) : null };
+    this.keys[provider] = stored;
+    return stored;
+  }
+
+  /** As superset-client's `list_models`: the models, or what is wrong in words. */
+  private listModels(provider: ProviderKind, baseUrl?: string): string[] {
+    if (provider === "echo") return ["echo"];
+    if (provider === "anthropic" && !this.secrets.anthropic) {
+      throw { kind: "invalid", message: "Anthropic needs an API key. Add one, then test again." };
+    }
+    const base = (baseUrl?.trim() || PROVIDER_DEFAULTS[provider].baseUrl!).replace(/\/+$/, "");
+    const server = this.modelServers[base];
+    const name = PROVIDER_DEFAULTS[provider].name;
+    if (!server) throw { kind: "network", message: `Nothing answered at ${base}/. Is the server running?` };
+    switch (server.kind) {
+      case "models":
+        if (server.key !== undefined && server.key !== this.secrets[provider]) {
+          throw { kind: "invalid", message: `${name} refused the API key (401). Check it, or set a new one.` };
+        }
+        // As the client does: an OpenAI-compatible server's list sorted by name.
+        return provider === "openai" ? [...server.models].sort() : [...server.models];
+      case "not-an-api":
+        throw {
+          kind: "invalid",
+          message: provider === "anthropic"
+            ? "That address answered, but not like the Anthropic API. Is the base URL right? Anthropic's is https://api.anthropic.com."
+            : "That address answered, but not like an OpenAI-compatible API. Does the base URL end in /v1?",
+        };
+      case "error":
+        throw { kind: "invalid", message: `${name} answered ${server.status}: ${server.message}` };
+    }
+  }
+
+  private testConnection(provider: ProviderKind, baseUrl?: string): Commands["test_connection"]["result"] {
+    try {
+      const models = this.listModels(provider, baseUrl);
+      const count = models.length === 1 ? "1 model" : `${models.length} models`;
+      return { ok: true, message: `Connected: ${count} available.`, detail: null, models };
+    } catch (error) {
+      return { ok: false, message: (error as CommandError).message, detail: null, models: [] };
+    }
   }
 }

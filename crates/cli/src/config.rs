@@ -19,7 +19,11 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
             println!("model:    {}", settings.model.as_deref().unwrap_or("(the provider's default)"));
             println!("base URL: {}", settings.base_url.as_deref().unwrap_or("(the provider's default)"));
             for kind in [ProviderKind::Anthropic, ProviderKind::Openai] {
-                let state = if keys.get(kind).is_some() { "set" } else { "not set" };
+                let state = match keys.find(kind) {
+                    Some((_, KeyPlace::Keyring)) => "set, in the OS keyring".to_owned(),
+                    Some((_, KeyPlace::File(path))) => format!("set, in {} (mode 0600)", path.display()),
+                    None => "not set".to_owned(),
+                };
                 println!("{kind} API key: {state}");
             }
         }

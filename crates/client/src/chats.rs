@@ -91,6 +91,21 @@ impl SessionManager {
         }
     }
 
+    /// Sets the chat's system prompt (an empty one clears it): a whole `system`
+    /// message, the latest of which the assistant is shown first. Returns its id.
+    pub async fn set_system_prompt(&self, chat_id: &str, prompt: &str) -> Result<String, ClientError> {
+        // A new message each time, so every device sees the change in stream order.
+        let message_id = uuid::Uuid::new_v4().to_string();
+        let body = json!({
+            "messageId": message_id,
+            "role": "system",
+            "seq": 0,
+            "chunk": { "type": "whole-message", "content": prompt },
+        });
+        let _: Value = self.post_repeatable(&format!("v1/sessions/{chat_id}/chunks"), body).await?;
+        Ok(message_id)
+    }
+
     /// One of the caller's chats.
     pub async fn chat(&self, chat_id: &str) -> Result<ChatInfo, ClientError> {
         self.json(Method::GET, &format!("v1/sessions/{chat_id}"), None).await

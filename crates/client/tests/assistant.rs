@@ -528,3 +528,32 @@ async fn regenerate_and_edit_make_versions_and_the_provider_sees_only_the_thread
     .expect("refused");
     assert!(error.to_string().contains("not in this chat"), "{error}");
 }
+
+/// A chat's system prompt is a whole `system` message in the session: Anthropic gets
+/// it as its top-level `system`, an OpenAI-compatible server as a `system` message,
+/// and the reply records the model that wrote it.
+#[tokio::test]
+async fn the_system_prompt_reaches_each_provider_its_way() {
+    let chat = chat("Who are you?").await;
+    let prompt = "You are a terse pirate.";
+    let id = chat.manager.set_system_prompt(&chat.session, prompt).await.unwrap();
+    let conversation = chat.conversation().await;
+    let system = conversation.message(&id).expect("the prompt is in the session");
+    assert_eq!((system.role, system.text.as_str()), (superset_chat::Role::System, prompt));
+
+    let mut steps = anthropic_reply(&["Arr."], Duration::ZERO);
+    steps.extend(anthropic_end());
+    let provider = FakeProvider::start(Script::stream(steps)).await;
+    let claude = anthropic(&provider);
+    assert_eq!(claude.model(), Some("claude-test"));
+    chat.reply(&claude).await;
+    let body = provider.received.lock().unwrap()[0].body.clone();
+    assert_eq!(body["system"], prompt);
+    assert!(body["messages"].as_array().unwrap().iter().all(|m| m["role"] != "system"), "{body}");
+
+    let provider = FakeProvider::start(Script::stream(openai_reply(&["Arr."]))).await;
+    chat.reply(&OpenAi::new(provider.url.clone(), None, "llama3")).await;
+    let body = provider.received.lock().unwrap()[0].body.clone();
+    let messages = body["messages"].as_array().unwrap();
+    assert!(messages.contains(&serde_json::json!({"role": "system", "content": prompt})), "{body}");
+}

@@ -5,6 +5,7 @@ import { ConnectionBanner, Notice, TopBar } from "./Chrome";
 import { useStoreState } from "./hooks";
 import { Sidebar, sessionTitle } from "./Sidebar";
 import { ExpiredDialog, SignInScreen } from "./SignIn";
+import { SystemPrompt } from "./ModelPicker";
 
 export function App({ store }: { store: Store }) {
   const state = useStoreState(store);
@@ -42,6 +43,9 @@ export function App({ store }: { store: Store }) {
             <h1 id="chat-title">{title}</h1>
             {state.chat && !state.chat.live && state.activeId && (
               <span class="chip" title="Not receiving updates">Offline copy</span>
+            )}
+            {state.activeId && state.chat && (
+              <SystemPrompt sessionId={state.activeId} messages={state.chat.messages} save={(id, prompt) => store.setSystemPrompt(id, prompt)} />
             )}
           </header>
           <Notice store={store} text={state.notice} />

@@ -5,6 +5,7 @@ import { turnKey } from "../branches";
 import type { ChatView, Store } from "../store";
 import { SendIcon, StopIcon } from "./icons";
 import { MessageItem } from "./MessageItem";
+import { ModelPicker } from "./ModelPicker";
 
 async function copyCode(button: HTMLElement): Promise<void> {
   const code = button.closest(".code-block")?.querySelector("code, pre");
@@ -115,6 +116,7 @@ export function Composer({ store, draft, running, canSend }: {
           }
         }}
       />
+      <ModelPicker assistant={store.assistant} chat={store.state.activeId} />
       {running ? (
         <button type="button" class="stop" aria-label="Stop generating" title="Stop" onClick={() => void store.stop()}>
           <StopIcon />

@@ -6,6 +6,7 @@ import type { User } from "../ipc";
 import type { Banner, Store } from "../store";
 import { applyTheme, loadTheme, nextTheme, type ThemeChoice } from "../theme";
 import { DevicesDialog } from "./Devices";
+import { SettingsDialog } from "./Settings";
 import { LogoIcon, MonitorIcon, MoonIcon, SunIcon } from "./icons";
 
 const THEME_LABEL: Record<ThemeChoice, string> = { system: "System", light: "Light", dark: "Dark" };
@@ -57,6 +58,9 @@ export function TopBar({ store, user }: { store: Store; user: User | null }) {
             </span>
           </div>
         )}
+        <button type="button" class="ghost" aria-haspopup="dialog" onClick={() => store.assistant.openDialog()}>
+          Settings
+        </button>
         <button type="button" class="ghost" aria-haspopup="dialog" onClick={() => setDevicesOpen(true)}>
           Signed-in devices
         </button>
@@ -65,6 +69,7 @@ export function TopBar({ store, user }: { store: Store; user: User | null }) {
         </button>
       </div>
       <DevicesDialog store={store} open={devicesOpen} close={() => setDevicesOpen(false)} />
+      <SettingsDialog assistant={store.assistant} />
     </header>
   );
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use superset_chat::Role;
 use url::Url;
 
+use super::models::{self, Api, ConnectionError};
 use super::settings::ApiKey;
 use super::sse::{self, SseEvent, Step};
 use super::{status_error, Deltas, Provider, ProviderError, Turn};
@@ -15,6 +16,11 @@ pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
 const API_VERSION: &str = "2023-06-01";
 const NAME: &str = "Anthropic";
+pub(super) const API: Api = Api {
+    provider: NAME,
+    described: "the Anthropic API",
+    hint: "Is the base URL right? Anthropic's is https://api.anthropic.com.",
+};
 
 #[derive(Debug)]
 pub struct Anthropic {
@@ -62,6 +68,10 @@ impl Provider for Anthropic {
         NAME
     }
 
+    fn model(&self) -> Option<&str> {
+        Some(&self.model)
+    }
+
     async fn reply(&self, history: &[Turn]) -> Result<Deltas, ProviderError> {
         let url = self.base_url.join("v1/messages").expect("a relative path joins");
         let response = self
@@ -79,6 +89,14 @@ impl Provider for Anthropic {
         }
         Ok(sse::deltas(NAME, response, read_event))
     }
+}
+
+/// The models the key may use (`GET /v1/models`), newest first as Anthropic lists them.
+pub async fn list_models(base_url: &Url, api_key: &ApiKey) -> Result<Vec<String>, ConnectionError> {
+    let url = base_url.join("v1/models?limit=1000").expect("a relative path joins");
+    let request =
+        crate::http::client().get(url).header("x-api-key", api_key.expose()).header("anthropic-version", API_VERSION);
+    models::fetch(request, base_url, &API).await
 }
 
 fn read_event(event: SseEvent) -> Result<Step, ProviderError> {

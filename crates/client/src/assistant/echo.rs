@@ -20,6 +20,9 @@ impl Default for Echo {
     }
 }
 
+/// The echo assistant's one "model", as replies and the settings name it.
+pub const MODEL: &str = "echo";
+
 /// The reply the echo assistant gives to `message`.
 pub fn reply_to(message: &str) -> String {
     format!("You said: {message}")
@@ -29,6 +32,10 @@ pub fn reply_to(message: &str) -> String {
 impl Provider for Echo {
     fn name(&self) -> &str {
         "echo"
+    }
+
+    fn model(&self) -> Option<&str> {
+        Some(MODEL)
     }
 
     async fn reply(&self, history: &[Turn]) -> Result<Deltas, ProviderError> {

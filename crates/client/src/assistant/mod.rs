@@ -8,11 +8,14 @@
 //!   batched, stoppable from any device, with provider failures written as `error`
 //!   chunks.
 //! - [`settings`]: which provider and model a user picked; API keys in the OS keyring.
+//! - [`models`]: the models a provider offers, and what is wrong when it cannot be
+//!   reached ("Test connection").
 //! - `sse`: the server-sent-events framing both remote providers stream in.
 
 pub mod anthropic;
 pub mod echo;
 pub mod generation;
+pub mod models;
 pub mod openai;
 pub mod settings;
 mod sse;

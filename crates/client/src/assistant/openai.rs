@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use superset_chat::Role;
 use url::Url;
 
+use super::models::{self, Api, ConnectionError};
 use super::settings::ApiKey;
 use super::sse::{self, SseEvent, Step};
 use super::{status_error, Deltas, Provider, ProviderError, Turn};
@@ -14,6 +15,8 @@ use super::{status_error, Deltas, Provider, ProviderError, Turn};
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1/";
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 const NAME: &str = "OpenAI-compatible server";
+pub(super) const API: Api =
+    Api { provider: "The server", described: "an OpenAI-compatible API", hint: "Does the base URL end in /v1?" };
 
 #[derive(Debug)]
 pub struct OpenAi {
@@ -45,6 +48,10 @@ impl Provider for OpenAi {
         NAME
     }
 
+    fn model(&self) -> Option<&str> {
+        Some(&self.model)
+    }
+
     async fn reply(&self, history: &[Turn]) -> Result<Deltas, ProviderError> {
         let messages: Vec<Value> = history
             .iter()
@@ -73,6 +80,19 @@ impl Provider for OpenAi {
         }
         Ok(sse::deltas(NAME, response, read_event))
     }
+}
+
+/// The models the server offers (`GET {base}/models`), sorted by name. The key is
+/// sent when there is one; local servers need none.
+pub async fn list_models(base_url: &Url, api_key: Option<&ApiKey>) -> Result<Vec<String>, ConnectionError> {
+    let base = with_trailing_slash(base_url.clone());
+    let mut request = crate::http::client().get(base.join("models").expect("a relative path joins"));
+    if let Some(key) = api_key {
+        request = request.bearer_auth(key.expose());
+    }
+    let mut models = models::fetch(request, &base, &API).await?;
+    models.sort();
+    Ok(models)
 }
 
 fn read_event(event: SseEvent) -> Result<Step, ProviderError> {

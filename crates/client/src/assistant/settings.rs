@@ -13,7 +13,7 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use super::anthropic::{self, Anthropic};
-use super::echo::Echo;
+use super::echo::{self, Echo};
 use super::openai::{self, OpenAi};
 use super::Provider;
 use crate::token_store::atomic_file;
@@ -24,6 +24,7 @@ const KEYS_DIR: &str = "api-keys";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ProviderKind {
     #[default]
     Echo,
@@ -44,6 +45,38 @@ impl ProviderKind {
 
     pub fn parse(s: &str) -> Option<ProviderKind> {
         Self::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// The model used when the settings name none.
+    pub fn default_model(self) -> &'static str {
+        match self {
+            ProviderKind::Echo => echo::MODEL,
+            ProviderKind::Anthropic => anthropic::DEFAULT_MODEL,
+            ProviderKind::Openai => openai::DEFAULT_MODEL,
+        }
+    }
+
+    /// The API root used when the settings name none; the echo assistant has none.
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Echo => None,
+            ProviderKind::Anthropic => Some(anthropic::DEFAULT_BASE_URL),
+            ProviderKind::Openai => Some(openai::DEFAULT_BASE_URL),
+        }
+    }
+
+    /// Whether replies need a key (local OpenAI-compatible servers take none).
+    pub fn needs_key(self) -> bool {
+        self == ProviderKind::Anthropic
+    }
+
+    /// The base URL to call: `base_url`, else the default, checked to be http(s).
+    pub fn base_url(self, base_url: Option<&str>) -> Result<Url, SettingsError> {
+        let url = base_url.or(self.default_base_url()).unwrap_or_default();
+        Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| SettingsError::BadBaseUrl(url.to_owned()))
     }
 }
 
@@ -68,6 +101,13 @@ impl ApiKey {
 
     pub(crate) fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The last four characters, to tell keys apart on screen; none for a key so short
+    /// that four characters would give much of it away.
+    pub fn ending(&self) -> Option<String> {
+        let chars: Vec<char> = self.0.chars().collect();
+        (chars.len() >= 16).then(|| chars[chars.len() - 4..].iter().collect())
     }
 }
 
@@ -123,23 +163,16 @@ impl Settings {
 
     /// The provider these settings describe, with its key from `keys`.
     pub fn provider(&self, keys: &ApiKeys) -> Result<Box<dyn Provider>, SettingsError> {
-        let base_url = |default: &str| {
-            let url = self.base_url.as_deref().unwrap_or(default);
-            Url::parse(url)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| SettingsError::BadBaseUrl(url.to_owned()))
-        };
-        Ok(match self.provider {
+        let kind = self.provider;
+        let model = self.model.as_deref().unwrap_or(kind.default_model());
+        Ok(match kind {
             ProviderKind::Echo => Box::new(Echo::default()),
             ProviderKind::Anthropic => {
-                let key = keys.get(ProviderKind::Anthropic).ok_or(SettingsError::NoKey(ProviderKind::Anthropic))?;
-                let model = self.model.as_deref().unwrap_or(anthropic::DEFAULT_MODEL);
-                Box::new(Anthropic::new(base_url(anthropic::DEFAULT_BASE_URL)?, key, model))
+                let key = keys.get(kind).ok_or(SettingsError::NoKey(kind))?;
+                Box::new(Anthropic::new(kind.base_url(self.base_url.as_deref())?, key, model))
             }
             ProviderKind::Openai => {
-                let model = self.model.as_deref().unwrap_or(openai::DEFAULT_MODEL);
-                Box::new(OpenAi::new(base_url(openai::DEFAULT_BASE_URL)?, keys.get(ProviderKind::Openai), model))
+                Box::new(OpenAi::new(kind.base_url(self.base_url.as_deref())?, keys.get(kind), model))
             }
         })
     }
@@ -165,12 +198,18 @@ impl ApiKeys {
     }
 
     pub fn get(&self, kind: ProviderKind) -> Option<ApiKey> {
+        self.find(kind).map(|(key, _)| key)
+    }
+
+    /// The key and where it is kept: the keyring first, then the file.
+    pub fn find(&self, kind: ProviderKind) -> Option<(ApiKey, KeyPlace)> {
+        let in_file = || self.read_file(kind).map(|key| (key, KeyPlace::File(self.file(kind))));
         match self.entry(kind).and_then(|e| e.get_password()) {
-            Ok(key) => Some(ApiKey::new(key)),
-            Err(keyring::Error::NoEntry) => self.read_file(kind),
+            Ok(key) => Some((ApiKey::new(key), KeyPlace::Keyring)),
+            Err(keyring::Error::NoEntry) => in_file(),
             Err(e) => {
                 tracing::debug!(error = %e, "keyring unreachable; looking for the key file");
-                self.read_file(kind)
+                in_file()
             }
         }
     }

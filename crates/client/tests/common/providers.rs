@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use url::Url;
 
@@ -45,6 +45,9 @@ impl Script {
 /// What a request to the stand-in carried.
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub method: Method,
+    /// Path and query.
+    pub uri: Uri,
     pub headers: HeaderMap,
     pub body: serde_json::Value,
 }
@@ -58,7 +61,7 @@ pub struct FakeProvider {
 }
 
 impl FakeProvider {
-    /// Answers every POST with `script`.
+    /// Answers every request with `script`.
     pub async fn start(script: Script) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let abandoned = Arc::new(Mutex::new(false));
@@ -73,9 +76,15 @@ impl FakeProvider {
 
 type Shared = (Script, Arc<Mutex<Vec<Received>>>, Arc<Mutex<bool>>);
 
-async fn answer(State((script, received, abandoned)): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn answer(
+    State((script, received, abandoned)): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    received.lock().unwrap().push(Received { headers, body });
+    received.lock().unwrap().push(Received { method, uri, headers, body });
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
     tokio::spawn(async move {
         for step in script.steps {
