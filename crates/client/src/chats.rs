@@ -48,20 +48,31 @@ impl SessionManager {
 
     /// Sends a user message; returns its id.
     pub async fn send_message(&self, chat_id: &str, content: &str) -> Result<String, ClientError> {
+        // The id is chosen here so the send can be repeated when its answer is lost:
+        // the server refuses a message id it already has (409), which then means the
+        // first attempt landed.
+        self.send_message_with_id(chat_id, &uuid::Uuid::new_v4().to_string(), content).await
+    }
+
+    /// Sends a user message under an id the caller chose (a message queued offline
+    /// keeps its id until the server has it): safe to repeat, a 409 (the server has
+    /// this id) counts as sent.
+    pub async fn send_message_with_id(
+        &self,
+        chat_id: &str,
+        message_id: &str,
+        content: &str,
+    ) -> Result<String, ClientError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Sent {
             message_id: String,
         }
-        // The id is chosen here so the send can be repeated when its answer is lost:
-        // the server refuses a message id it already has (409), which then means the
-        // first attempt landed.
-        let message_id = uuid::Uuid::new_v4().to_string();
         let body = json!({ "content": content, "messageId": message_id });
         let path = format!("v1/sessions/{chat_id}/messages");
         match self.post_repeatable::<Sent>(&path, body).await {
             Ok(sent) => Ok(sent.message_id),
-            Err(ClientError::Status { status, .. }) if status == StatusCode::CONFLICT => Ok(message_id),
+            Err(ClientError::Status { status, .. }) if status == StatusCode::CONFLICT => Ok(message_id.to_owned()),
             Err(e) => Err(e),
         }
     }
