@@ -26,6 +26,8 @@ macro_rules! with_commands {
             subscribe_session(session_id: String, on_event: Channel<ChatFeed>) -> ();
             unsubscribe_session(session_id: String) -> ();
             ui_ready(screen: Screen) -> ();
+            queued_messages() -> Vec<Outgoing>;
+            network_status() -> NetworkChanged;
         }
     };
 }

@@ -3,18 +3,21 @@
 //! argument and result types are the contract's (`contract.rs`).
 
 use superset_client::assistant::settings::ApiKeys;
-use superset_client::assistant::{generate, GenerationOptions, Settings};
-use superset_client::chats::{chat_stream, ChatInfo};
+use superset_client::assistant::{generate, GenerationOptions, Provider, Settings};
+use superset_client::chats::ChatInfo;
 use superset_client::devices::Device;
+use superset_client::replica::{Outgoing, Replicas};
 use superset_client::{ClientError, Login, LoginError, ReturnPath};
 use tauri::ipc::Channel;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::contract::{ChatFeed, Config, RevokedDevice, Screen, Sent, SignInUrl, SignedIn, User, SIGN_IN_URL};
+use crate::contract::{
+    ChatFeed, Config, NetworkChanged, RevokedDevice, Screen, Sent, SignInUrl, SignedIn, User, SIGN_IN_URL,
+};
 use crate::error::{CommandError, CommandResult};
-use crate::feed::Feed;
+use crate::offline;
 use crate::state::AppState;
 
 #[tauri::command]
@@ -26,13 +29,26 @@ pub async fn get_config(state: State<'_, AppState>) -> CommandResult<Config> {
     })
 }
 
+/// Who is signed in. When the servers cannot be reached but a token is stored, the
+/// user last seen with it: the app opens signed in, on the local copy of the chats.
 #[tauri::command]
-pub async fn current_user(state: State<'_, AppState>) -> CommandResult<Option<User>> {
-    match state.manager.me().await {
-        Ok(me) => Ok(Some(User { id: me.user.id, name: me.user.name, email: me.user.email, image: me.user.image })),
-        Err(ClientError::SignedOut) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+pub async fn current_user(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Option<User>> {
+    let user = match state.manager.me().await {
+        Ok(me) => {
+            offline::set_offline(&app, false);
+            me.user
+        }
+        Err(ClientError::SignedOut) => return Ok(None),
+        Err(e) if offline::is_offline(&e) && state.manager.token().await.is_some() => {
+            let Some(cached) = Replicas::cached_user(&state.home) else { return Err(e.into()) };
+            tracing::info!(error = %e, "the servers cannot be reached; opening on the local copy");
+            offline::set_offline(&app, true);
+            cached
+        }
+        Err(e) => return Err(e.into()),
+    };
+    offline::open_for(&app, &user);
+    Ok(Some(User { id: user.id, name: user.name, email: user.email, image: user.image }))
 }
 
 #[tauri::command]
@@ -82,7 +98,9 @@ async fn sign_out_here(state: &AppState) -> CommandResult<()> {
     for (_, running) in state.subscriptions.lock().unwrap().drain() {
         running.cancel();
     }
-    state.manager.sign_out().await?;
+    let signed_out = state.manager.sign_out().await;
+    offline::forget(state);
+    signed_out?;
     Ok(())
 }
 
@@ -111,9 +129,24 @@ pub async fn revoke_other_devices(state: State<'_, AppState>) -> CommandResult<u
     Ok(u32::try_from(revoked).unwrap_or(u32::MAX))
 }
 
+/// The chats; when the servers cannot be reached, the list last seen.
 #[tauri::command]
-pub async fn list_sessions(state: State<'_, AppState>) -> CommandResult<Vec<ChatInfo>> {
-    Ok(state.manager.list_chats().await?)
+pub async fn list_sessions(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Vec<ChatInfo>> {
+    let replicas = offline::replicas(&state);
+    match state.manager.list_chats().await {
+        Ok(chats) => {
+            offline::set_offline(&app, false);
+            if let Some(Err(e)) = replicas.map(|r| r.save_chats(&chats)) {
+                tracing::warn!(error = %e, "cannot keep the chat list for offline use");
+            }
+            Ok(chats)
+        }
+        Err(e) if offline::is_offline(&e) && replicas.is_some() => {
+            offline::set_offline(&app, true);
+            Ok(replicas.map(|r| r.chats()).unwrap_or_default())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[tauri::command]
@@ -136,36 +169,70 @@ pub async fn delete_session(state: State<'_, AppState>, session_id: String) -> C
     if let Some(running) = state.subscriptions.lock().unwrap().remove(&session_id) {
         running.cancel();
     }
-    Ok(state.manager.delete_chat(&session_id).await?)
+    state.manager.delete_chat(&session_id).await?;
+    if let Some(Err(e)) = offline::replicas(&state).map(|r| r.remove(&session_id)) {
+        tracing::warn!(error = %e, "cannot delete the local copy of a deleted chat");
+    }
+    Ok(())
 }
 
 /// Sends the user's message, then generates the assistant's reply here, in the
-/// background; the UI sees both through its subscription.
+/// background; the UI sees both through its subscription. The message goes through
+/// the outbox: when the servers cannot be reached it waits there (the UI shows it
+/// pending, from `outbox:changed`) and is sent, and answered, once they can.
 #[tauri::command]
-pub async fn send_message(state: State<'_, AppState>, session_id: String, content: String) -> CommandResult<Sent> {
+pub async fn send_message(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    session_id: String,
+    content: String,
+) -> CommandResult<Sent> {
     if content.trim().is_empty() {
         return Err(CommandError::invalid("the message is empty"));
     }
+    // Checked first, so a missing key is said now rather than after the message went.
+    load_provider(&state).await?;
+    let message_id = match offline::replicas(&state) {
+        Some(replicas) => offline::send(&app, &replicas, &session_id, &content).await?,
+        None => {
+            let message_id = state.manager.send_message(&session_id, &content).await?;
+            start_reply(&app, &session_id);
+            message_id
+        }
+    };
+    Ok(Sent { message_id })
+}
+
+/// The assistant the settings name. Reading a key may ask the OS keyring over D-Bus:
+/// off the async threads.
+async fn load_provider(state: &AppState) -> CommandResult<Box<dyn Provider>> {
     let home = state.home.clone();
-    // Reading a key may ask the OS keyring over D-Bus: off the async threads.
-    let provider = tokio::task::spawn_blocking(move || Settings::load(&home).provider(&ApiKeys::new(&home)))
+    tokio::task::spawn_blocking(move || Settings::load(&home).provider(&ApiKeys::new(&home)))
         .await
         .map_err(|e| CommandError::invalid(e.to_string()))?
-        .map_err(|e| CommandError::invalid(e.to_string()))?;
-    let message_id = state.manager.send_message(&session_id, &content).await?;
+        .map_err(|e| CommandError::invalid(e.to_string()))
+}
+
+/// Generates the reply to the chat's latest message, in the background.
+pub fn start_reply(app: &AppHandle, session_id: &str) {
+    let state = app.state::<AppState>();
     let cancel = CancellationToken::new();
-    if let Some(previous) = state.generations.lock().unwrap().insert(session_id.clone(), cancel.clone()) {
+    if let Some(previous) = state.generations.lock().unwrap().insert(session_id.to_owned(), cancel.clone()) {
         previous.cancel();
     }
-    let manager = state.manager.clone();
+    let (app, session_id) = (app.clone(), session_id.to_owned());
     tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let provider = match load_provider(&state).await {
+            Ok(provider) => provider,
+            Err(e) => return tracing::warn!(error = %e.message, "no assistant to reply with"),
+        };
         // A finished reply's token stays in the map until the next one replaces it:
         // cancelling it then is a no-op.
-        if let Err(e) = generate(&manager, &session_id, &*provider, GenerationOptions::default(), cancel).await {
+        if let Err(e) = generate(&state.manager, &session_id, &*provider, GenerationOptions::default(), cancel).await {
             tracing::warn!(error = %e, "the assistant's reply could not be written");
         }
     });
-    Ok(Sent { message_id })
 }
 
 /// Stops the reply: on the server (so every device, and the generating one wherever
@@ -179,7 +246,7 @@ pub async fn stop(state: State<'_, AppState>, session_id: String, message_id: Op
     Ok(result?)
 }
 
-/// Follows the chat, from the start and then live, and sends the UI what each batch of
+/// Follows the chat, from its local copy (or the start) and then live, and sends the UI what each batch of
 /// its events changed in the conversation.
 /// Async so it runs on the async runtime, which the subscription's task needs.
 #[tauri::command]
@@ -192,9 +259,12 @@ pub async fn subscribe_session(
     if let Some(previous) = state.subscriptions.lock().unwrap().insert(session_id.clone(), stop.clone()) {
         previous.cancel();
     }
-    let mut subscription = state.manager.subscribe(&chat_stream(&session_id), "-1");
+    // The local copy first, before any request; then live from where it ends.
+    let (mut feed, shown, mut subscription) = offline::follow(&state, &session_id);
+    if let Some(shown) = shown {
+        let _ = on_event.send(shown);
+    }
     tauri::async_runtime::spawn(async move {
-        let mut feed = Feed::default();
         loop {
             let event = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -221,4 +291,18 @@ pub fn unsubscribe_session(state: State<'_, AppState>, session_id: String) {
 #[tauri::command]
 pub fn ui_ready(screen: Screen) {
     tracing::info!(?screen, "ui_ready: the UI painted its first screen");
+}
+
+// ---- replica ----
+
+/// What waits in the outbox (every chat's), oldest first: the UI shows them pending.
+#[tauri::command]
+pub fn queued_messages(state: State<'_, AppState>) -> Vec<Outgoing> {
+    offline::replicas(&state).map(|r| r.queued()).unwrap_or_default()
+}
+
+/// Whether the servers could be reached the last time they were asked.
+#[tauri::command]
+pub fn network_status(state: State<'_, AppState>) -> NetworkChanged {
+    NetworkChanged { offline: state.offline.load(std::sync::atomic::Ordering::SeqCst) }
 }

@@ -18,6 +18,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use superset_chat::Update;
+use superset_client::replica::Outgoing;
 use tauri::{AppHandle, Emitter};
 use ts_rs::TS;
 
@@ -110,6 +111,14 @@ pub struct UpdateAvailable {
     pub version: String,
 }
 
+/// `network:changed` and `network_status`'s answer: whether the servers could be
+/// reached the last time they were asked. Offline, the chats show from the local copy
+/// and messages wait in the outbox.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct NetworkChanged {
+    pub offline: bool,
+}
+
 /// An event the shell pushes to the UI, with its payload's type.
 pub struct Event<T> {
     pub name: &'static str,
@@ -146,6 +155,10 @@ events! {
     AUTH_REQUIRED = "auth:required": ();
     SIGN_IN_URL = "auth:sign-in-url": SignInUrl;
     UPDATE_AVAILABLE = "update:available": UpdateAvailable;
+    /// The servers became reachable, or stopped being.
+    NETWORK_CHANGED = "network:changed": NetworkChanged;
+    /// What waits in the outbox now (every chat's), oldest first.
+    OUTBOX_CHANGED = "outbox:changed": Vec<Outgoing>;
 }
 
 /// The generated TypeScript, and the tests that keep it and the capability current.
@@ -228,6 +241,8 @@ mod bindings {
             UpdateAvailable::decl(&cfg),
             ErrorKind::decl(&cfg),
             CommandError::decl(&cfg),
+            Outgoing::decl(&cfg),
+            NetworkChanged::decl(&cfg),
         ];
         for declaration in declarations {
             // A declaration may open with its doc comment: export the `type` line.

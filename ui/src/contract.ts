@@ -59,6 +59,26 @@ export type ErrorKind = "auth_required" | "network" | "server" | "invalid" | "no
 
 export type CommandError = { kind: ErrorKind, message: string, };
 
+/**
+ * A message waiting in the outbox.
+ */
+export type Outgoing = { sessionId: string, messageId: string, content: string, 
+/**
+ * The message it follows in its thread, when the caller knows it.
+ */
+parentId?: string, 
+/**
+ * When it was typed (RFC 3339).
+ */
+queuedAt: string, };
+
+/**
+ * `network:changed` and `network_status`'s answer: whether the servers could be
+ * reached the last time they were asked. Offline, the chats show from the local copy
+ * and messages wait in the outbox.
+ */
+export type NetworkChanged = { offline: boolean, };
+
 export const ERROR_KINDS = ["auth_required", "network", "server", "invalid", "not_found", "cancelled", "timeout"] as const;
 
 /** The kinds a failed sign-in itself reports. */
@@ -80,7 +100,7 @@ export const STATUS_KINDS: Record<number, ErrorKind> = {
   504: "network",
 };
 
-export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready"] as const;
+export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready", "queued_messages", "network_status"] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -103,6 +123,8 @@ export interface Commands {
   subscribe_session: { args: { sessionId: string; onEvent: Channel<ChatFeed> }; result: null };
   unsubscribe_session: { args: { sessionId: string }; result: null };
   ui_ready: { args: { screen: Screen }; result: null };
+  queued_messages: { args: Record<string, never>; result: Array<Outgoing> };
+  network_status: { args: Record<string, never>; result: NetworkChanged };
 }
 
 /** Each event's payload. */
@@ -111,4 +133,6 @@ export interface Events {
   "auth:required": null;
   "auth:sign-in-url": SignInUrl;
   "update:available": UpdateAvailable;
+  "network:changed": NetworkChanged;
+  "outbox:changed": Array<Outgoing>;
 }

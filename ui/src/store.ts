@@ -15,6 +15,7 @@ import {
   type Update,
   type User,
 } from "./ipc";
+import { Offline } from "./offline";
 
 export type Phase = "loading" | "signed-out" | "signed-in";
 
@@ -142,8 +143,12 @@ export class Store {
   private unlisteners: Array<() => void> = [];
   private signingOut = false;
   private painted = false;
+  /** The servers' reachability and the outbox (see offline.ts). */
+  readonly offline: Offline;
 
-  constructor(private readonly api: Api) {}
+  constructor(private readonly api: Api) {
+    this.offline = new Offline(api);
+  }
 
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -163,6 +168,7 @@ export class Store {
         if (this.state.signIn.waiting) this.set({ signIn: { ...this.state.signIn, url } });
       }),
     );
+    await this.offline.start();
     try {
       const config = await this.api.getConfig();
       if (config.authToken === null) this.set({ phase: "signed-out" });
@@ -176,6 +182,7 @@ export class Store {
   stopAll(): void {
     for (const unlisten of this.unlisteners) unlisten();
     this.unlisteners = [];
+    this.offline.stopAll();
     this.clearRetry();
     this.subscription++;
   }
@@ -184,6 +191,7 @@ export class Store {
   private async enter(): Promise<void> {
     const [user, sessions] = await Promise.all([this.api.currentUser(), this.api.listSessions()]);
     this.set({ phase: "signed-in", user, sessions: [...sessions].sort(byActivity), expired: false });
+    await this.offline.refresh();
   }
 
   private async authChanged(signedIn: boolean): Promise<void> {
@@ -262,6 +270,7 @@ export class Store {
     this.closeStream();
     this.clearRetry();
     this.conversation = null;
+    void this.offline.refresh();
     this.set({ ...initialState(), phase: "signed-out" });
   }
 
@@ -352,7 +361,10 @@ export class Store {
       const { messageId } = await this.api.sendMessage(sessionId, content);
       this.touch(sessionId);
       const drafts = { ...this.state.drafts, [sessionId]: "" };
-      const awaiting = this.state.activeId === sessionId && !this.hasReplyAfter(messageId) ? messageId : null;
+      // A message waiting for the network has no reply coming yet: nothing to stop.
+      const waiting = this.offline.isQueued(messageId);
+      const awaiting =
+        this.state.activeId === sessionId && !waiting && !this.hasReplyAfter(messageId) ? messageId : null;
       this.set({ drafts, sending: false, awaitingReplyTo: awaiting });
     } catch (error) {
       this.set({ sending: false });

@@ -19,6 +19,7 @@ import {
   type Device,
   type Events,
   type Message,
+  type Outgoing,
   type Update,
   type User,
 } from "../src/contract";
@@ -40,6 +41,8 @@ export interface Scenario {
   replyIntervalMs?: number;
   /** The account's devices; defaultDevices() if unset. */
   devices?: Device[];
+  /** The servers can't be reached: the shell answers from its local copy (see setServersReachable). */
+  serversDown?: boolean;
 }
 
 interface StoredSession {
@@ -107,6 +110,10 @@ export class FakeShell {
   sessions = new Map<string, StoredSession>();
   devices: Device[];
   opened: string[] = [];
+  /** The servers can't be reached: chats read from the local copy, messages wait in the outbox. */
+  serversDown = false;
+  /** The outbox: messages typed while the servers were down, oldest first. */
+  queued: Outgoing[] = [];
   private signInPending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
   private channels = new Map<string, { id: number; index: number }>();
   private generations = new Map<string, Generation>();
@@ -118,6 +125,7 @@ export class FakeShell {
     this.replyIntervalMs = scenario.replyIntervalMs ?? 40;
     this.devices = scenario.devices ?? defaultDevices();
     for (const s of scenario.sessions ?? []) this.addSession(s);
+    this.serversDown = scenario.serversDown ?? false;
   }
 
   install(): this {
@@ -233,6 +241,10 @@ export class FakeShell {
     const queued = this.failures.get(cmd);
     if (queued?.length) throw queued.shift();
     if (this.offline) throw { kind: "network", message: "error sending request: connection refused" };
+    if (this.serversDown) {
+      const answer = this.whileServersDown(cmd, args);
+      if (answer !== undefined) return answer;
+    }
     switch (cmd) {
       case "get_config":
         return { proxyUrl: PROXY_URL, authToken: this.signedIn ? "test-session-token" : null };
@@ -280,6 +292,11 @@ export class FakeShell {
       case "unsubscribe_session":
         this.channels.delete(String(args.sessionId));
         return null;
+      // ---- replica: offline reading and the outbox ----
+      case "queued_messages":
+        return [...this.queued];
+      case "network_status":
+        return { offline: this.serversDown };
       default:
         throw { kind: "invalid", message: `unknown command ${cmd}` };
     }
@@ -356,8 +373,7 @@ export class FakeShell {
     return null;
   }
 
-  private send(stored: StoredSession, content: string): Commands["send_message"]["result"] {
-    const messageId = newId("m");
+  private send(stored: StoredSession, content: string, messageId = newId("m")): Commands["send_message"]["result"] {
     this.message(stored, this.newMessage("user", content, "complete", messageId));
     const generation: Generation = {
       sessionId: stored.meta.sessionId,
@@ -407,5 +423,71 @@ export class FakeShell {
     message.status = "stopped";
     this.message(stored, message);
     return null;
+  }
+
+  // ---- replica: offline reading and the outbox ----
+
+  /**
+   * The servers go down or come back, as the real shell notices them: it says so
+   * (`network:changed`), open chats keep reconnecting, and once back the outbox is
+   * sent in order, each message once, and answered.
+   */
+  setServersReachable(reachable: boolean): void {
+    this.serversDown = !reachable;
+    void this.emit("network:changed", { offline: !reachable });
+    if (!reachable) {
+      for (const id of this.channels.keys()) {
+        this.feed(id, { kind: "error", message: "Can't reach the server. Retrying…", retrying: true });
+      }
+      return;
+    }
+    for (const id of this.channels.keys()) this.feed(id, { kind: "updates", updates: [] });
+    const queued = this.queued;
+    this.queued = [];
+    for (const message of queued) {
+      const stored = this.sessions.get(message.sessionId);
+      if (stored) this.send(stored, message.content, message.messageId);
+    }
+    void this.emit("outbox:changed", []);
+  }
+
+  /** What the shell answers while the servers are down; `undefined`: as usual. */
+  private whileServersDown(cmd: CommandName, args: Record<string, unknown>): unknown {
+    switch (cmd) {
+      // Answered from the shell's local copy (the cached user, the chat list, the replicas).
+      case "get_config":
+      case "current_user":
+      case "list_sessions":
+      case "unsubscribe_session":
+      case "ui_ready":
+      case "queued_messages":
+      case "network_status":
+      case "sign_out":
+        return undefined;
+      case "subscribe_session": {
+        const answer = this.subscribe(this.session(args), args.onEvent);
+        const id = String(args.sessionId);
+        setTimeout(() => {
+          if (this.channels.has(id) && this.serversDown) {
+            this.feed(id, { kind: "error", message: "Can't reach the server. Retrying…", retrying: true });
+          }
+        }, 0);
+        return answer;
+      }
+      case "send_message": {
+        const stored = this.session(args);
+        const message: Outgoing = {
+          sessionId: stored.meta.sessionId,
+          messageId: newId("m"),
+          content: this.text(args, "content"),
+          queuedAt: iso(),
+        };
+        this.queued.push(message);
+        void this.emit("outbox:changed", [...this.queued]);
+        return { messageId: message.messageId };
+      }
+      default:
+        throw { kind: "network", message: "Can't reach the server." };
+    }
   }
 }

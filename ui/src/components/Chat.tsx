@@ -1,10 +1,11 @@
 // The open chat: messages (replies rendered as sanitized Markdown) and the composer.
 
 import { useEffect, useLayoutEffect, useMemo, useRef } from "preact/hooks";
-import type { Message } from "../ipc";
+import type { Message, Outgoing } from "../ipc";
 import { codeLanguage, renderMarkdown } from "../markdown";
 import type { ChatView, Store } from "../store";
 import { SendIcon, StopIcon } from "./icons";
+import { PendingItem } from "./Offline";
 
 /** Adds a language label and a copy button to each code block of rendered HTML. */
 function decorateCodeBlocks(root: HTMLElement): void {
@@ -73,7 +74,7 @@ async function copyCode(button: HTMLElement): Promise<void> {
   setTimeout(() => (button.textContent = "Copy"), 1500);
 }
 
-export function Messages({ store, chat }: { store: Store; chat: ChatView | null }) {
+export function Messages({ store, chat, pending = [] }: { store: Store; chat: ChatView | null; pending?: Outgoing[] }) {
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
   const messages = chat?.messages ?? [];
@@ -81,7 +82,7 @@ export function Messages({ store, chat }: { store: Store; chat: ChatView | null 
   useLayoutEffect(() => {
     const el = list.current;
     if (el && pinned.current) el.scrollTop = el.scrollHeight;
-  }, [messages.length, last?.text, last?.status]);
+  }, [messages.length, last?.text, last?.status, pending.length]);
   const onClick = (e: MouseEvent) => {
     const target = e.target as HTMLElement;
     const link = target.closest("a");
@@ -95,7 +96,7 @@ export function Messages({ store, chat }: { store: Store; chat: ChatView | null 
     const copy = target.closest<HTMLElement>("button.copy-code");
     if (copy) void copyCode(copy);
   };
-  if (!chat || messages.length === 0) {
+  if (!chat || (messages.length === 0 && pending.length === 0)) {
     return (
       <div class="empty-chat">
         <h2>{chat ? "No messages yet" : "Start a new chat"}</h2>
@@ -120,6 +121,9 @@ export function Messages({ store, chat }: { store: Store; chat: ChatView | null 
       <ol class="messages">
         {messages.map((m) => (
           <MessageItem key={m.id} message={m} />
+        ))}
+        {pending.map((m) => (
+          <PendingItem key={m.messageId} message={m} />
         ))}
       </ol>
     </div>
