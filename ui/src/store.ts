@@ -191,7 +191,7 @@ export class Store {
   private async enter(): Promise<void> {
     const [user, sessions] = await Promise.all([this.api.currentUser(), this.api.listSessions()]);
     this.set({ phase: "signed-in", user, sessions: [...sessions].sort(byActivity), expired: false });
-    await this.offline.refresh();
+    void this.offline.refresh();
   }
 
   private async authChanged(signedIn: boolean): Promise<void> {

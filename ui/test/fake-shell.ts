@@ -197,6 +197,12 @@ export class FakeShell {
     void this.emit("auth:changed", { signedIn: false, expiresAt: null }).then(() => this.emit("auth:required", null));
   }
 
+  /** False once the test's mocks are cleared. */
+  static windowOpen(): boolean {
+    const internals = (window as unknown as { __TAURI_INTERNALS__?: { runCallback?: unknown } }).__TAURI_INTERNALS__;
+    return typeof internals?.runCallback === "function";
+  }
+
   /** Sends a feed item to a session's subscriber, as the shell's Channel would. */
   feed(sessionId: string, item: ChatFeed): void {
     const channel = this.channels.get(sessionId);
@@ -368,6 +374,8 @@ export class FakeShell {
     this.channels.set(id, { id: Number(match[1]), index: 0 });
     // Like the real shell: the history from the start, then live events, after the reply.
     setTimeout(() => {
+      // A replay still due when its test ended (the mocks cleared) has no window to go to.
+      if (!FakeShell.windowOpen()) return;
       if (this.channels.get(id)?.id === Number(match[1])) this.feed(id, { kind: "updates", updates: [...stored.updates] });
     }, 0);
     return null;
