@@ -39,7 +39,8 @@ pub async fn current_user(app: AppHandle, state: State<'_, AppState>) -> Command
             me.user
         }
         Err(ClientError::SignedOut) => return Ok(None),
-        Err(e) if offline::is_offline(&e) && state.manager.token().await.is_some() => {
+        Err(e) if offline::is_offline(&e) => {
+            // Only a stored token gets this far (without one, `me` says SignedOut).
             let Some(cached) = Replicas::cached_user(&state.home) else { return Err(e.into()) };
             tracing::info!(error = %e, "the servers cannot be reached; opening on the local copy");
             offline::set_offline(&app, true);
@@ -132,8 +133,12 @@ pub async fn revoke_other_devices(state: State<'_, AppState>) -> CommandResult<u
 /// The chats; when the servers cannot be reached, the list last seen.
 #[tauri::command]
 pub async fn list_sessions(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Vec<ChatInfo>> {
-    let replicas = offline::replicas(&state);
-    match state.manager.list_chats().await {
+    let listed = state.manager.list_chats().await;
+    let replicas = match &listed {
+        Err(e) if offline::is_offline(e) => offline::replicas_or_cached(&app),
+        _ => offline::replicas(&state),
+    };
+    match listed {
         Ok(chats) => {
             offline::set_offline(&app, false);
             if let Some(Err(e)) = replicas.map(|r| r.save_chats(&chats)) {

@@ -65,6 +65,17 @@ pub fn follow(state: &AppState, chat_id: &str) -> (Feed, Option<ChatFeed>, Live)
     }
 }
 
+/// The open replicas or, when the servers could not say who is signed in (offline at
+/// launch), those of the user last seen here.
+pub fn replicas_or_cached(app: &AppHandle) -> Option<Arc<Replicas>> {
+    let state = app.state::<AppState>();
+    if let Some(open) = replicas(&state) {
+        return Some(open);
+    }
+    open_for(app, &Replicas::cached_user(&state.home)?);
+    replicas(&state)
+}
+
 /// Opens `user`'s replicas (remembering the user, for an offline launch) and, the
 /// first time, starts the keeper. Failing to open them only costs the offline copy.
 pub fn open_for(app: &AppHandle, user: &MeUser) {
