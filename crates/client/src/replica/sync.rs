@@ -40,15 +40,20 @@ impl Following {
     /// The subscription's next event (see [`Subscription::next`]). A batch that
     /// cannot be written is still handed on: the chat shows, and the replica is
     /// caught up later from its own offset.
+    /// A chat found gone loses its replica.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, ClientError>> {
         let event = self.subscription.next().await;
-        if let Some(Ok(StreamEvent::Data { data, offset })) = &event {
-            let written = json_messages(data)
+        let written = match &event {
+            Some(Ok(StreamEvent::Data { data, offset })) => json_messages(data)
                 .map_err(SyncError::from)
-                .and_then(|messages| Ok(self.replicas.append(&self.chat_id, &messages, offset)?));
-            if let Err(e) = written {
-                tracing::warn!(chat = %self.chat_id, error = %e, "cannot keep the local copy of this chat");
+                .and_then(|messages| Ok(self.replicas.append(&self.chat_id, &messages, offset)?)),
+            Some(Err(ClientError::Status { status: StatusCode::NOT_FOUND | StatusCode::GONE, .. })) => {
+                self.replicas.remove(&self.chat_id).map_err(SyncError::from)
             }
+            _ => Ok(()),
+        };
+        if let Err(e) = written {
+            tracing::warn!(chat = %self.chat_id, error = %e, "cannot keep the local copy of this chat");
         }
         event
     }
