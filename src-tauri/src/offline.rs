@@ -151,7 +151,10 @@ pub async fn send(app: &AppHandle, replicas: &Replicas, chat_id: &str, content: 
     let message = Outgoing::new(chat_id, content, None);
     if let Err(e) = replicas.queue(&message) {
         tracing::warn!(error = %e, "cannot queue the message; sending it directly");
-        return app.state::<AppState>().manager.send_message_with_id(chat_id, &message.message_id, content).await;
+        let manager = &app.state::<AppState>().manager;
+        let sent = manager.send_message_with_id(chat_id, &message.message_id, content).await?;
+        crate::commands::start_reply(app, chat_id);
+        return Ok(sent);
     }
     // Not announced before this first try: online, the message never shows pending.
     match flush(app, replicas).await {
