@@ -59,24 +59,16 @@ export type ErrorKind = "auth_required" | "network" | "server" | "invalid" | "no
 
 export type CommandError = { kind: ErrorKind, message: string, };
 
-/**
- * A message waiting in the outbox.
- */
 export type Outgoing = { sessionId: string, messageId: string, content: string, 
 /**
  * The message it follows in its thread, when the caller knows it.
  */
-parentId?: string, 
+parentId?: string | null, 
 /**
  * When it was typed (RFC 3339).
  */
 queuedAt: string, };
 
-/**
- * `network:changed` and `network_status`'s answer: whether the servers could be
- * reached the last time they were asked. Offline, the chats show from the local copy
- * and messages wait in the outbox.
- */
 export type NetworkChanged = { offline: boolean, };
 
 export const ERROR_KINDS = ["auth_required", "network", "server", "invalid", "not_found", "cancelled", "timeout"] as const;
