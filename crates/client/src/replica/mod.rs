@@ -229,7 +229,8 @@ fn root(home: &Path) -> PathBuf {
 
 /// Ids become file names: only the characters UUIDs and user ids use.
 fn check_id(id: &str) -> Result<(), ReplicaError> {
-    let fine = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let fine =
+        !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if fine {
         Ok(())
     } else {

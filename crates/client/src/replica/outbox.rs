@@ -154,7 +154,11 @@ mod tests {
     fn the_outbox_keeps_order_and_survives_a_torn_line() {
         let home = tempfile::tempdir().unwrap();
         let replicas = Replicas::open(home.path(), "u").unwrap();
-        let (a, b, c) = (Outgoing::new("c1", "one", None), Outgoing::new("c2", "two", None), Outgoing::new("c1", "three", Some("x")));
+        let (a, b, c) = (
+            Outgoing::new("c1", "one", None),
+            Outgoing::new("c2", "two", None),
+            Outgoing::new("c1", "three", Some("x")),
+        );
         for m in [&a, &b, &c] {
             replicas.queue(m).unwrap();
         }
@@ -165,6 +169,11 @@ mod tests {
         bytes.extend_from_slice(br#"{"sessionId":"c1","mess"#);
         fs::write(&path, bytes).unwrap();
         assert_eq!(replicas.queued(), vec![a.clone(), c.clone()]);
+        // A message queued after the torn line starts on a line of its own.
+        let d = Outgoing::new("c1", "four", None);
+        replicas.queue(&d).unwrap();
+        assert_eq!(replicas.queued(), vec![a.clone(), c.clone(), d.clone()]);
+        replicas.dequeue(&d.message_id).unwrap();
         replicas.dequeue(&a.message_id).unwrap();
         replicas.dequeue(&c.message_id).unwrap();
         assert!(replicas.queued().is_empty());
