@@ -352,6 +352,42 @@ mod tests {
         assert!(Replicas::open(Path::new("/tmp"), "..").is_err());
     }
 
+    /// What a search index is fed: every replicated conversation, titled by its stream
+    /// or else by the chat list.
+    #[test]
+    fn every_replicated_conversation_comes_back_with_its_title() {
+        let (_home, replicas) = replicas();
+        let message = |id: &str, text: &str| {
+            json!({"type": "chunk", "key": format!("{id}:0"), "headers": {"operation": "insert"}, "value": {
+                "messageId": id, "actorId": "u", "role": "user", "seq": 0,
+                "chunk": {"type": "whole-message", "content": text}, "createdAt": "2026-01-01T00:00:00Z"}})
+        };
+        let renamed = json!({"type": "session", "key": "c1", "headers": {"operation": "update"}, "value": {
+            "sessionId": "c1", "title": "Named in the stream", "actorId": "u", "updatedAt": "2026-01-01T00:00:00Z"}});
+        replicas.append("c1", &[message("m1", "hello"), renamed], "1").unwrap();
+        replicas.append("c2", &[message("m2", "bonjour")], "1").unwrap();
+        let listed = |id: &str, title: &str| ChatInfo {
+            chat_id: id.into(),
+            title: Some(title.into()),
+            created_at: String::new(),
+            last_activity_at: String::new(),
+            stream_url: String::new(),
+        };
+        replicas.save_chats(&[listed("c1", "Listed"), listed("c2", "French")]).unwrap();
+        let found: Vec<(String, Option<String>, Vec<String>)> = replicas
+            .conversations()
+            .into_iter()
+            .map(|(id, title, c)| (id, title, c.messages.into_iter().map(|m| m.text).collect()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("c1".into(), Some("Named in the stream".into()), vec!["hello".into()]),
+                ("c2".into(), Some("French".into()), vec!["bonjour".into()]),
+            ]
+        );
+    }
+
     #[cfg(unix)]
     #[test]
     fn files_and_directories_are_private() {
