@@ -255,3 +255,27 @@ async fn a_queued_message_for_a_deleted_chat_is_refused_without_blocking_the_res
     assert_eq!(outcomes, [false, true]);
     assert_eq!(server_texts(&client.manager, &kept).await, ["kept"]);
 }
+
+/// Sign-out as the desktop does it: the token, then every replica, the outbox and the
+/// cached user go.
+#[tokio::test]
+async fn sign_out_deletes_the_replicas_with_the_token() {
+    let stack = Stack::start().await;
+    let token = stack.user("ada@example.test").await;
+    let client = Client::new(&stack, &stack.streams, &token);
+    let chat = chat_with(&client.manager, &["private"]).await;
+    client.replicas.catch_up(&client.manager, &chat).await.unwrap();
+    client.replicas.queue(&Outgoing::new(&chat, "unsent", None)).unwrap();
+    let me = client.manager.me().await.unwrap();
+    client.replicas.save_user(&me.user).unwrap();
+    assert_eq!(Replicas::cached_user(client.home.path()).unwrap().email, "ada@example.test");
+
+    let signed_out = client.manager.sign_out().await.unwrap();
+    Replicas::clear_all(client.home.path()).unwrap();
+    assert!(signed_out.was_signed_in && signed_out.revoked_on_server);
+    assert!(client.manager.token().await.is_none());
+    assert!(!client.home.path().join("replicas").exists());
+    assert!(Replicas::cached_user(client.home.path()).is_none());
+    assert!(client.replicas.load(&chat).unwrap().is_none());
+    assert!(client.replicas.queued().is_empty());
+}
