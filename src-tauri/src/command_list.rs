@@ -35,6 +35,8 @@ macro_rules! with_commands {
             list_models(provider: ProviderKind, base_url: Option<String>) -> Vec<String>;
             test_connection(provider: ProviderKind, base_url: Option<String>) -> ConnectionTest;
             set_system_prompt(session_id: String, prompt: String) -> ();
+            queued_messages() -> Vec<Outgoing>;
+            network_status() -> NetworkChanged;
         }
     };
 }

@@ -7,20 +7,21 @@ use superset_client::assistant::generation::conversation;
 use superset_client::assistant::models::{list_models as provider_models, ConnectionError};
 use superset_client::assistant::settings::{ApiKey, ApiKeys, KeyPlace, SettingsError};
 use superset_client::assistant::{generate, GenerationOptions, Provider, ProviderKind, Settings};
-use superset_client::chats::{chat_stream, ChatInfo};
+use superset_client::chats::ChatInfo;
 use superset_client::devices::Device;
+use superset_client::replica::{Outgoing, Replicas};
 use superset_client::{ClientError, Login, LoginError, ReturnPath};
 use tauri::ipc::Channel;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::contract::{
-    AssistantSettings, ChatFeed, Config, ConnectionTest, KeyStore, ProviderInfo, RevokedDevice, Screen, Sent,
-    SignInUrl, SignedIn, StoredKey, User, SIGN_IN_URL,
+    AssistantSettings, ChatFeed, Config, ConnectionTest, KeyStore, NetworkChanged, ProviderInfo, RevokedDevice,
+    Screen, Sent, SignInUrl, SignedIn, StoredKey, User, SIGN_IN_URL,
 };
 use crate::error::{CommandError, CommandResult, ErrorKind};
-use crate::feed::Feed;
+use crate::offline;
 use crate::state::AppState;
 
 #[tauri::command]
@@ -32,13 +33,27 @@ pub async fn get_config(state: State<'_, AppState>) -> CommandResult<Config> {
     })
 }
 
+/// Who is signed in. When the servers cannot be reached but a token is stored, the
+/// user last seen with it: the app opens signed in, on the local copy of the chats.
 #[tauri::command]
-pub async fn current_user(state: State<'_, AppState>) -> CommandResult<Option<User>> {
-    match state.manager.me().await {
-        Ok(me) => Ok(Some(User { id: me.user.id, name: me.user.name, email: me.user.email, image: me.user.image })),
-        Err(ClientError::SignedOut) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+pub async fn current_user(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Option<User>> {
+    let user = match state.manager.me().await {
+        Ok(me) => {
+            offline::set_offline(&app, false);
+            me.user
+        }
+        Err(ClientError::SignedOut) => return Ok(None),
+        Err(e) if offline::is_offline(&e) => {
+            // Only a stored token gets this far (without one, `me` says SignedOut).
+            let Some(cached) = Replicas::cached_user(&state.home) else { return Err(e.into()) };
+            tracing::info!(error = %e, "the servers cannot be reached; opening on the local copy");
+            offline::set_offline(&app, true);
+            cached
+        }
+        Err(e) => return Err(e.into()),
+    };
+    offline::open_for(&app, &user);
+    Ok(Some(User { id: user.id, name: user.name, email: user.email, image: user.image }))
 }
 
 #[tauri::command]
@@ -88,7 +103,9 @@ async fn sign_out_here(state: &AppState) -> CommandResult<()> {
     for (_, running) in state.subscriptions.lock().unwrap().drain() {
         running.cancel();
     }
-    state.manager.sign_out().await?;
+    let signed_out = state.manager.sign_out().await;
+    offline::forget(state);
+    signed_out?;
     Ok(())
 }
 
@@ -117,9 +134,28 @@ pub async fn revoke_other_devices(state: State<'_, AppState>) -> CommandResult<u
     Ok(u32::try_from(revoked).unwrap_or(u32::MAX))
 }
 
+/// The chats; when the servers cannot be reached, the list last seen.
 #[tauri::command]
-pub async fn list_sessions(state: State<'_, AppState>) -> CommandResult<Vec<ChatInfo>> {
-    Ok(state.manager.list_chats().await?)
+pub async fn list_sessions(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Vec<ChatInfo>> {
+    let listed = state.manager.list_chats().await;
+    let replicas = match &listed {
+        Err(e) if offline::is_offline(e) => offline::replicas_or_cached(&app),
+        _ => offline::replicas(&state),
+    };
+    match listed {
+        Ok(chats) => {
+            offline::set_offline(&app, false);
+            if let Some(Err(e)) = replicas.map(|r| r.save_chats(&chats)) {
+                tracing::warn!(error = %e, "cannot keep the chat list for offline use");
+            }
+            Ok(chats)
+        }
+        Err(e) if offline::is_offline(&e) && replicas.is_some() => {
+            offline::set_offline(&app, true);
+            Ok(replicas.map(|r| r.chats()).unwrap_or_default())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[tauri::command]
@@ -142,7 +178,11 @@ pub async fn delete_session(state: State<'_, AppState>, session_id: String) -> C
     if let Some(running) = state.subscriptions.lock().unwrap().remove(&session_id) {
         running.cancel();
     }
-    Ok(state.manager.delete_chat(&session_id).await?)
+    state.manager.delete_chat(&session_id).await?;
+    if let Some(Err(e)) = offline::replicas(&state).map(|r| r.remove(&session_id)) {
+        tracing::warn!(error = %e, "cannot delete the local copy of a deleted chat");
+    }
+    Ok(())
 }
 
 /// Stops the reply: on the server (so every device, and the generating one wherever
@@ -156,7 +196,7 @@ pub async fn stop(state: State<'_, AppState>, session_id: String, message_id: Op
     Ok(result?)
 }
 
-/// Follows the chat, from the start and then live, and sends the UI what each batch of
+/// Follows the chat, from its local copy (or the start) and then live, and sends the UI what each batch of
 /// its events changed in the conversation.
 /// Async so it runs on the async runtime, which the subscription's task needs.
 #[tauri::command]
@@ -169,9 +209,12 @@ pub async fn subscribe_session(
     if let Some(previous) = state.subscriptions.lock().unwrap().insert(session_id.clone(), stop.clone()) {
         previous.cancel();
     }
-    let mut subscription = state.manager.subscribe(&chat_stream(&session_id), "-1");
+    // The local copy first, before any request; then live from where it ends.
+    let (mut feed, shown, mut subscription) = offline::follow(&state, &session_id);
+    if let Some(shown) = shown {
+        let _ = on_event.send(shown);
+    }
     tauri::async_runtime::spawn(async move {
-        let mut feed = Feed::default();
         loop {
             let event = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -207,9 +250,13 @@ pub fn ui_ready(screen: Screen) {
 
 /// Sends the user's message after `parent_id` (the last message of the thread on
 /// screen), then generates the reply here, in the background; the UI sees both
-/// through its subscription. `model` is the composer's pick for this reply.
+/// through its subscription. `model` is the composer's pick for this reply. The
+/// message goes through the outbox: when the servers cannot be reached it waits there
+/// (the UI shows it pending, from `outbox:changed`) and is sent, and answered, once
+/// they can.
 #[tauri::command]
 pub async fn send_message(
+    app: AppHandle,
     state: State<'_, AppState>,
     session_id: String,
     content: String,
@@ -219,9 +266,18 @@ pub async fn send_message(
     if content.trim().is_empty() {
         return Err(CommandError::invalid("The message is empty: type something to send."));
     }
-    let provider = reply_provider(&state, model).await?;
-    let message_id = state.manager.send_message(&session_id, &content, parent_id.as_deref()).await?;
-    reply_in_background(&state, session_id, message_id.clone(), provider);
+    // Checked first, so a missing key is said now rather than after the message went.
+    reply_provider(&state, model.clone()).await?;
+    let message = Outgoing::new(&session_id, &content, parent_id.as_deref(), model);
+    let message_id = match offline::replicas(&state) {
+        Some(replicas) => offline::send(&app, &replicas, message).await?,
+        None => {
+            let sent =
+                state.manager.send_message_with_id(&session_id, &message.message_id, &content, parent_id.as_deref());
+            start_reply(&app, &session_id, &sent.await?, message.model);
+            message.message_id
+        }
+    };
     Ok(Sent { message_id })
 }
 
@@ -270,6 +326,19 @@ pub async fn edit_message(
     let sent = state.manager.send_message(&session_id, &content, edited.parent_id.as_deref()).await?;
     reply_in_background(&state, session_id, sent.clone(), provider);
     Ok(Sent { message_id: sent })
+}
+
+/// Generates the reply to `question` with `model` (None: the settings'), in the
+/// background.
+pub fn start_reply(app: &AppHandle, session_id: &str, question: &str, model: Option<String>) {
+    let (app, session_id, question) = (app.clone(), session_id.to_owned(), question.to_owned());
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        match reply_provider(&state, model).await {
+            Ok(provider) => reply_in_background(&state, session_id, question, provider),
+            Err(e) => tracing::warn!(error = %e.message, "no assistant to reply with"),
+        }
+    });
 }
 
 /// Generates the reply to `question` in the background; one reply per chat at a time
@@ -479,6 +548,20 @@ pub async fn test_connection(
 pub async fn set_system_prompt(state: State<'_, AppState>, session_id: String, prompt: String) -> CommandResult<()> {
     state.manager.set_system_prompt(&session_id, prompt.trim()).await?;
     Ok(())
+}
+
+// ---- replica ----
+
+/// What waits in the outbox (every chat's), oldest first: the UI shows them pending.
+#[tauri::command]
+pub fn queued_messages(state: State<'_, AppState>) -> Vec<Outgoing> {
+    offline::replicas(&state).map(|r| r.queued()).unwrap_or_default()
+}
+
+/// Whether the servers could be reached the last time they were asked.
+#[tauri::command]
+pub fn network_status(state: State<'_, AppState>) -> NetworkChanged {
+    NetworkChanged { offline: state.offline.load(std::sync::atomic::Ordering::SeqCst) }
 }
 
 #[cfg(test)]

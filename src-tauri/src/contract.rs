@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use superset_chat::Update;
 use superset_client::assistant::ProviderKind;
+use superset_client::replica::Outgoing;
 use tauri::{AppHandle, Emitter};
 use ts_rs::TS;
 
@@ -170,6 +171,14 @@ pub struct ConnectionTest {
     pub models: Vec<String>,
 }
 
+/// `network:changed` and `network_status`'s answer: whether the servers could be
+/// reached the last time they were asked. Offline, the chats show from the local copy
+/// and messages wait in the outbox.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct NetworkChanged {
+    pub offline: bool,
+}
+
 /// An event the shell pushes to the UI, with its payload's type.
 pub struct Event<T> {
     pub name: &'static str,
@@ -206,6 +215,10 @@ events! {
     AUTH_REQUIRED = "auth:required": ();
     SIGN_IN_URL = "auth:sign-in-url": SignInUrl;
     UPDATE_AVAILABLE = "update:available": UpdateAvailable;
+    /// The servers became reachable, or stopped being.
+    NETWORK_CHANGED = "network:changed": NetworkChanged;
+    /// What waits in the outbox now (every chat's), oldest first.
+    OUTBOX_CHANGED = "outbox:changed": Vec<Outgoing>;
 }
 
 /// The generated TypeScript, and the tests that keep it and the capability current.
@@ -294,6 +307,8 @@ mod bindings {
             KeyStore::decl(&cfg),
             StoredKey::decl(&cfg),
             ConnectionTest::decl(&cfg),
+            Outgoing::decl(&cfg),
+            NetworkChanged::decl(&cfg),
         ];
         for declaration in declarations {
             // A declaration may open with its doc comment: export the `type` line.

@@ -16,6 +16,9 @@ pub fn forward_auth_events(app: AppHandle) {
                     AUTH_CHANGED.emit(&app, AuthChanged { signed_in, expires_at });
                 }
                 Ok(AuthEvent::Required) => {
+                    // The token is gone (revoked, or signed out elsewhere): so are the
+                    // local copies of its chats, as at sign-out.
+                    crate::offline::forget(&app.state::<AppState>());
                     AUTH_REQUIRED.emit(&app, ());
                     AUTH_CHANGED.emit(&app, AuthChanged { signed_in: false, expires_at: None });
                 }

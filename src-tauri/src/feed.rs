@@ -1,7 +1,7 @@
 //! A chat's subscription as the UI receives it: superset-chat reads the stream's
 //! events into the conversation here, and only what changed goes to the UI.
 
-use superset_chat::{Conversation, Event};
+use superset_chat::{Conversation, Event, Update};
 use superset_client::subscription::json_messages;
 use superset_client::{ClientError, StreamEvent};
 
@@ -14,6 +14,17 @@ pub struct Feed {
 }
 
 impl Feed {
+    /// A feed that starts from a chat's replica, and the one batch that shows it: the
+    /// title and every message as they stand.
+    pub fn from_replica(messages: &[serde_json::Value]) -> (Feed, ChatFeed) {
+        let events: Vec<Event> = messages.iter().map(Event::from_json).collect();
+        let conversation = Conversation::from_events(&events);
+        let title = conversation.title.clone().map(|title| Update::Title { title });
+        let shown = conversation.messages.iter().map(|m| Update::Message { message: m.clone() });
+        let updates = title.into_iter().chain(shown).collect();
+        (Feed { conversation }, ChatFeed::Updates { updates })
+    }
+
     /// What to send the UI for the subscription's next event (`None`: it ended), and
     /// whether that is the last thing to send.
     pub fn next(&mut self, event: Option<Result<StreamEvent, ClientError>>) -> Option<(ChatFeed, bool)> {
@@ -43,7 +54,7 @@ mod tests {
     use std::time::Duration;
 
     use serde_json::json;
-    use superset_chat::{Message, MessageStatus, Role, Update};
+    use superset_chat::{Message, MessageStatus, Role};
 
     use super::*;
 
@@ -114,5 +125,18 @@ mod tests {
         let failed = feed.next(Some(Err(ClientError::AuthRequired)));
         assert!(matches!(failed, Some((ChatFeed::Error { retrying: false, .. }, true))));
         assert_eq!(feed.next(None), None);
+    }
+
+    #[test]
+    fn a_replica_is_shown_in_one_batch_and_its_events_are_not_shown_again() {
+        let history = vec![
+            chunk("a", 0, json!({"type": "text-delta", "delta": "Hi"})),
+            chunk("a", 1, json!({"type": "message-end"})),
+        ];
+        let (mut feed, shown) = Feed::from_replica(&history);
+        let updates = vec![Update::Message { message: message("Hi", MessageStatus::Complete) }];
+        assert_eq!(shown, ChatFeed::Updates { updates });
+        let again = feed.next(data(json!([chunk("a", 1, json!({"type": "message-end"}))])));
+        assert_eq!(again, Some((ChatFeed::Updates { updates: vec![] }, false)));
     }
 }

@@ -6,6 +6,8 @@
 //!   `ui/src/contract.ts` is generated.
 //! - `commands`: what the UI may invoke (exactly the list the capability allows).
 //! - `feed`: a chat's events read into conversation updates for the UI.
+//! - `offline`: the local copy of every chat, the outbox, and whether the servers
+//!   can be reached.
 //! - `state`: what the commands share: the session manager and running work.
 //! - `error`: errors as the UI receives them (`{kind, message}`).
 //! - `events`: sign-in changes and updates pushed to the UI.
@@ -21,6 +23,7 @@ mod error;
 mod events;
 mod feed;
 mod links;
+mod offline;
 mod state;
 
 use tauri::Manager;

@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use superset_client::home::superset_home;
+use superset_client::replica::Replicas;
 use superset_client::servers::ServerUrls;
 use superset_client::{LinkReceiver, RetryPolicy, ReturnPath, SessionManager, TokenStore};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +25,12 @@ pub struct AppState {
     pub subscriptions: Mutex<HashMap<String, CancellationToken>>,
     /// Replies being generated here, by session id.
     pub generations: Mutex<HashMap<String, CancellationToken>>,
+    /// The signed-in account's local copy of its chats (see `offline`), once known.
+    pub replicas: Mutex<Option<Arc<Replicas>>>,
+    /// The servers could not be reached the last time they were asked.
+    pub offline: AtomicBool,
+    /// A background sync of every chat is running.
+    pub syncing: AtomicBool,
 }
 
 impl AppState {
@@ -44,6 +52,9 @@ impl AppState {
             sign_in_link: Mutex::default(),
             subscriptions: Mutex::default(),
             generations: Mutex::default(),
+            replicas: Mutex::default(),
+            offline: AtomicBool::new(false),
+            syncing: AtomicBool::new(false),
         })
     }
 }

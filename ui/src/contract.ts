@@ -154,4 +154,6 @@ export interface Events {
   "auth:required": null;
   "auth:sign-in-url": SignInUrl;
   "update:available": UpdateAvailable;
+  "network:changed": NetworkChanged;
+  "outbox:changed": Array<Outgoing>;
 }

@@ -33,6 +33,8 @@ export type {
   ErrorKind,
   Message,
   MessageStatus,
+  NetworkChanged,
+  Outgoing,
   RevokedDevice,
   Screen,
   Update,
@@ -143,6 +145,12 @@ export const api = {
   onAuthRequired: (handler: () => void) => on("auth:required", () => handler()),
   /** The sign-in page the shell opened, to offer when no browser came up. */
   onSignInUrl: (handler: (url: string) => void) => on("auth:sign-in-url", (payload) => handler(payload.url)),
+  /** Messages typed but not yet sent (every chat's), oldest first. */
+  queuedMessages: () => call("queued_messages"),
+  /** Whether the servers could be reached the last time the shell asked. */
+  networkStatus: () => call("network_status"),
+  onNetworkChanged: (handler: (offline: boolean) => void) => on("network:changed", (payload) => handler(payload.offline)),
+  onOutboxChanged: (handler: (queued: Events["outbox:changed"]) => void) => on("outbox:changed", handler),
 };
 
 export type Api = typeof api;

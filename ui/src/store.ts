@@ -17,6 +17,7 @@ import {
 } from "./ipc";
 import { choose, showNewest, turnKey, visibleThread, type VersionChoice } from "./branches";
 import { Assistant } from "./settings";
+import { Offline } from "./offline";
 
 export type Phase = "loading" | "signed-out" | "signed-in";
 
@@ -156,9 +157,12 @@ export class Store {
 
   /** The assistant's settings and the composer's model picks (settings.ts). */
   readonly assistant: Assistant;
-
+  /** The servers' reachability and the outbox (see offline.ts). */
+  readonly offline: Offline;
+  
   constructor(private readonly api: Api) {
     this.assistant = new Assistant(api);
+    this.offline = new Offline(api);
   }
 
   subscribe(listener: () => void): () => void {
@@ -180,6 +184,7 @@ export class Store {
       }),
     );
     void this.assistant.load();
+    await this.offline.start();
     try {
       const config = await this.api.getConfig();
       if (config.authToken === null) this.set({ phase: "signed-out" });
@@ -193,6 +198,7 @@ export class Store {
   stopAll(): void {
     for (const unlisten of this.unlisteners) unlisten();
     this.unlisteners = [];
+    this.offline.stopAll();
     this.clearRetry();
     this.subscription++;
   }
@@ -201,6 +207,7 @@ export class Store {
   private async enter(): Promise<void> {
     const [user, sessions] = await Promise.all([this.api.currentUser(), this.api.listSessions()]);
     this.set({ phase: "signed-in", user, sessions: [...sessions].sort(byActivity), expired: false });
+    void this.offline.refresh();
   }
 
   private async authChanged(signedIn: boolean): Promise<void> {
@@ -279,6 +286,7 @@ export class Store {
     this.closeStream();
     this.clearRetry();
     this.conversation = null;
+    void this.offline.refresh();
     this.set({ ...initialState(), phase: "signed-out" });
   }
 
@@ -372,7 +380,10 @@ export class Store {
       const { messageId } = await this.api.sendMessage(sessionId, content, parentId, this.assistant.picked(sessionId) ?? null);
       this.touch(sessionId);
       const drafts = { ...this.state.drafts, [sessionId]: "" };
-      const awaiting = this.state.activeId === sessionId && !this.hasReplyAfter(messageId) ? messageId : null;
+      // A message waiting for the network has no reply coming yet: nothing to stop.
+      const waiting = this.offline.isQueued(messageId);
+      const awaiting =
+        this.state.activeId === sessionId && !waiting && !this.hasReplyAfter(messageId) ? messageId : null;
       this.set({ drafts, sending: false, awaitingReplyTo: awaiting });
     } catch (error) {
       this.set({ sending: false });

@@ -21,6 +21,7 @@ import {
   type Message,
   type ProviderKind,
   type StoredKey,
+  type Outgoing,
   type Update,
   type User,
 } from "../src/contract";
@@ -46,6 +47,8 @@ export interface Scenario {
   assistant?: { provider: ProviderKind; model?: string | null; baseUrl?: string | null };
   /** Model servers by base URL (no trailing slash): what listing their models finds. */
   modelServers?: Record<string, ModelServer>;
+  /** The servers can't be reached: the shell answers from its local copy (see setServersReachable). */
+  serversDown?: boolean;
 }
 
 /** A model server as `list_models` / `test_connection` find it. */
@@ -133,6 +136,10 @@ export class FakeShell {
   sessions = new Map<string, StoredSession>();
   devices: Device[];
   opened: string[] = [];
+  /** The servers can't be reached: chats read from the local copy, messages wait in the outbox. */
+  serversDown = false;
+  /** The outbox: messages typed while the servers were down, oldest first. */
+  queued: Outgoing[] = [];
   private signInPending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
   private channels = new Map<string, { id: number; index: number }>();
   private generations = new Map<string, Generation>();
@@ -152,6 +159,7 @@ export class FakeShell {
     this.replyIntervalMs = scenario.replyIntervalMs ?? 40;
     this.devices = scenario.devices ?? defaultDevices();
     for (const s of scenario.sessions ?? []) this.addSession(s);
+    this.serversDown = scenario.serversDown ?? false;
   }
 
   install(): this {
@@ -228,6 +236,12 @@ export class FakeShell {
     void this.emit("auth:changed", { signedIn: false, expiresAt: null }).then(() => this.emit("auth:required", null));
   }
 
+  /** False once the test's mocks are cleared. */
+  static windowOpen(): boolean {
+    const internals = (window as unknown as { __TAURI_INTERNALS__?: { runCallback?: unknown } }).__TAURI_INTERNALS__;
+    return typeof internals?.runCallback === "function";
+  }
+
   /** Sends a feed item to a session's subscriber, as the shell's Channel would. */
   feed(sessionId: string, item: ChatFeed): void {
     const channel = this.channels.get(sessionId);
@@ -272,6 +286,10 @@ export class FakeShell {
     const queued = this.failures.get(cmd);
     if (queued?.length) throw queued.shift();
     if (this.offline) throw { kind: "network", message: "error sending request: connection refused" };
+    if (this.serversDown) {
+      const answer = this.whileServersDown(cmd, args);
+      if (answer !== undefined) return answer;
+    }
     switch (cmd) {
       case "get_config":
         return { proxyUrl: PROXY_URL, authToken: this.signedIn ? "test-session-token" : null };
@@ -343,6 +361,11 @@ export class FakeShell {
       case "set_system_prompt":
         this.message(this.session(args), this.newMessage("system", String(args.prompt ?? "").trim(), "complete"));
         return null;
+      // ---- replica: offline reading and the outbox ----
+      case "queued_messages":
+        return [...this.queued];
+      case "network_status":
+        return { offline: this.serversDown };
       default:
         throw { kind: "invalid", message: `unknown command ${cmd}` };
     }
@@ -418,6 +441,8 @@ export class FakeShell {
     this.channels.set(id, { id: Number(match[1]), index: 0 });
     // Like the real shell: the history from the start, then live events, after the reply.
     setTimeout(() => {
+      // A replay still due when its test ended (the mocks cleared) has no window to go to.
+      if (!FakeShell.windowOpen()) return;
       if (this.channels.get(id)?.id === Number(match[1])) this.feed(id, { kind: "updates", updates: [...stored.updates] });
     }, 0);
     return null;
@@ -459,9 +484,8 @@ export class FakeShell {
   }
 
   private send(
-    stored: StoredSession, content: string, parentId: string | null, model?: string,
+    stored: StoredSession, content: string, parentId: string | null, model?: string, messageId = newId("m"),
   ): Commands["send_message"]["result"] {
-    const messageId = newId("m");
     this.message(stored, this.newMessage("user", content, "complete", messageId, parentId));
     this.reply(stored, messageId, content, model);
     return { messageId };
@@ -596,6 +620,74 @@ export class FakeShell {
       return { ok: true, message: `Connected: ${count} available.`, detail: null, models };
     } catch (error) {
       return { ok: false, message: (error as CommandError).message, detail: null, models: [] };
+    }
+  }
+
+  // ---- replica: offline reading and the outbox ----
+
+  /**
+   * The servers go down or come back, as the real shell notices them: it says so
+   * (`network:changed`), open chats keep reconnecting, and once back the outbox is
+   * sent in order, each message once, and answered.
+   */
+  setServersReachable(reachable: boolean): void {
+    this.serversDown = !reachable;
+    void this.emit("network:changed", { offline: !reachable });
+    if (!reachable) {
+      for (const id of this.channels.keys()) {
+        this.feed(id, { kind: "error", message: "Can't reach the server. Retrying…", retrying: true });
+      }
+      return;
+    }
+    for (const id of this.channels.keys()) this.feed(id, { kind: "updates", updates: [] });
+    const queued = this.queued;
+    this.queued = [];
+    for (const message of queued) {
+      const stored = this.sessions.get(message.sessionId);
+      if (stored) this.send(stored, message.content, message.parentId ?? null, message.model ?? undefined, message.messageId);
+    }
+    void this.emit("outbox:changed", []);
+  }
+
+  /** What the shell answers while the servers are down; `undefined`: as usual. */
+  private whileServersDown(cmd: CommandName, args: Record<string, unknown>): unknown {
+    switch (cmd) {
+      // Answered from the shell's local copy (the cached user, the chat list, the replicas).
+      case "get_config":
+      case "current_user":
+      case "list_sessions":
+      case "unsubscribe_session":
+      case "ui_ready":
+      case "queued_messages":
+      case "network_status":
+      case "sign_out":
+        return undefined;
+      case "subscribe_session": {
+        const answer = this.subscribe(this.session(args), args.onEvent);
+        const id = String(args.sessionId);
+        setTimeout(() => {
+          if (this.channels.has(id) && this.serversDown) {
+            this.feed(id, { kind: "error", message: "Can't reach the server. Retrying…", retrying: true });
+          }
+        }, 0);
+        return answer;
+      }
+      case "send_message": {
+        const stored = this.session(args);
+        const message: Outgoing = {
+          sessionId: stored.meta.sessionId,
+          messageId: newId("m"),
+          content: this.text(args, "content"),
+          parentId: this.parent(args),
+          model: this.pick(args) ?? null,
+          queuedAt: iso(),
+        };
+        this.queued.push(message);
+        void this.emit("outbox:changed", [...this.queued]);
+        return { messageId: message.messageId };
+      }
+      default:
+        throw { kind: "network", message: "Can't reach the server." };
     }
   }
 }

@@ -86,7 +86,7 @@ impl SessionManager {
         let path = format!("v1/sessions/{chat_id}/messages");
         match self.post_repeatable::<Sent>(&path, body).await {
             Ok(sent) => Ok(sent.message_id),
-            Err(ClientError::Status { status, .. }) if status == StatusCode::CONFLICT => Ok(message_id),
+            Err(ClientError::Status { status, .. }) if status == StatusCode::CONFLICT => Ok(message_id.to_owned()),
             Err(e) => Err(e),
         }
     }

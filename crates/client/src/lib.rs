@@ -13,6 +13,8 @@
 //!   server or the offline echo, streamed into the session.
 //! - [`backoff`]: how retries are spaced, and the circuit breaker that bounds them.
 //! - [`wake`]: noticing the machine slept, so nothing waits on dead sockets.
+//! - [`replica`]: the local copy of every chat (offline reading, the outbox of
+//!   messages typed offline, the last known user), resumed from each stream's offset.
 //! - [`devices`]: where the account is signed in (`/api/sessions`), and revoking it.
 //! - `http`: the one HTTP client configuration, and the `User-Agent` naming this program.
 
@@ -23,6 +25,7 @@ pub mod devices;
 pub mod home;
 mod http;
 pub mod login;
+pub mod replica;
 pub mod servers;
 pub mod session_manager;
 pub mod subscription;

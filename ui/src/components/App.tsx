@@ -3,12 +3,14 @@ import type { Store } from "../store";
 import { Composer, Messages } from "./Chat";
 import { ConnectionBanner, Notice, TopBar } from "./Chrome";
 import { useStoreState } from "./hooks";
+import { OfflineBanner, useOffline } from "./Offline";
 import { Sidebar, sessionTitle } from "./Sidebar";
 import { ExpiredDialog, SignInScreen } from "./SignIn";
 import { SystemPrompt } from "./ModelPicker";
 
 export function App({ store }: { store: Store }) {
   const state = useStoreState(store);
+  const offline = useOffline(store.offline);
   const screen = state.phase === "loading" ? null : state.phase === "signed-out" ? "sign-in" : "chat";
   // Effects run after the browser painted, so this marks the first screen on display.
   useEffect(() => {
@@ -35,7 +37,11 @@ export function App({ store }: { store: Store }) {
   return (
     <div class="app">
       <TopBar store={store} user={state.user} />
-      <ConnectionBanner store={store} banner={state.banner} />
+      {offline.offline ? (
+        <OfflineBanner queued={offline.queued.length} />
+      ) : (
+        <ConnectionBanner store={store} banner={state.banner} />
+      )}
       <div class="body">
         <Sidebar store={store} sessions={state.sessions} activeId={state.activeId} />
         <main class="chat" aria-labelledby="chat-title">
@@ -49,7 +55,11 @@ export function App({ store }: { store: Store }) {
             )}
           </header>
           <Notice store={store} text={state.notice} />
-          <Messages store={store} chat={state.chat} />
+          <Messages
+            store={store}
+            chat={state.chat}
+            pending={store.offline.pendingIn(state.activeId, state.chat?.messages ?? [])}
+          />
           <Composer
             store={store}
             draft={store.draft()}

@@ -6,6 +6,8 @@ import type { ChatView, Store } from "../store";
 import { SendIcon, StopIcon } from "./icons";
 import { MessageItem } from "./MessageItem";
 import { ModelPicker } from "./ModelPicker";
+import type { Outgoing } from "../ipc";
+import { PendingItem } from "./Offline";
 
 async function copyCode(button: HTMLElement): Promise<void> {
   const code = button.closest(".code-block")?.querySelector("code, pre");
@@ -18,7 +20,7 @@ async function copyCode(button: HTMLElement): Promise<void> {
   setTimeout(() => (button.textContent = "Copy"), 1500);
 }
 
-export function Messages({ store, chat }: { store: Store; chat: ChatView | null }) {
+export function Messages({ store, chat, pending = [] }: { store: Store; chat: ChatView | null; pending?: Outgoing[] }) {
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
   const messages = chat?.thread ?? [];
@@ -27,7 +29,7 @@ export function Messages({ store, chat }: { store: Store; chat: ChatView | null 
   useLayoutEffect(() => {
     const el = list.current;
     if (el && pinned.current) el.scrollTop = el.scrollHeight;
-  }, [messages.length, last?.text, last?.status]);
+  }, [messages.length, last?.text, last?.status, pending.length]);
   const onClick = (e: MouseEvent) => {
     const target = e.target as HTMLElement;
     const link = target.closest("a");
@@ -41,7 +43,7 @@ export function Messages({ store, chat }: { store: Store; chat: ChatView | null 
     const copy = target.closest<HTMLElement>("button.copy-code");
     if (copy) void copyCode(copy);
   };
-  if (!chat || messages.length === 0) {
+  if (!chat || (messages.length === 0 && pending.length === 0)) {
     return (
       <div class="empty-chat">
         <h2>{chat ? "No messages yet" : "Start a new chat"}</h2>
@@ -73,6 +75,9 @@ export function Messages({ store, chat }: { store: Store; chat: ChatView | null 
             last={m === last && m.role === "assistant"}
             idle={idle}
           />
+        ))}
+        {pending.map((m) => (
+          <PendingItem key={m.messageId} message={m} />
         ))}
       </ol>
     </div>
