@@ -14,6 +14,8 @@
 //! - [`backoff`]: how retries are spaced, and the circuit breaker that bounds them.
 //! - [`wake`]: noticing the machine slept, so nothing waits on dead sockets.
 //! - [`devices`]: where the account is signed in (`/api/sessions`), and revoking it.
+//! - [`search`]: finding words in every conversation, as one types.
+//! - [`transfer`]: a conversation exported to Markdown or JSON, and imported back.
 //! - `http`: the one HTTP client configuration, and the `User-Agent` naming this program.
 
 pub mod assistant;
@@ -23,10 +25,12 @@ pub mod devices;
 pub mod home;
 mod http;
 pub mod login;
+pub mod search;
 pub mod servers;
 pub mod session_manager;
 pub mod subscription;
 pub mod token_store;
+pub mod transfer;
 pub mod wake;
 
 pub use backoff::RetryPolicy;
