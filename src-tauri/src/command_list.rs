@@ -26,6 +26,9 @@ macro_rules! with_commands {
             subscribe_session(session_id: String, on_event: Channel<ChatFeed>) -> ();
             unsubscribe_session(session_id: String) -> ();
             ui_ready(screen: Screen) -> ();
+            search(query: String, limit: u32) -> Vec<SearchHit>;
+            export_chat(session_id: String, format: String) -> Option<String>;
+            import_chat() -> Option<ChatInfo>;
         }
     };
 }

@@ -6,9 +6,12 @@ use superset_client::assistant::settings::ApiKeys;
 use superset_client::assistant::{generate, GenerationOptions, Settings};
 use superset_client::chats::{chat_stream, ChatInfo};
 use superset_client::devices::Device;
+use superset_client::search::SearchHit;
+use superset_client::transfer::{self, Format, TransferError};
 use superset_client::{ClientError, Login, LoginError, ReturnPath};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
+use tauri_plugin_dialog::{DialogExt, FilePath};
 use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
@@ -83,6 +86,7 @@ async fn sign_out_here(state: &AppState) -> CommandResult<()> {
         running.cancel();
     }
     state.manager.sign_out().await?;
+    state.search.clear();
     Ok(())
 }
 
@@ -113,7 +117,9 @@ pub async fn revoke_other_devices(state: State<'_, AppState>) -> CommandResult<u
 
 #[tauri::command]
 pub async fn list_sessions(state: State<'_, AppState>) -> CommandResult<Vec<ChatInfo>> {
-    Ok(state.manager.list_chats().await?)
+    let chats = state.manager.list_chats().await?;
+    state.search.refresh(state.manager.clone(), chats.clone());
+    Ok(chats)
 }
 
 #[tauri::command]
@@ -136,7 +142,9 @@ pub async fn delete_session(state: State<'_, AppState>, session_id: String) -> C
     if let Some(running) = state.subscriptions.lock().unwrap().remove(&session_id) {
         running.cancel();
     }
-    Ok(state.manager.delete_chat(&session_id).await?)
+    state.manager.delete_chat(&session_id).await?;
+    state.search.remove(&session_id);
+    Ok(())
 }
 
 /// Sends the user's message, then generates the assistant's reply here, in the
@@ -163,6 +171,11 @@ pub async fn send_message(state: State<'_, AppState>, session_id: String, conten
         // cancelling it then is a no-op.
         if let Err(e) = generate(&manager, &session_id, &*provider, GenerationOptions::default(), cancel).await {
             tracing::warn!(error = %e, "the assistant's reply could not be written");
+            return;
+        }
+        // The UI sees the new title through the subscription.
+        if let Err(e) = manager.name_untitled_chat(&session_id).await {
+            tracing::warn!(error = %e, "the chat could not be given a title");
         }
     });
     Ok(Sent { message_id })
@@ -193,6 +206,7 @@ pub async fn subscribe_session(
         previous.cancel();
     }
     let mut subscription = state.manager.subscribe(&chat_stream(&session_id), "-1");
+    let search = state.search.clone();
     tauri::async_runtime::spawn(async move {
         let mut feed = Feed::default();
         loop {
@@ -201,6 +215,9 @@ pub async fn subscribe_session(
                 event = subscription.next() => event,
             };
             let Some((item, last)) = feed.next(event) else { return };
+            if matches!(&item, ChatFeed::Updates { updates } if !updates.is_empty()) {
+                search.put(&session_id, feed.conversation());
+            }
             if on_event.send(item).is_err() || last {
                 return;
             }
@@ -221,4 +238,73 @@ pub fn unsubscribe_session(state: State<'_, AppState>, session_id: String) {
 #[tauri::command]
 pub fn ui_ready(screen: Screen) {
     tracing::info!(?screen, "ui_ready: the UI painted its first screen");
+}
+
+// ---- search ----
+
+/// Where `query` appears in the account's chats: titles first, at most `limit`.
+#[tauri::command]
+pub fn search(state: State<'_, AppState>, query: String, limit: u32) -> Vec<SearchHit> {
+    state.search.query(&query, limit.min(200) as usize)
+}
+
+/// Saves the chat as Markdown or JSON where the person chooses in the system's save
+/// dialog; answers the path, or `None` when the dialog was cancelled.
+#[tauri::command]
+pub async fn export_chat(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    session_id: String,
+    format: String,
+) -> CommandResult<Option<String>> {
+    let format = Format::parse(&format)
+        .ok_or_else(|| CommandError::invalid(format!("cannot export as {format:?}: choose markdown or json")))?;
+    let title = state.manager.chat(&session_id).await?.title;
+    let (name, extension) = match format {
+        Format::Markdown => ("Markdown", "md"),
+        Format::Json => ("Superset chat (JSON)", "json"),
+    };
+    let (answer, chosen) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Export conversation")
+        .set_file_name(transfer::file_name(title.as_deref(), format))
+        .add_filter(name, &[extension])
+        .save_file(move |path| {
+            let _ = answer.send(path);
+        });
+    let Some(path) = dialog_path(chosen.await.ok().flatten())? else { return Ok(None) };
+    transfer::export_to_file(&state.manager, &session_id, format, &path).await.map_err(transfer_error)?;
+    Ok(Some(path.display().to_string()))
+}
+
+/// Imports a JSON export chosen in the system's open dialog as a new chat; `None`
+/// when the dialog was cancelled.
+#[tauri::command]
+pub async fn import_chat(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Option<ChatInfo>> {
+    let (answer, chosen) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Import conversation")
+        .add_filter("Superset chat (JSON)", &["json"])
+        .pick_file(move |path| {
+            let _ = answer.send(path);
+        });
+    let Some(path) = dialog_path(chosen.await.ok().flatten())? else { return Ok(None) };
+    let chat = transfer::import_file(&state.manager, &path).await.map_err(transfer_error)?;
+    Ok(Some(chat))
+}
+
+/// The dialog's answer as a file path (on mobile it may be a URL, which is refused).
+fn dialog_path(chosen: Option<FilePath>) -> CommandResult<Option<std::path::PathBuf>> {
+    chosen
+        .map(|path| path.into_path().map_err(|_| CommandError::invalid("choose a file on this computer")))
+        .transpose()
+}
+
+fn transfer_error(e: TransferError) -> CommandError {
+    match e {
+        TransferError::Client(e) => e.into(),
+        other => CommandError::invalid(other.to_string()),
+    }
 }

@@ -14,6 +14,11 @@ pub struct Feed {
 }
 
 impl Feed {
+    /// The conversation as the events so far make it.
+    pub fn conversation(&self) -> &Conversation {
+        &self.conversation
+    }
+
     /// What to send the UI for the subscription's next event (`None`: it ended), and
     /// whether that is the last thing to send.
     pub fn next(&mut self, event: Option<Result<StreamEvent, ClientError>>) -> Option<(ChatFeed, bool)> {

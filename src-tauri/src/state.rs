@@ -2,12 +2,14 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use superset_client::home::superset_home;
 use superset_client::servers::ServerUrls;
 use superset_client::{LinkReceiver, RetryPolicy, ReturnPath, SessionManager, TokenStore};
 use tokio_util::sync::CancellationToken;
+
+use crate::search::Search;
 
 pub struct AppState {
     pub manager: SessionManager,
@@ -23,6 +25,8 @@ pub struct AppState {
     pub subscriptions: Mutex<HashMap<String, CancellationToken>>,
     /// Replies being generated here, by session id.
     pub generations: Mutex<HashMap<String, CancellationToken>>,
+    /// Every chat's text, for `search`.
+    pub search: Arc<Search>,
 }
 
 impl AppState {
@@ -44,6 +48,7 @@ impl AppState {
             sign_in_link: Mutex::default(),
             subscriptions: Mutex::default(),
             generations: Mutex::default(),
+            search: Arc::default(),
         })
     }
 }

@@ -59,6 +59,33 @@ export type ErrorKind = "auth_required" | "network" | "server" | "invalid" | "no
 
 export type CommandError = { kind: ErrorKind, message: string, };
 
+/**
+ * A line around the match, cut in three so a view can highlight the middle without
+ * counting characters.
+ */
+export type Snippet = { 
+/**
+ * Text before the match, starting with "…" when cut.
+ */
+before: string, 
+/**
+ * The match as written (its case kept).
+ */
+matched: string, 
+/**
+ * Text after the match, ending with "…" when cut.
+ */
+after: string, };
+
+/**
+ * Where a query was found.
+ */
+export type SearchHit = { chatId: string, 
+/**
+ * The message holding the match; `None` when the match is in the title.
+ */
+messageId: string | null, chatTitle: string | null, snippet: Snippet, };
+
 export const ERROR_KINDS = ["auth_required", "network", "server", "invalid", "not_found", "cancelled", "timeout"] as const;
 
 /** The kinds a failed sign-in itself reports. */
@@ -80,7 +107,7 @@ export const STATUS_KINDS: Record<number, ErrorKind> = {
   504: "network",
 };
 
-export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready"] as const;
+export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "send_message", "stop", "subscribe_session", "unsubscribe_session", "ui_ready", "search", "export_chat", "import_chat"] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -103,6 +130,9 @@ export interface Commands {
   subscribe_session: { args: { sessionId: string; onEvent: Channel<ChatFeed> }; result: null };
   unsubscribe_session: { args: { sessionId: string }; result: null };
   ui_ready: { args: { screen: Screen }; result: null };
+  search: { args: { query: string; limit: number }; result: Array<SearchHit> };
+  export_chat: { args: { sessionId: string; format: string }; result: string | null };
+  import_chat: { args: Record<string, never>; result: ChatInfo | null };
 }
 
 /** Each event's payload. */

@@ -29,6 +29,7 @@ export type {
   MessageStatus,
   RevokedDevice,
   Screen,
+  SearchHit,
   Update,
   User,
 } from "./contract";
@@ -117,6 +118,12 @@ export const api = {
   onAuthRequired: (handler: () => void) => on("auth:required", () => handler()),
   /** The sign-in page the shell opened, to offer when no browser came up. */
   onSignInUrl: (handler: (url: string) => void) => on("auth:sign-in-url", (payload) => handler(payload.url)),
+  /** Where the words appear in the account's chats: titles first, at most `limit`. */
+  search: (query: string, limit: number) => call("search", { query, limit }),
+  /** Saves the chat through the system's save dialog; resolves to the path, or null if cancelled. */
+  exportChat: (sessionId: string, format: "markdown" | "json") => call("export_chat", { sessionId, format }),
+  /** Imports a JSON export chosen in the system's open dialog; null if cancelled. */
+  importChat: () => call("import_chat"),
 };
 
 export type Api = typeof api;

@@ -5,6 +5,7 @@ import { ConnectionBanner, Notice, TopBar } from "./Chrome";
 import { useStoreState } from "./hooks";
 import { Sidebar, sessionTitle } from "./Sidebar";
 import { ExpiredDialog, SignInScreen } from "./SignIn";
+import { ExportMenu } from "./Transfer";
 
 export function App({ store }: { store: Store }) {
   const state = useStoreState(store);
@@ -43,6 +44,7 @@ export function App({ store }: { store: Store }) {
             {state.chat && !state.chat.live && state.activeId && (
               <span class="chip" title="Not receiving updates">Offline copy</span>
             )}
+            {state.activeId && <ExportMenu store={store} sessionId={state.activeId} />}
           </header>
           <Notice store={store} text={state.notice} />
           <Messages store={store} chat={state.chat} />

@@ -1,0 +1,96 @@
+//! The search index of every chat of the account, kept here so a query never waits on
+//! the network. Until chats have local replicas, the index is filled from the server
+//! in the background whenever the chat list is read (after sign-in, at start-up, on
+//! refresh), reading only chats that changed since, a few at a time; an open chat's
+//! subscription keeps its entry current as messages arrive.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::StreamExt;
+use superset_chat::Conversation;
+use superset_client::assistant::generation::conversation;
+use superset_client::chats::ChatInfo;
+use superset_client::search::{Index, SearchHit};
+use superset_client::SessionManager;
+
+/// Chats read from the server at once while filling the index.
+const CONCURRENT_READS: usize = 4;
+
+#[derive(Default)]
+pub struct Search {
+    index: RwLock<Index>,
+    /// By chat id, the `lastActivityAt` its indexed text is from.
+    indexed: Mutex<HashMap<String, String>>,
+}
+
+impl Search {
+    pub fn query(&self, query: &str, limit: usize) -> Vec<SearchHit> {
+        self.index.read().unwrap().query(query, limit)
+    }
+
+    /// A chat's conversation as it now stands (from its subscription).
+    pub fn put(&self, chat_id: &str, conversation: &Conversation) {
+        self.index.write().unwrap().put(chat_id, None, conversation);
+    }
+
+    pub fn remove(&self, chat_id: &str) {
+        self.index.write().unwrap().remove(chat_id);
+        self.indexed.lock().unwrap().remove(chat_id);
+    }
+
+    /// Forgets everything (sign-out).
+    pub fn clear(&self) {
+        self.index.write().unwrap().clear();
+        self.indexed.lock().unwrap().clear();
+    }
+
+    /// Brings the index in line with the account's chats, in the background: forgets
+    /// deleted ones and reads those new or changed since they were indexed.
+    pub fn refresh(self: &Arc<Self>, manager: SessionManager, chats: Vec<ChatInfo>) {
+        let stale = self.forget_all_but(&chats);
+        if stale.is_empty() {
+            return;
+        }
+        let search = Arc::clone(self);
+        tauri::async_runtime::spawn(async move {
+            let reads = futures::stream::iter(stale).map(|chat| {
+                let manager = &manager;
+                async move { (conversation(manager, &chat.chat_id).await, chat) }
+            });
+            let mut reads = reads.buffer_unordered(CONCURRENT_READS);
+            while let Some((read, chat)) = reads.next().await {
+                match read {
+                    Ok((conversation, _)) => search.put_read(&chat, &conversation),
+                    Err(e) => {
+                        tracing::info!(error = %e, "a chat could not be read for search; it is tried again later");
+                        search.indexed.lock().unwrap().remove(&chat.chat_id);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Removes chats not in `chats`; answers those to read, noted as indexed already so
+    /// a refresh meanwhile does not read them again.
+    fn forget_all_but(&self, chats: &[ChatInfo]) -> Vec<ChatInfo> {
+        let mut indexed = self.indexed.lock().unwrap();
+        let gone: Vec<String> =
+            indexed.keys().filter(|id| !chats.iter().any(|c| &c.chat_id == *id)).cloned().collect();
+        let mut index = self.index.write().unwrap();
+        for id in gone {
+            index.remove(&id);
+            indexed.remove(&id);
+        }
+        let stale: Vec<ChatInfo> =
+            chats.iter().filter(|c| indexed.get(&c.chat_id) != Some(&c.last_activity_at)).cloned().collect();
+        for chat in &stale {
+            indexed.insert(chat.chat_id.clone(), chat.last_activity_at.clone());
+        }
+        stale
+    }
+
+    fn put_read(&self, chat: &ChatInfo, conversation: &Conversation) {
+        self.index.write().unwrap().put(&chat.chat_id, chat.title.as_deref(), conversation);
+    }
+}
