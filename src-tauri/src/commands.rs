@@ -243,9 +243,10 @@ pub fn ui_ready(screen: Screen) {
 // ---- search ----
 
 /// Where `query` appears in the account's chats: titles first, at most `limit`.
+/// Async so the scan runs off the window's thread.
 #[tauri::command]
-pub fn search(state: State<'_, AppState>, query: String, limit: u32) -> Vec<SearchHit> {
-    state.search.query(&query, limit.min(200) as usize)
+pub async fn search(state: State<'_, AppState>, query: String, limit: u32) -> CommandResult<Vec<SearchHit>> {
+    Ok(state.search.query(&query, limit.min(200) as usize))
 }
 
 /// Saves the chat as Markdown or JSON where the person chooses in the system's save

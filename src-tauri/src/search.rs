@@ -20,8 +20,17 @@ const CONCURRENT_READS: usize = 4;
 #[derive(Default)]
 pub struct Search {
     index: RwLock<Index>,
-    /// By chat id, the `lastActivityAt` its indexed text is from.
-    indexed: Mutex<HashMap<String, String>>,
+    /// By chat id, what the chat list last said of it.
+    indexed: Mutex<HashMap<String, Listed>>,
+}
+
+/// A chat as the chat list showed it when it was indexed.
+struct Listed {
+    /// The `lastActivityAt` its indexed text is from.
+    activity: String,
+    /// Its title, for when the chat's stream holds none (an untitled start renamed later
+    /// through the list is also in the stream; this covers older chats).
+    title: Option<String>,
 }
 
 impl Search {
@@ -31,7 +40,9 @@ impl Search {
 
     /// A chat's conversation as it now stands (from its subscription).
     pub fn put(&self, chat_id: &str, conversation: &Conversation) {
-        self.index.write().unwrap().put(chat_id, None, conversation);
+        let listed = self.indexed.lock().unwrap().get(chat_id).and_then(|l| l.title.clone());
+        let title = conversation.title.as_deref().or(listed.as_deref());
+        self.index.write().unwrap().put(chat_id, title, conversation);
     }
 
     pub fn remove(&self, chat_id: &str) {
@@ -82,10 +93,14 @@ impl Search {
             index.remove(&id);
             indexed.remove(&id);
         }
-        let stale: Vec<ChatInfo> =
-            chats.iter().filter(|c| indexed.get(&c.chat_id) != Some(&c.last_activity_at)).cloned().collect();
+        let stale: Vec<ChatInfo> = chats
+            .iter()
+            .filter(|c| indexed.get(&c.chat_id).is_none_or(|l| l.activity != c.last_activity_at || l.title != c.title))
+            .cloned()
+            .collect();
         for chat in &stale {
-            indexed.insert(chat.chat_id.clone(), chat.last_activity_at.clone());
+            let listed = Listed { activity: chat.last_activity_at.clone(), title: chat.title.clone() };
+            indexed.insert(chat.chat_id.clone(), listed);
         }
         stale
     }
