@@ -109,3 +109,65 @@ impl Search {
         self.index.write().unwrap().put(&chat.chat_id, chat.title.as_deref(), conversation);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use superset_chat::{Chunk, ChunkRecord, Event, Role};
+
+    use super::*;
+
+    fn chat(id: &str, activity: &str, title: Option<&str>) -> ChatInfo {
+        ChatInfo {
+            chat_id: id.into(),
+            title: title.map(str::to_owned),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            last_activity_at: activity.into(),
+            stream_url: format!("http://127.0.0.1:1/v1/stream/sessions/{id}"),
+        }
+    }
+
+    fn said(text: &str) -> Conversation {
+        Conversation::from_events(&[Event::Chunk {
+            record: ChunkRecord {
+                message_id: "m1".into(),
+                actor_id: "u1".into(),
+                role: Role::User,
+                seq: 0,
+                chunk: Chunk::WholeMessage { content: text.into() },
+                created_at: "2026-01-01T00:00:00Z".into(),
+            },
+            txid: None,
+        }])
+    }
+
+    #[test]
+    fn a_refresh_reads_only_new_or_changed_chats_and_forgets_deleted_ones() {
+        let search = Search::default();
+        let (a, b) = (chat("a", "t1", Some("Alpha")), chat("b", "t1", None));
+        let stale = search.forget_all_but(&[a.clone(), b.clone()]);
+        assert_eq!(stale.len(), 2);
+        search.put_read(&a, &said("apples"));
+        search.put_read(&b, &said("bananas"));
+        assert!(search.forget_all_but(&[a.clone(), b.clone()]).is_empty(), "nothing changed, nothing to read");
+
+        let changed = chat("a", "t2", Some("Alpha"));
+        let stale = search.forget_all_but(&[changed]);
+        assert_eq!(stale.iter().map(|c| c.chat_id.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert!(search.query("bananas", 10).is_empty(), "a chat gone from the list is gone from search");
+        assert_eq!(search.query("apples", 10).len(), 1);
+    }
+
+    #[test]
+    fn a_subscription_update_keeps_the_listed_title() {
+        let search = Search::default();
+        let a = chat("a", "t1", Some("Shopping"));
+        search.forget_all_but(std::slice::from_ref(&a));
+        search.put_read(&a, &said("apples"));
+        search.put("a", &said("apples and pears"));
+        let hits = search.query("pears", 10);
+        assert_eq!(hits[0].chat_title.as_deref(), Some("Shopping"));
+        assert_eq!(search.query("shopping", 10)[0].message_id, None);
+        search.clear();
+        assert!(search.query("pears", 10).is_empty());
+    }
+}
