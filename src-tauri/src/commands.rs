@@ -284,13 +284,11 @@ pub async fn export_chat(
 #[tauri::command]
 pub async fn import_chat(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Option<ChatInfo>> {
     let (answer, chosen) = tokio::sync::oneshot::channel();
-    app.dialog()
-        .file()
-        .set_title("Import conversation")
-        .add_filter("Superset chat (JSON)", &["json"])
-        .pick_file(move |path| {
+    app.dialog().file().set_title("Import conversation").add_filter("Superset chat (JSON)", &["json"]).pick_file(
+        move |path| {
             let _ = answer.send(path);
-        });
+        },
+    );
     let Some(path) = dialog_path(chosen.await.ok().flatten())? else { return Ok(None) };
     let chat = transfer::import_file(&state.manager, &path).await.map_err(transfer_error)?;
     Ok(Some(chat))
@@ -298,9 +296,7 @@ pub async fn import_chat(app: AppHandle, state: State<'_, AppState>) -> CommandR
 
 /// The dialog's answer as a file path (on mobile it may be a URL, which is refused).
 fn dialog_path(chosen: Option<FilePath>) -> CommandResult<Option<std::path::PathBuf>> {
-    chosen
-        .map(|path| path.into_path().map_err(|_| CommandError::invalid("choose a file on this computer")))
-        .transpose()
+    chosen.map(|path| path.into_path().map_err(|_| CommandError::invalid("choose a file on this computer"))).transpose()
 }
 
 fn transfer_error(e: TransferError) -> CommandError {

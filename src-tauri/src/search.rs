@@ -86,8 +86,7 @@ impl Search {
     /// a refresh meanwhile does not read them again.
     fn forget_all_but(&self, chats: &[ChatInfo]) -> Vec<ChatInfo> {
         let mut indexed = self.indexed.lock().unwrap();
-        let gone: Vec<String> =
-            indexed.keys().filter(|id| !chats.iter().any(|c| &c.chat_id == *id)).cloned().collect();
+        let gone: Vec<String> = indexed.keys().filter(|id| !chats.iter().any(|c| &c.chat_id == *id)).cloned().collect();
         let mut index = self.index.write().unwrap();
         for id in gone {
             index.remove(&id);

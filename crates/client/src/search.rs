@@ -246,7 +246,11 @@ mod tests {
     fn titles_first_then_newer_chats() {
         let mut index = Index::default();
         index.put("old", Some("Notes"), &conversation(&[("o1", "about rust")], "2026-01-01T00:00:00Z"));
-        index.put("new", Some("Lunch"), &conversation(&[("n1", "rust again"), ("n2", "more rust")], "2026-02-01T00:00:00Z"));
+        index.put(
+            "new",
+            Some("Lunch"),
+            &conversation(&[("n1", "rust again"), ("n2", "more rust")], "2026-02-01T00:00:00Z"),
+        );
         index.put("titled", Some("Rust questions"), &conversation(&[("t1", "nothing")], "2025-01-01T00:00:00Z"));
         assert_eq!(
             places(&index.query("Rust", 10)),

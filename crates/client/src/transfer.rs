@@ -30,7 +30,9 @@ pub const VERSION: u32 = 1;
 pub enum TransferError {
     #[error("this file is not a Superset chat export: it is not JSON ({0})")]
     NotJson(serde_json::Error),
-    #[error("this file is not a Superset chat export (its \"format\" is {0}); choose a file Superset exported as JSON")]
+    #[error(
+        "this file is not a Superset chat export (its \"format\" is {0}); choose a file Superset exported as JSON"
+    )]
     OtherFormat(String),
     #[error(
         "this file was exported by a newer Superset (format version {0}; this one reads up to {VERSION}); update \
@@ -100,7 +102,12 @@ impl Exported {
             .messages
             .iter()
             .filter(|m| !m.text.is_empty())
-            .map(|m| ExportedMessage { role: m.role, text: m.text.clone(), model: None, created_at: m.created_at.clone() })
+            .map(|m| ExportedMessage {
+                role: m.role,
+                text: m.text.clone(),
+                model: None,
+                created_at: m.created_at.clone(),
+            })
             .collect();
         Exported { title: title.or(conversation.title.as_deref()).map(str::to_owned), messages }
     }
@@ -137,7 +144,11 @@ impl Exported {
         match version {
             Some(v) if v > u64::from(VERSION) => return Err(TransferError::NewerVersion(v)),
             Some(1) => {}
-            _ => return Err(TransferError::Damaged(<serde_json::Error as serde::de::Error>::custom("\"version\" must be 1"))),
+            _ => {
+                return Err(TransferError::Damaged(<serde_json::Error as serde::de::Error>::custom(
+                    "\"version\" must be 1",
+                )))
+            }
         }
         let exported: Exported = serde_json::from_value(value).map_err(TransferError::Damaged)?;
         if exported.messages.is_empty() {
@@ -254,8 +265,11 @@ mod tests {
         let json = exported.to_json();
         let value: Value = serde_json::from_str(&json).unwrap();
         assert_eq!((value["format"].as_str(), value["version"].as_u64()), (Some("superset-chat"), Some(1)));
-        assert_eq!(value["messages"][2], json!({"role": "assistant", "text": "A *bouchon*.\n", "model": "claude-x",
-            "createdAt": "2026-01-01T00:00:00Z"}));
+        assert_eq!(
+            value["messages"][2],
+            json!({"role": "assistant", "text": "A *bouchon*.\n", "model": "claude-x",
+            "createdAt": "2026-01-01T00:00:00Z"})
+        );
         assert!(value["messages"][1].get("model").is_none(), "no model: no key");
         assert_eq!(Exported::from_json(&json).unwrap(), exported);
     }

@@ -33,7 +33,9 @@ async fn chat(manager: &SessionManager) -> String {
     manager.create_chat(&id).await.unwrap();
     for question in ["Where should we eat in Lyon?\nWe arrive late.", "And **dessert**?"] {
         manager.send_message(&id, question).await.unwrap();
-        generate(manager, &id, &Echo { pace: Duration::ZERO }, GenerationOptions::default(), CancellationToken::new()).await.unwrap();
+        generate(manager, &id, &Echo { pace: Duration::ZERO }, GenerationOptions::default(), CancellationToken::new())
+            .await
+            .unwrap();
         manager.name_untitled_chat(&id).await.unwrap();
     }
     id
