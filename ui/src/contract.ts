@@ -59,10 +59,6 @@ export type ErrorKind = "auth_required" | "network" | "server" | "invalid" | "no
 
 export type CommandError = { kind: ErrorKind, message: string, };
 
-/**
- * A line around the match, cut in three so a view can highlight the middle without
- * counting characters.
- */
 export type Snippet = { 
 /**
  * Text before the match, starting with "…" when cut.
@@ -77,9 +73,6 @@ matched: string,
  */
 after: string, };
 
-/**
- * Where a query was found.
- */
 export type SearchHit = { chatId: string, 
 /**
  * The message holding the match; `None` when the match is in the title.
