@@ -212,14 +212,33 @@ pub async fn import_file(manager: &SessionManager, path: &Path) -> Result<ChatIn
 
 /// Writes `exported` into a new chat, message by message in order: the user's as
 /// messages, the assistant's and system prompts as whole-message chunks with their role.
-/// Named by the export's title, else by its first message.
+/// Named by the export's title, else by its first message. When a write fails, the
+/// half-made chat is deleted again, so a failed import leaves nothing behind.
 pub async fn import(manager: &SessionManager, exported: &Exported) -> Result<ChatInfo, ClientError> {
     let chat_id = uuid::Uuid::new_v4().to_string();
     manager.create_chat(&chat_id).await?;
-    for message in &exported.messages {
+    match write_messages(manager, &chat_id, exported).await {
+        Ok(()) => {}
+        Err(e) => {
+            if let Err(cleanup) = manager.delete_chat(&chat_id).await {
+                tracing::warn!(error = %cleanup, "a failed import's chat could not be deleted");
+            }
+            return Err(e);
+        }
+    }
+    let first = exported.messages.iter().find(|m| m.role == Role::User).map(|m| title_from(&m.text));
+    match exported.title.clone().or(first).filter(|t| !t.is_empty()) {
+        Some(title) => manager.rename_chat(&chat_id, &title).await,
+        None => manager.chat(&chat_id).await,
+    }
+}
+
+async fn write_messages(manager: &SessionManager, chat_id: &str, exported: &Exported) -> Result<(), ClientError> {
+    // An empty message is nothing to keep (and the server refuses one).
+    for message in exported.messages.iter().filter(|m| !m.text.is_empty()) {
         match message.role {
             Role::User => {
-                manager.send_message(&chat_id, &message.text).await?;
+                manager.send_message(chat_id, &message.text).await?;
             }
             Role::Assistant | Role::System => {
                 let chunk = Chunk::WholeMessage { content: message.text.clone() };
@@ -229,11 +248,7 @@ pub async fn import(manager: &SessionManager, exported: &Exported) -> Result<Cha
             }
         }
     }
-    let first = exported.messages.iter().find(|m| m.role == Role::User).map(|m| title_from(&m.text));
-    match exported.title.clone().or(first).filter(|t| !t.is_empty()) {
-        Some(title) => manager.rename_chat(&chat_id, &title).await,
-        None => manager.chat(&chat_id).await,
-    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use superset_client::assistant::echo::Echo;
 use superset_client::assistant::generation::conversation;
 use superset_client::assistant::{generate, GenerationOptions};
 use superset_client::servers::ServerUrls;
-use superset_client::transfer::{export, export_to_file, import_file, Exported, Format, TransferError};
+use superset_client::transfer::{
+    export, export_to_file, import, import_file, Exported, ExportedMessage, Format, TransferError,
+};
 use superset_client::{RetryPolicy, SessionManager, StoredToken, TokenStore};
 use tokio_util::sync::CancellationToken;
 
@@ -95,6 +97,16 @@ async fn markdown_is_saved_for_its_owner_only_and_bad_files_import_nothing() {
     let missing = import_file(&manager, &home.path().join("nope.json")).await.unwrap_err();
     assert!(missing.to_string().starts_with("cannot read"), "{missing}");
     assert_eq!(manager.list_chats().await.unwrap().len(), before, "a refused file creates no chat");
+
+    // The server refuses the second message (over its 1 MiB limit): the half-made chat goes.
+    let message = |role, text: String| ExportedMessage { role, text, model: None, created_at: String::new() };
+    let too_big = Exported {
+        title: Some("Too big".into()),
+        messages: vec![message(Role::User, "fine".into()), message(Role::Assistant, "x".repeat(1_100_000))],
+    };
+    let failed = import(&manager, &too_big).await.unwrap_err();
+    assert!(failed.to_string().contains("larger than"), "{failed}");
+    assert_eq!(manager.list_chats().await.unwrap().len(), before, "a failed import leaves no chat behind");
 }
 
 #[tokio::test]
