@@ -79,7 +79,7 @@ impl Text {
         let mut offsets = Vec::with_capacity(lower.len() + 1);
         for (at, c) in original.char_indices() {
             let lowered: usize = c.to_lowercase().map(char::len_utf8).sum();
-            offsets.extend(std::iter::repeat(at as u32).take(lowered));
+            offsets.extend(std::iter::repeat_n(at as u32, lowered));
         }
         offsets.push(original.len() as u32);
         Text { original: original.to_owned(), lower, offsets: Some(offsets) }
