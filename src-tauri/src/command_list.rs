@@ -37,6 +37,9 @@ macro_rules! with_commands {
             set_system_prompt(session_id: String, prompt: String) -> ();
             queued_messages() -> Vec<Outgoing>;
             network_status() -> NetworkChanged;
+            search(query: String, limit: u32) -> Vec<SearchHit>;
+            export_chat(session_id: String, format: String) -> Option<String>;
+            import_chat() -> Option<ChatInfo>;
         }
     };
 }

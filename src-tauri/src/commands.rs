@@ -10,9 +10,12 @@ use superset_client::assistant::{generate, GenerationOptions, Provider, Provider
 use superset_client::chats::ChatInfo;
 use superset_client::devices::Device;
 use superset_client::replica::{Outgoing, Replicas};
+use superset_client::search::SearchHit;
+use superset_client::transfer::{self, Format, TransferError};
 use superset_client::{ClientError, Login, LoginError, ReturnPath};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
+use tauri_plugin_dialog::{DialogExt, FilePath};
 use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
@@ -105,6 +108,7 @@ async fn sign_out_here(state: &AppState) -> CommandResult<()> {
     }
     let signed_out = state.manager.sign_out().await;
     offline::forget(state);
+    state.search.clear();
     signed_out?;
     Ok(())
 }
@@ -145,6 +149,7 @@ pub async fn list_sessions(app: AppHandle, state: State<'_, AppState>) -> Comman
     match listed {
         Ok(chats) => {
             offline::set_offline(&app, false);
+            state.search.refresh(state.manager.clone(), chats.clone());
             if let Some(Err(e)) = replicas.map(|r| r.save_chats(&chats)) {
                 tracing::warn!(error = %e, "cannot keep the chat list for offline use");
             }
@@ -152,7 +157,12 @@ pub async fn list_sessions(app: AppHandle, state: State<'_, AppState>) -> Comman
         }
         Err(e) if offline::is_offline(&e) && replicas.is_some() => {
             offline::set_offline(&app, true);
-            Ok(replicas.map(|r| r.chats()).unwrap_or_default())
+            let replicas = replicas.expect("checked");
+            // Offline, what is searched is what the replicas hold.
+            for (chat_id, _, conversation) in replicas.conversations() {
+                state.search.put(&chat_id, &conversation);
+            }
+            Ok(replicas.chats())
         }
         Err(e) => Err(e.into()),
     }
@@ -182,6 +192,7 @@ pub async fn delete_session(state: State<'_, AppState>, session_id: String) -> C
     if let Some(Err(e)) = offline::replicas(&state).map(|r| r.remove(&session_id)) {
         tracing::warn!(error = %e, "cannot delete the local copy of a deleted chat");
     }
+    state.search.remove(&session_id);
     Ok(())
 }
 
@@ -214,6 +225,7 @@ pub async fn subscribe_session(
     if let Some(shown) = shown {
         let _ = on_event.send(shown);
     }
+    let search = state.search.clone();
     tauri::async_runtime::spawn(async move {
         loop {
             let event = tokio::select! {
@@ -221,6 +233,9 @@ pub async fn subscribe_session(
                 event = subscription.next() => event,
             };
             let Some((item, last)) = feed.next(event) else { return };
+            if matches!(&item, ChatFeed::Updates { updates } if !updates.is_empty()) {
+                search.put(&session_id, feed.conversation());
+            }
             if on_event.send(item).is_err() || last {
                 return;
             }
@@ -355,6 +370,11 @@ fn reply_in_background(state: &AppState, session_id: String, question: String, p
         let options = GenerationOptions::default();
         if let Err(e) = generate(&manager, &session_id, &question, &*provider, options, cancel).await {
             tracing::warn!(error = %e, "the assistant's reply could not be written");
+            return;
+        }
+        // The UI sees the new title through the subscription.
+        if let Err(e) = manager.name_untitled_chat(&session_id).await {
+            tracing::warn!(error = %e, "the chat could not be given a title");
         }
     });
 }
@@ -562,6 +582,72 @@ pub fn queued_messages(state: State<'_, AppState>) -> Vec<Outgoing> {
 #[tauri::command]
 pub fn network_status(state: State<'_, AppState>) -> NetworkChanged {
     NetworkChanged { offline: state.offline.load(std::sync::atomic::Ordering::SeqCst) }
+}
+
+// ---- search ----
+
+/// Where `query` appears in the account's chats: titles first, at most `limit`.
+/// Async so the scan runs off the window's thread.
+#[tauri::command]
+pub async fn search(state: State<'_, AppState>, query: String, limit: u32) -> CommandResult<Vec<SearchHit>> {
+    Ok(state.search.query(&query, limit.min(200) as usize))
+}
+
+/// Saves the chat as Markdown or JSON where the person chooses in the system's save
+/// dialog; answers the path, or `None` when the dialog was cancelled.
+#[tauri::command]
+pub async fn export_chat(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    session_id: String,
+    format: String,
+) -> CommandResult<Option<String>> {
+    let format = Format::parse(&format)
+        .ok_or_else(|| CommandError::invalid(format!("cannot export as {format:?}: choose markdown or json")))?;
+    let title = state.manager.chat(&session_id).await?.title;
+    let (name, extension) = match format {
+        Format::Markdown => ("Markdown", "md"),
+        Format::Json => ("Superset chat (JSON)", "json"),
+    };
+    let (answer, chosen) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Export conversation")
+        .set_file_name(transfer::file_name(title.as_deref(), format))
+        .add_filter(name, &[extension])
+        .save_file(move |path| {
+            let _ = answer.send(path);
+        });
+    let Some(path) = dialog_path(chosen.await.ok().flatten())? else { return Ok(None) };
+    transfer::export_to_file(&state.manager, &session_id, format, &path).await.map_err(transfer_error)?;
+    Ok(Some(path.display().to_string()))
+}
+
+/// Imports a JSON export chosen in the system's open dialog as a new chat; `None`
+/// when the dialog was cancelled.
+#[tauri::command]
+pub async fn import_chat(app: AppHandle, state: State<'_, AppState>) -> CommandResult<Option<ChatInfo>> {
+    let (answer, chosen) = tokio::sync::oneshot::channel();
+    app.dialog().file().set_title("Import conversation").add_filter("Superset chat (JSON)", &["json"]).pick_file(
+        move |path| {
+            let _ = answer.send(path);
+        },
+    );
+    let Some(path) = dialog_path(chosen.await.ok().flatten())? else { return Ok(None) };
+    let chat = transfer::import_file(&state.manager, &path).await.map_err(transfer_error)?;
+    Ok(Some(chat))
+}
+
+/// The dialog's answer as a file path (on mobile it may be a URL, which is refused).
+fn dialog_path(chosen: Option<FilePath>) -> CommandResult<Option<std::path::PathBuf>> {
+    chosen.map(|path| path.into_path().map_err(|_| CommandError::invalid("choose a file on this computer"))).transpose()
+}
+
+fn transfer_error(e: TransferError) -> CommandError {
+    match e {
+        TransferError::Client(e) => e.into(),
+        other => CommandError::invalid(other.to_string()),
+    }
 }
 
 #[cfg(test)]

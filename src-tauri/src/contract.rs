@@ -229,6 +229,7 @@ mod bindings {
     use superset_chat::{Message, MessageStatus, Role};
     use superset_client::chats::ChatInfo;
     use superset_client::devices::Device;
+    use superset_client::search::{SearchHit, Snippet};
 
     use super::*;
     use crate::error::{CommandError, ErrorKind};
@@ -309,6 +310,8 @@ mod bindings {
             ConnectionTest::decl(&cfg),
             Outgoing::decl(&cfg),
             NetworkChanged::decl(&cfg),
+            Snippet::decl(&cfg),
+            SearchHit::decl(&cfg),
         ];
         for declaration in declarations {
             // A declaration may open with its doc comment: export the `type` line.

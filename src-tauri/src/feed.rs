@@ -25,6 +25,11 @@ impl Feed {
         (Feed { conversation }, ChatFeed::Updates { updates })
     }
 
+    /// The conversation as the events so far make it.
+    pub fn conversation(&self) -> &Conversation {
+        &self.conversation
+    }
+
     /// What to send the UI for the subscription's next event (`None`: it ended), and
     /// whether that is the last thing to send.
     pub fn next(&mut self, event: Option<Result<StreamEvent, ClientError>>) -> Option<(ChatFeed, bool)> {

@@ -12,6 +12,7 @@
 //! - `error`: errors as the UI receives them (`{kind, message}`).
 //! - `events`: sign-in changes and updates pushed to the UI.
 //! - `links`: `superset://` links from the OS (the sign-in's app-link return).
+//! - `search`: the search index of every chat, filled in the background.
 //! - `csp`: the webview's policy, naming the servers configured for this run.
 
 include!("command_list.rs");
@@ -24,6 +25,7 @@ mod events;
 mod feed;
 mod links;
 mod offline;
+mod search;
 mod state;
 
 use tauri::Manager;
@@ -64,6 +66,9 @@ pub fn run() {
             }
         }))
         .plugin(tauri_plugin_deep_link::init())
+        // Export's save and import's open dialogs, shown from Rust: the webview gets no
+        // dialog permission.
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_updater::Builder::new().build())
         .manage(state)

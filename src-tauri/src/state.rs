@@ -11,6 +11,8 @@ use superset_client::servers::ServerUrls;
 use superset_client::{LinkReceiver, RetryPolicy, ReturnPath, SessionManager, TokenStore};
 use tokio_util::sync::CancellationToken;
 
+use crate::search::Search;
+
 pub struct AppState {
     pub manager: SessionManager,
     pub home: PathBuf,
@@ -31,6 +33,8 @@ pub struct AppState {
     pub offline: AtomicBool,
     /// A background sync of every chat is running.
     pub syncing: AtomicBool,
+    /// Every chat's text, for `search`.
+    pub search: Arc<Search>,
 }
 
 impl AppState {
@@ -55,6 +59,7 @@ impl AppState {
             replicas: Mutex::default(),
             offline: AtomicBool::new(false),
             syncing: AtomicBool::new(false),
+            search: Arc::default(),
         })
     }
 }

@@ -343,7 +343,7 @@ describe("desktop UI in Chromium", () => {
     await theme.focus();
     const order: string[] = [];
     const rings: string[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 12; i++) {
       if (i > 0) await page.keyboard.press("Tab");
       const info = await page.evaluate(() => {
         const el = document.activeElement as HTMLElement;
@@ -354,11 +354,11 @@ describe("desktop UI in Chromium", () => {
       rings.push(info.ring);
     }
     expect(order).toEqual([
-      "Theme: System. Switch to Light", "Settings", "Signed-in devices", "Sign out", "New chat", expect.stringMatching(/^Chat/),
-      "Rename Chat", "Delete Chat", "Message", expect.anything(),
+      "Theme: System. Switch to Light", "Settings", "Signed-in devices", "Sign out", "Search chats", "New chat",
+      expect.stringMatching(/^Chat/), "Rename Chat", "Delete Chat", "Import chat…", "Message", expect.anything(),
     ]);
     // Focus moved by the keyboard shows the ring (the first was focused by script).
-    expect(rings.slice(1, 9)).toEqual(Array(8).fill("solid 2px"));
+    expect(rings.slice(1, 11)).toEqual(Array(10).fill("solid 2px"));
   });
 
   it("lists signed-in devices, signs one out after confirming, and Escape closes", async () => {

@@ -37,6 +37,7 @@ export type {
   Outgoing,
   RevokedDevice,
   Screen,
+  SearchHit,
   Update,
   User,
 } from "./contract";
@@ -151,6 +152,12 @@ export const api = {
   networkStatus: () => call("network_status"),
   onNetworkChanged: (handler: (offline: boolean) => void) => on("network:changed", (payload) => handler(payload.offline)),
   onOutboxChanged: (handler: (queued: Events["outbox:changed"]) => void) => on("outbox:changed", handler),
+  /** Where the words appear in the account's chats: titles first, at most `limit`. */
+  search: (query: string, limit: number) => call("search", { query, limit }),
+  /** Saves the chat through the system's save dialog; resolves to the path, or null if cancelled. */
+  exportChat: (sessionId: string, format: "markdown" | "json") => call("export_chat", { sessionId, format }),
+  /** Imports a JSON export chosen in the system's open dialog; null if cancelled. */
+  importChat: () => call("import_chat"),
 };
 
 export type Api = typeof api;

@@ -621,6 +621,17 @@ export class Store {
     this.set({ notice: null });
   }
 
+  /** Tells the person something that went well or wrong outside a chat (export, import). */
+  notify(text: string): void {
+    this.set({ notice: text });
+  }
+
+  /** A chat made here by other means (an import): listed first, then opened. */
+  async adopt(meta: ChatInfo): Promise<void> {
+    this.set({ sessions: [meta, ...this.state.sessions.filter((s) => s.sessionId !== meta.sessionId)] });
+    await this.openSession(meta.sessionId);
+  }
+
   private scheduleRetry(): void {
     if (this.retryTimer) return;
     const delay = RETRY_DELAYS_MS[Math.min(this.retryAttempt, RETRY_DELAYS_MS.length - 1)];

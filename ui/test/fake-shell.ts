@@ -22,6 +22,7 @@ import {
   type ProviderKind,
   type StoredKey,
   type Outgoing,
+  type SearchHit,
   type Update,
   type User,
 } from "../src/contract";
@@ -140,6 +141,12 @@ export class FakeShell {
   serversDown = false;
   /** The outbox: messages typed while the servers were down, oldest first. */
   queued: Outgoing[] = [];
+  /** The save dialog's answer for the next export: a path, or null (cancelled); default: the suggested name in ~/Documents. */
+  exportAnswer: string | null | undefined = undefined;
+  /** Every export saved: the chat, the format, where. */
+  exports: Array<{ sessionId: string; format: string; path: string }> = [];
+  /** The open dialog's answer for the next import: the conversation the chosen file holds, or null (cancelled). */
+  importAnswer: ScenarioSession | null = null;
   private signInPending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
   private channels = new Map<string, { id: number; index: number }>();
   private generations = new Map<string, Generation>();
@@ -366,6 +373,16 @@ export class FakeShell {
         return [...this.queued];
       case "network_status":
         return { offline: this.serversDown };
+      // ---- search ----
+      case "search":
+        return this.search(String(args.query ?? ""), Number(args.limit ?? 0));
+      case "export_chat":
+        return this.exportChat(this.session(args), String(args.format));
+      case "import_chat": {
+        const answer = this.importAnswer;
+        this.importAnswer = null;
+        return answer ? this.addSession(answer) : null;
+      }
       default:
         throw { kind: "invalid", message: `unknown command ${cmd}` };
     }
@@ -661,6 +678,7 @@ export class FakeShell {
       case "queued_messages":
       case "network_status":
       case "sign_out":
+      case "search":
         return undefined;
       case "subscribe_session": {
         const answer = this.subscribe(this.session(args), args.onEvent);
@@ -689,5 +707,59 @@ export class FakeShell {
       default:
         throw { kind: "network", message: "Can't reach the server." };
     }
+  }
+
+  // ---- search ----
+
+  /** The messages as the updates so far leave them. */
+  private messagesOf(stored: StoredSession): Message[] {
+    const messages: Message[] = [];
+    for (const update of stored.updates) {
+      if (update.kind === "reset") messages.length = 0;
+      if (update.kind === "message") {
+        const at = messages.findIndex((m) => m.id === update.message.id);
+        if (at >= 0) messages[at] = { ...update.message };
+        else messages.push({ ...update.message });
+      }
+      if (update.kind === "delta") {
+        const message = messages.find((m) => m.id === update.id);
+        if (message) message.text += update.text;
+      }
+    }
+    return messages;
+  }
+
+  /** As the shell's index: case-insensitive, titles first, newer chats first. */
+  private search(query: string, limit: number): SearchHit[] {
+    const needle = query.trim().toLowerCase();
+    if (!needle) return [];
+    const sessions = [...this.sessions.values()].sort((a, b) => b.meta.lastActivityAt.localeCompare(a.meta.lastActivityAt));
+    const snippet = (text: string) => {
+      const at = text.toLowerCase().indexOf(needle);
+      if (at < 0) return null;
+      return { before: text.slice(0, at), matched: text.slice(at, at + needle.length), after: text.slice(at + needle.length) };
+    };
+    const hits: SearchHit[] = [];
+    for (const s of sessions) {
+      const found = snippet(s.meta.title ?? "");
+      if (found) hits.push({ chatId: s.meta.sessionId, messageId: null, chatTitle: s.meta.title, snippet: found });
+    }
+    for (const s of sessions) {
+      for (const m of this.messagesOf(s).reverse()) {
+        const found = snippet(m.text);
+        if (found) hits.push({ chatId: s.meta.sessionId, messageId: m.id, chatTitle: s.meta.title, snippet: found });
+      }
+    }
+    return hits.slice(0, limit);
+  }
+
+  private exportChat(stored: StoredSession, format: string): string | null {
+    if (format !== "markdown" && format !== "json") throw { kind: "invalid", message: `cannot export as "${format}": choose markdown or json` };
+    const answer = this.exportAnswer;
+    this.exportAnswer = undefined;
+    const name = `${stored.meta.title ?? "Untitled chat"}.${format === "json" ? "json" : "md"}`;
+    const path = answer === undefined ? `/home/ada/Documents/${name}` : answer;
+    if (path !== null) this.exports.push({ sessionId: stored.meta.sessionId, format, path });
+    return path;
   }
 }

@@ -44,6 +44,7 @@ pub async fn chat(servers: &ServerArgs, args: ChatArgs) -> anyhow::Result<()> {
         provider: &*provider,
         view: View::default(),
         subscription: manager.subscribe(&chat_stream(&id), "-1"),
+        named: false,
     };
     match args.message {
         Some(text) => turn.take(&text).await,
@@ -71,6 +72,8 @@ struct Turn<'a> {
     provider: &'a dyn Provider,
     view: View,
     subscription: Subscription,
+    /// Whether the chat was given a title (or had one) after this run's first reply.
+    named: bool,
 }
 
 impl Turn<'_> {
@@ -102,7 +105,20 @@ impl Turn<'_> {
             }
         };
         signal.abort();
-        result
+        result?;
+        self.name_once().await;
+        Ok(())
+    }
+
+    /// Titles an untitled chat after its first exchange, as the desktop does. A failure
+    /// costs only the title, so it is logged and the chat goes on.
+    async fn name_once(&mut self) {
+        if std::mem::replace(&mut self.named, true) {
+            return;
+        }
+        if let Err(e) = self.manager.name_untitled_chat(self.session_id).await {
+            tracing::warn!(error = %e, "the chat could not be given a title");
+        }
     }
 }
 

@@ -57,7 +57,10 @@ async fn dev_then_login_then_whoami_then_logout() {
     );
 
     let sessions = superset(home.path()).arg("sessions").args(servers).output().unwrap();
-    assert!(String::from_utf8_lossy(&sessions.stdout).starts_with(&session_id), "{}", text(&sessions));
+    let listed = String::from_utf8_lossy(&sessions.stdout);
+    let line = listed.lines().next().unwrap_or_default();
+    assert!(line.starts_with(&session_id), "{}", text(&sessions));
+    assert!(line.ends_with("  hello, stream"), "titled by its first message, not untitled: {line}");
 
     let logout = superset(home.path()).arg("logout").args(servers).output().unwrap();
     assert!(logout.status.success(), "{}", text(&logout));

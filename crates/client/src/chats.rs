@@ -8,6 +8,7 @@
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use superset_chat::Role;
 
 use crate::session_manager::{ClientError, SessionManager};
 
@@ -22,6 +23,37 @@ pub struct ChatInfo {
     pub created_at: String,
     pub last_activity_at: String,
     pub stream_url: String,
+}
+
+/// How long an automatic title may be, in characters, before "…".
+const TITLE_CHARS: usize = 48;
+
+/// A title for a conversation from its first message: the first line that has text,
+/// on one line, cut at a word boundary with "…" when longer than [`TITLE_CHARS`].
+pub fn title_from(first_message: &str) -> String {
+    let line = first_message.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let line = words.join(" ");
+    if line.chars().count() <= TITLE_CHARS {
+        return line;
+    }
+    let mut title = String::new();
+    for word in words {
+        let wanted = title.chars().count() + usize::from(!title.is_empty()) + word.chars().count();
+        if wanted > TITLE_CHARS {
+            break;
+        }
+        if !title.is_empty() {
+            title.push(' ');
+        }
+        title.push_str(word);
+    }
+    if title.is_empty() {
+        // One long word: cut it.
+        title = line.chars().take(TITLE_CHARS).collect();
+    }
+    title.push('…');
+    title
 }
 
 /// The stream holding a chat's events.
@@ -116,6 +148,21 @@ impl SessionManager {
         self.json(Method::PATCH, &format!("v1/sessions/{chat_id}"), Some(json!({ "title": title }))).await
     }
 
+    /// Names a chat that has no title yet after its first user message (see
+    /// [`title_from`]); answers the renamed chat, or `None` when it had a title or no
+    /// message to name it by. Called once the first reply is written.
+    pub async fn name_untitled_chat(&self, chat_id: &str) -> Result<Option<ChatInfo>, ClientError> {
+        if self.chat(chat_id).await?.title.is_some() {
+            return Ok(None);
+        }
+        let (conversation, _) = crate::assistant::generation::conversation(self, chat_id).await?;
+        let first = conversation.messages.iter().find(|m| m.role == Role::User && !m.text.trim().is_empty());
+        match first.map(|m| title_from(&m.text)) {
+            Some(title) => Ok(Some(self.rename_chat(chat_id, &title).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Deletes a chat and its stream.
     pub async fn delete_chat(&self, chat_id: &str) -> Result<(), ClientError> {
         self.call(Method::DELETE, &format!("v1/sessions/{chat_id}")).await
@@ -129,5 +176,28 @@ impl SessionManager {
         };
         let _: Value = self.json(Method::POST, &format!("v1/sessions/{chat_id}/stop"), Some(body)).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_the_first_line_on_one_line() {
+        assert_eq!(title_from("  Where   to eat\tin Lyon? \nMore details"), "Where to eat in Lyon?");
+        assert_eq!(title_from("\n\n  \nSecond line first"), "Second line first");
+        assert_eq!(title_from(""), "");
+    }
+
+    #[test]
+    fn long_titles_are_cut_at_a_word_with_an_ellipsis() {
+        let title = title_from("Please explain how the borrow checker decides when a reference outlives its owner");
+        assert_eq!(title, "Please explain how the borrow checker decides…");
+        assert!(title.chars().count() <= TITLE_CHARS + 1);
+        let word = "é".repeat(60);
+        assert_eq!(title_from(&word), format!("{}…", "é".repeat(48)));
+        let exact = "a".repeat(48);
+        assert_eq!(title_from(&exact), exact);
     }
 }

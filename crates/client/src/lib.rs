@@ -16,6 +16,8 @@
 //! - [`replica`]: the local copy of every chat (offline reading, the outbox of
 //!   messages typed offline, the last known user), resumed from each stream's offset.
 //! - [`devices`]: where the account is signed in (`/api/sessions`), and revoking it.
+//! - [`search`]: finding words in every conversation, as one types.
+//! - [`transfer`]: a conversation exported to Markdown or JSON, and imported back.
 //! - `http`: the one HTTP client configuration, and the `User-Agent` naming this program.
 
 pub mod assistant;
@@ -26,10 +28,12 @@ pub mod home;
 mod http;
 pub mod login;
 pub mod replica;
+pub mod search;
 pub mod servers;
 pub mod session_manager;
 pub mod subscription;
 pub mod token_store;
+pub mod transfer;
 pub mod wake;
 
 pub use backoff::RetryPolicy;

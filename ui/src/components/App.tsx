@@ -7,6 +7,7 @@ import { OfflineBanner, useOffline } from "./Offline";
 import { Sidebar, sessionTitle } from "./Sidebar";
 import { ExpiredDialog, SignInScreen } from "./SignIn";
 import { SystemPrompt } from "./ModelPicker";
+import { ExportMenu } from "./Transfer";
 
 export function App({ store }: { store: Store }) {
   const state = useStoreState(store);
@@ -53,6 +54,7 @@ export function App({ store }: { store: Store }) {
             {state.activeId && state.chat && (
               <SystemPrompt sessionId={state.activeId} messages={state.chat.messages} save={(id, prompt) => store.setSystemPrompt(id, prompt)} />
             )}
+            {state.activeId && <ExportMenu store={store} sessionId={state.activeId} />}
           </header>
           <Notice store={store} text={state.notice} />
           <Messages

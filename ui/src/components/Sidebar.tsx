@@ -4,6 +4,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { ChatInfo } from "../ipc";
 import type { Store } from "../store";
 import { PencilIcon, PlusIcon, TrashIcon } from "./icons";
+import { SearchBox } from "./Search";
+import { ImportButton } from "./Transfer";
 
 export function sessionTitle(meta: Pick<ChatInfo, "title"> | null | undefined): string {
   return meta?.title?.trim() || "Untitled chat";
@@ -141,6 +143,7 @@ export function Sidebar({ store, sessions, activeId }: { store: Store; sessions:
   const [deleting, setDeleting] = useState<ChatInfo | null>(null);
   return (
     <nav class="sidebar" aria-label="Chats">
+      <SearchBox store={store} />
       <button type="button" class="primary new-chat" onClick={() => void store.newChat()}>
         <PlusIcon /> New chat
       </button>
@@ -153,6 +156,7 @@ export function Sidebar({ store, sessions, activeId }: { store: Store; sessions:
           ))}
         </ul>
       )}
+      <ImportButton store={store} />
       <DeleteDialog store={store} meta={deleting} close={() => setDeleting(null)} />
     </nav>
   );
