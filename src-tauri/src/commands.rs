@@ -20,8 +20,8 @@ use tauri_plugin_opener::OpenerExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::contract::{
-    AssistantSettings, ChatFeed, Config, ConnectionTest, KeyStore, NetworkChanged, ProviderInfo, RevokedDevice,
-    Screen, Sent, SignInUrl, SignedIn, StoredKey, User, SIGN_IN_URL,
+    AssistantSettings, ChatFeed, Config, ConnectionTest, KeyStore, NetworkChanged, ProviderInfo, RevokedDevice, Screen,
+    Sent, SignInUrl, SignedIn, StoredKey, User, SIGN_IN_URL,
 };
 use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::offline;

@@ -133,6 +133,8 @@ mod tests {
                 role: Role::User,
                 seq: 0,
                 chunk: Chunk::WholeMessage { content: text.into() },
+                parent_id: None,
+                model: None,
                 created_at: "2026-01-01T00:00:00Z".into(),
             },
             txid: None,

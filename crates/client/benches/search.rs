@@ -112,6 +112,8 @@ fn corpus() -> Vec<(String, String, Conversation)> {
                             role,
                             seq: 0,
                             chunk: Chunk::WholeMessage { content: text },
+                            parent_id: None,
+                            model: None,
                             created_at: format!("2026-01-01T{:02}:{:02}:00Z", c / 60 % 24, c % 60),
                         },
                         txid: None,

@@ -208,6 +208,8 @@ mod tests {
                     role: Role::User,
                     seq: 0,
                     chunk: Chunk::WholeMessage { content: (*text).into() },
+                    parent_id: None,
+                    model: None,
                     created_at: at.into(),
                 },
                 txid: None,

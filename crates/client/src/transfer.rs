@@ -95,19 +95,31 @@ pub struct ExportedMessage {
 }
 
 impl Exported {
-    /// The conversation's messages that have text, in order (a failed reply with no
-    /// text has nothing to keep).
+    /// The conversation as a new device shows it: its system prompt, then the thread
+    /// of the newest versions (other versions of a turn stay out), each message with
+    /// text (a failed reply with no text has nothing to keep).
     pub fn from_conversation(title: Option<&str>, conversation: &Conversation) -> Exported {
-        let messages = conversation
-            .messages
-            .iter()
-            .filter(|m| !m.text.is_empty())
-            .map(|m| ExportedMessage {
+        let thread = conversation.latest_leaf().map(|leaf| conversation.thread(leaf)).unwrap_or_default();
+        let system = conversation.system_prompt.as_ref().map(|prompt| ExportedMessage {
+            role: Role::System,
+            text: prompt.clone(),
+            model: None,
+            created_at: conversation
+                .messages
+                .iter()
+                .rev()
+                .find(|m| m.role == Role::System)
+                .map(|m| m.created_at.clone())
+                .unwrap_or_default(),
+        });
+        let messages = system
+            .into_iter()
+            .chain(thread.into_iter().filter(|m| !m.text.is_empty()).map(|m| ExportedMessage {
                 role: m.role,
                 text: m.text.clone(),
-                model: None,
+                model: m.model.clone(),
                 created_at: m.created_at.clone(),
-            })
+            }))
             .collect();
         Exported { title: title.or(conversation.title.as_deref()).map(str::to_owned), messages }
     }
@@ -234,18 +246,29 @@ pub async fn import(manager: &SessionManager, exported: &Exported) -> Result<Cha
 }
 
 async fn write_messages(manager: &SessionManager, chat_id: &str, exported: &Exported) -> Result<(), ClientError> {
+    // Each message follows the one before it, so the import is one thread.
+    let mut parent: Option<String> = None;
     // An empty message is nothing to keep (and the server refuses one).
     for message in exported.messages.iter().filter(|m| !m.text.is_empty()) {
+        let message_id = uuid::Uuid::new_v4().to_string();
         match message.role {
             Role::User => {
-                manager.send_message(chat_id, &message.text).await?;
+                manager.send_message_with_id(chat_id, &message_id, &message.text, parent.as_deref()).await?;
             }
             Role::Assistant | Role::System => {
                 let chunk = Chunk::WholeMessage { content: message.text.clone() };
-                let message_id = uuid::Uuid::new_v4().to_string();
-                let body = json!({"messageId": message_id, "role": message.role, "seq": 0, "chunk": chunk});
+                let mut body = json!({"messageId": message_id, "role": message.role, "seq": 0, "chunk": chunk});
+                if let (Role::Assistant, Some(parent)) = (message.role, &parent) {
+                    body["parentId"] = json!(parent);
+                }
+                if let (Role::Assistant, Some(model)) = (message.role, &message.model) {
+                    body["model"] = json!(model);
+                }
                 let _: Value = manager.post_repeatable(&format!("v1/sessions/{chat_id}/chunks"), body).await?;
             }
+        }
+        if message.role != Role::System {
+            parent = Some(message_id);
         }
     }
     Ok(())
@@ -320,6 +343,8 @@ mod tests {
                 role,
                 seq: 0,
                 chunk,
+                parent_id: None,
+                model: None,
                 created_at: "2026-01-01T00:00:00Z".into(),
             },
             txid: None,

@@ -57,7 +57,7 @@ async fn chat_with(manager: &SessionManager, texts: &[&str]) -> String {
     let chat = uuid::Uuid::new_v4().to_string();
     manager.create_chat(&chat).await.unwrap();
     for text in texts {
-        manager.send_message(&chat, text).await.unwrap();
+        manager.send_message(&chat, text, None).await.unwrap();
     }
     chat
 }
@@ -118,7 +118,7 @@ async fn following_writes_the_replica_and_the_next_follow_resumes_from_its_offse
     assert_eq!(replica.messages, first);
     assert_eq!(texts(&replica.conversation()), ["one", "two"]);
 
-    client.manager.send_message(&chat, "three").await.unwrap();
+    client.manager.send_message(&chat, "three", None).await.unwrap();
     let (replica, mut following) = client.replicas.follow(&client.manager, &chat).unwrap();
     let resumed_at = replica.unwrap().offset;
     let second = until_up_to_date(&mut following).await;
@@ -147,7 +147,7 @@ async fn a_background_sync_reads_every_chat_once_and_then_only_what_is_new() {
         assert_eq!(texts(&replica.conversation()), [format!("hello {n}")]);
     }
 
-    client.manager.send_message(&chats[2], "more").await.unwrap();
+    client.manager.send_message(&chats[2], "more", None).await.unwrap();
     let before = proxy.seen().len();
     let outcomes = client.replicas.catch_up_all(&client.manager, chats.clone()).await;
     let new: usize = outcomes.iter().map(|(_, read)| *read.as_ref().unwrap()).sum();
@@ -165,7 +165,7 @@ async fn a_torn_last_line_resumes_before_it_and_a_damaged_replica_is_read_again(
     let client = Client::new(&stack, &stack.streams, &token);
     let chat = chat_with(&client.manager, &["one"]).await;
     client.replicas.catch_up(&client.manager, &chat).await.unwrap();
-    client.manager.send_message(&chat, "two").await.unwrap();
+    client.manager.send_message(&chat, "two", None).await.unwrap();
     let path = client.home.path().join(format!("replicas/user-1/{chat}.jsonl"));
 
     // A crash in the middle of writing "two": the torn line is dropped, and "two" read
@@ -208,7 +208,8 @@ async fn queued_messages_are_sent_in_order_exactly_once_across_a_restart_and_a_l
     drop(online);
 
     let offline = Client::new(&stack, &nowhere().await, &token);
-    let queued: Vec<Outgoing> = ["first", "second", "third"].iter().map(|t| Outgoing::new(&chat, t, None, None)).collect();
+    let queued: Vec<Outgoing> =
+        ["first", "second", "third"].iter().map(|t| Outgoing::new(&chat, t, None, None)).collect();
     for message in &queued {
         offline.replicas.queue(message).unwrap();
     }
@@ -221,7 +222,7 @@ async fn queued_messages_are_sent_in_order_exactly_once_across_a_restart_and_a_l
     // "first" reached the server, then the app stopped before taking it out.
     let proxy = RecordingProxy::start(stack.streams.clone()).await;
     let back = offline.restarted(&stack, &proxy.url, &token);
-    back.manager.send_message_with_id(&chat, &queued[0].message_id, "first").await.unwrap();
+    back.manager.send_message_with_id(&chat, &queued[0].message_id, "first", None).await.unwrap();
     assert_eq!(back.replicas.queued().len(), 3);
     // And the answer to "second" is lost after the server stored it.
     proxy.lose_answers("/messages", 1);

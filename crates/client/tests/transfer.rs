@@ -33,11 +33,14 @@ async fn signed_in(stack: &Stack) -> (tempfile::TempDir, SessionManager) {
 async fn chat(manager: &SessionManager) -> String {
     let id = uuid::Uuid::new_v4().to_string();
     manager.create_chat(&id).await.unwrap();
+    let mut last: Option<String> = None;
     for question in ["Where should we eat in Lyon?\nWe arrive late.", "And **dessert**?"] {
-        manager.send_message(&id, question).await.unwrap();
-        generate(manager, &id, &Echo { pace: Duration::ZERO }, GenerationOptions::default(), CancellationToken::new())
+        let asked = manager.send_message(&id, question, last.as_deref()).await.unwrap();
+        let echo = Echo { pace: Duration::ZERO };
+        let reply = generate(manager, &id, &asked, &echo, GenerationOptions::default(), CancellationToken::new())
             .await
             .unwrap();
+        last = Some(reply.message_id);
         manager.name_untitled_chat(&id).await.unwrap();
     }
     id
@@ -116,7 +119,7 @@ async fn a_titled_chat_keeps_its_title() {
     let id = uuid::Uuid::new_v4().to_string();
     manager.create_chat(&id).await.unwrap();
     manager.rename_chat(&id, "Mine").await.unwrap();
-    manager.send_message(&id, "hello").await.unwrap();
+    manager.send_message(&id, "hello", None).await.unwrap();
     assert!(manager.name_untitled_chat(&id).await.unwrap().is_none());
     assert_eq!(manager.chat(&id).await.unwrap().title.as_deref(), Some("Mine"));
 }

@@ -123,7 +123,12 @@ impl Replicas {
         let _one_flush = self.flushing.lock().await;
         for message in self.queued() {
             let sent = manager
-                .send_message_with_id(&message.chat_id, &message.message_id, &message.content, message.parent_id.as_deref())
+                .send_message_with_id(
+                    &message.chat_id,
+                    &message.message_id,
+                    &message.content,
+                    message.parent_id.as_deref(),
+                )
                 .await;
             let outcome = match sent {
                 Ok(_) => Flushed::Sent(message),
