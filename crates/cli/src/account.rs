@@ -52,6 +52,9 @@ pub async fn whoami(servers: &ServerArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(detail) = e.detail() {
+                eprintln!("details: {detail}");
+            }
             Ok(ExitCode::from(2))
         }
     }

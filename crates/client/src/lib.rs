@@ -13,6 +13,7 @@
 //!   server or the offline echo, streamed into the session.
 //! - [`backoff`]: how retries are spaced, and the circuit breaker that bounds them.
 //! - [`wake`]: noticing the machine slept, so nothing waits on dead sockets.
+//! - [`outage`]: why a server cannot be used now, in plain words.
 //! - [`devices`]: where the account is signed in (`/api/sessions`), and revoking it.
 //! - `http`: the one HTTP client configuration, and the `User-Agent` naming this program.
 
@@ -23,6 +24,7 @@ pub mod devices;
 pub mod home;
 mod http;
 pub mod login;
+pub mod outage;
 pub mod servers;
 pub mod session_manager;
 pub mod subscription;
@@ -32,6 +34,7 @@ pub mod wake;
 pub use backoff::RetryPolicy;
 pub use http::identify_as;
 pub use login::{LinkReceiver, Login, LoginError, ReturnPath};
+pub use outage::Outage;
 pub use servers::ServerUrls;
 pub use session_manager::{AuthEvent, ClientError, SessionManager};
 pub use subscription::{StreamEvent, Subscription};

@@ -3,11 +3,15 @@ import type { Store } from "../store";
 import { Composer, Messages } from "./Chat";
 import { ConnectionBanner, Notice, TopBar } from "./Chrome";
 import { useStoreState } from "./hooks";
+import { useAppShortcuts } from "./Keyboard";
+import { ShortcutHelp } from "./ShortcutHelp";
+import { shortcuts } from "../shortcuts";
 import { Sidebar, sessionTitle } from "./Sidebar";
 import { ExpiredDialog, SignInScreen } from "./SignIn";
 
 export function App({ store }: { store: Store }) {
   const state = useStoreState(store);
+  useAppShortcuts(store);
   const screen = state.phase === "loading" ? null : state.phase === "signed-out" ? "sign-in" : "chat";
   // Effects run after the browser painted, so this marks the first screen on display.
   useEffect(() => {
@@ -24,8 +28,9 @@ export function App({ store }: { store: Store }) {
     return (
       <>
         <ConnectionBanner store={store} banner={state.banner} />
-        <Notice store={store} text={state.notice} />
-        <SignInScreen store={store} signIn={state.signIn} />
+        <Notice store={store} text={state.notice} detail={state.noticeDetail} />
+        <SignInScreen store={store} signIn={state.signIn} sessionEnd={state.sessionEnd} />
+        <ShortcutHelp registry={shortcuts} />
       </>
     );
   }
@@ -44,7 +49,7 @@ export function App({ store }: { store: Store }) {
               <span class="chip" title="Not receiving updates">Offline copy</span>
             )}
           </header>
-          <Notice store={store} text={state.notice} />
+          <Notice store={store} text={state.notice} detail={state.noticeDetail} />
           <Messages store={store} chat={state.chat} />
           <Composer
             store={store}
@@ -54,7 +59,8 @@ export function App({ store }: { store: Store }) {
           />
         </main>
       </div>
-      <ExpiredDialog store={store} signIn={state.signIn} open={state.expired} />
+      <ExpiredDialog store={store} signIn={state.signIn} open={state.expired} sessionEnd={state.sessionEnd} />
+      <ShortcutHelp registry={shortcuts} />
     </div>
   );
 }

@@ -153,6 +153,7 @@ export function Composer({ store, draft, running, canSend }: {
         rows={1}
         value={draft}
         aria-label="Message"
+        data-shortcut="focus-composer"
         placeholder="Message the assistant…"
         onInput={(e) => store.setDraft(e.currentTarget.value)}
         onKeyDown={(e) => {
