@@ -212,7 +212,7 @@ async fn a_database_outage_is_retried_and_keeps_the_user_signed_in() {
     );
     let detail = err.detail().unwrap();
     assert!(detail.contains("POST /v1/stream/chat/outage: the server answered 503"), "{detail}");
-    assert!(
+    assert_eq!(
         proxy.seen().len() - before,
         1,
         "the 503's Retry-After (1 s, longer than this policy's max_delay) holds the retries back"

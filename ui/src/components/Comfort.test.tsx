@@ -25,7 +25,7 @@ function effects() {
   return new Promise((r) => setTimeout(r, 30));
 }
 
-function press(init: KeyboardEventInit, target: EventTarget = document.body) {
+function press(init: KeyboardEventInit, target: Element | Document = document.body) {
   fireEvent.keyDown(target, init);
 }
 
