@@ -351,7 +351,7 @@ describe("desktop UI in Chromium", () => {
     await theme.focus();
     const order: string[] = [];
     const rings: string[] = [];
-    for (let i = 0; i < 9; i++) {
+    for (let i = 0; i < 10; i++) {
       if (i > 0) await page.keyboard.press("Tab");
       const info = await page.evaluate(() => {
         const el = document.activeElement as HTMLElement;
@@ -362,11 +362,11 @@ describe("desktop UI in Chromium", () => {
       rings.push(info.ring);
     }
     expect(order).toEqual([
-      "Theme: System. Switch to Light", "Signed-in devices", "Sign out", "New chat", expect.stringMatching(/^Chat/), "Rename Chat", "Delete Chat",
+      "Theme: System. Switch to Light", "Keyboard shortcuts", "Signed-in devices", "Sign out", "New chat", expect.stringMatching(/^Chat/), "Rename Chat", "Delete Chat",
       "Message", expect.anything(),
     ]);
     // Focus moved by the keyboard shows the ring (the first was focused by script).
-    expect(rings.slice(1, 8)).toEqual(Array(7).fill("solid 2px"));
+    expect(rings.slice(1, 9)).toEqual(Array(8).fill("solid 2px"));
   });
 
   it("lists signed-in devices, signs one out after confirming, and Escape closes", async () => {
