@@ -76,6 +76,12 @@ export function describeKeys(shortcut: Shortcut, mac: boolean): string {
   return keysOf(shortcut, mac).join(mac ? "" : "+");
 }
 
+/** A shortcut's keys on this platform, for a tooltip: "Ctrl+Shift+O". */
+export function shortcutKeys(id: ShortcutId, mac = isMac()): string {
+  const shortcut = SHORTCUTS.find((s) => s.id === id);
+  return shortcut ? describeKeys(shortcut, mac) : "";
+}
+
 function typingIn(target: EventTarget | null): boolean {
   const el = target as HTMLElement | null;
   if (!el || typeof el.tagName !== "string") return false;

@@ -165,7 +165,7 @@ export function Composer({ store, draft, running, canSend }: {
         }}
       />
       {running ? (
-        <button type="button" class="stop" aria-label="Stop generating" title="Stop" onClick={() => void store.stop()}>
+        <button type="button" class="stop" aria-label="Stop generating" title="Stop (Esc)" onClick={() => void store.stop()}>
           <StopIcon />
           <span>Stop</span>
         </button>

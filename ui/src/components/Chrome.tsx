@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import type { User } from "../ipc";
 import type { Banner, Store } from "../store";
-import { SHORTCUTS, describeKeys, isMac, shortcuts } from "../shortcuts";
+import { shortcutKeys, shortcuts } from "../shortcuts";
 import { applyTheme, loadTheme, nextTheme, type ThemeChoice } from "../theme";
 import { Details, RetryCountdown } from "./Details";
 import { DevicesDialog } from "./Devices";
@@ -39,11 +39,6 @@ function initials(user: User): string {
   return ((parts[0]?.[0] ?? "?") + (parts.length > 1 ? parts[1][0] : "")).toUpperCase();
 }
 
-function helpKeys(): string {
-  const help = SHORTCUTS.find((s) => s.id === "help");
-  return help ? describeKeys(help, isMac()) : "";
-}
-
 export function TopBar({ store, user }: { store: Store; user: User | null }) {
   const [devicesOpen, setDevicesOpen] = useState(false);
   return (
@@ -69,7 +64,7 @@ export function TopBar({ store, user }: { store: Store; user: User | null }) {
           class="ghost shortcut-button"
           aria-haspopup="dialog"
           aria-label="Keyboard shortcuts"
-          title={`Keyboard shortcuts (${helpKeys()} or ?)`}
+          title={`Keyboard shortcuts (${shortcutKeys("help")} or ?)`}
           onClick={() => shortcuts.run("help")}
         >
           ?

@@ -2,6 +2,7 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { ChatInfo } from "../ipc";
+import { shortcutKeys } from "../shortcuts";
 import type { Store } from "../store";
 import { PencilIcon, PlusIcon, TrashIcon } from "./icons";
 
@@ -141,7 +142,7 @@ export function Sidebar({ store, sessions, activeId }: { store: Store; sessions:
   const [deleting, setDeleting] = useState<ChatInfo | null>(null);
   return (
     <nav class="sidebar" aria-label="Chats">
-      <button type="button" class="primary new-chat" onClick={() => void store.newChat()}>
+      <button type="button" class="primary new-chat" title={`New chat (${shortcutKeys("new-chat")})`} onClick={() => void store.newChat()}>
         <PlusIcon /> New chat
       </button>
       {sessions.length === 0 ? (
