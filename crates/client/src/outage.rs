@@ -28,6 +28,9 @@ pub enum Outage {
     /// A connection was made, then lost before the answer.
     #[error("The connection to the server dropped.")]
     Dropped,
+    /// A connection was made, but the answer did not come in time.
+    #[error("The server is taking too long to answer.")]
+    Slow,
 }
 
 impl Outage {
@@ -43,7 +46,13 @@ impl Outage {
     /// The outage a failed request stands for, and its technical description (the
     /// error and its causes, without the URL: a stream's URL carries offsets).
     pub fn of_transport(error: &reqwest::Error) -> (Outage, String) {
-        let outage = if error.is_connect() { Outage::Unreachable } else { Outage::Dropped };
+        let outage = if error.is_connect() {
+            Outage::Unreachable
+        } else if error.is_timeout() {
+            Outage::Slow
+        } else {
+            Outage::Dropped
+        };
         (outage, transport_detail(error))
     }
 
@@ -113,5 +122,20 @@ mod tests {
         assert!(detail.starts_with("cannot connect"), "{detail}");
         assert!(detail.to_lowercase().contains("refused"), "{detail}");
         assert!(!detail.contains("127.0.0.1") && !detail.contains("offset"), "{detail}");
+    }
+
+    /// A server that takes the connection but never answers is slow, not unreachable.
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_slow() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/sessions", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move { listener.accept().await });
+        let client = reqwest::Client::new();
+        let error = client.get(url).timeout(Duration::from_millis(200)).send().await.unwrap_err();
+        let (outage, detail) = Outage::of_transport(&error);
+        assert_eq!(outage, Outage::Slow, "{detail}");
+        assert_eq!(outage.to_string(), "The server is taking too long to answer.");
+        assert!(detail.starts_with("timed out"), "{detail}");
+        held.abort();
     }
 }
