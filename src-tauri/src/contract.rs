@@ -87,8 +87,11 @@ pub enum ChatFeed {
     Updates { updates: Vec<Update> },
     /// The chat's stream was closed (the chat was deleted); nothing more comes.
     Closed,
-    /// The stream failed; while `retrying`, the shell reconnects on its own.
-    Error { message: String, retrying: bool },
+    /// The stream failed; while `retrying`, the shell reconnects on its own, in
+    /// `retry_in_secs`. `message` says in plain words what happened ("Can't reach the
+    /// server."); `detail` is the technical account, for "Details" only.
+    #[serde(rename_all = "camelCase")]
+    Error { message: String, detail: Option<String>, retrying: bool, retry_in_secs: Option<u32> },
 }
 
 /// `auth:changed`.
@@ -179,6 +182,25 @@ pub struct NetworkChanged {
     pub offline: bool,
 }
 
+// ---- comfort: errors in words ----
+
+/// Why the server refused the session, for the words of the sign-in prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionEnd {
+    /// Refused before its expiry on this machine's clock: signed out from another
+    /// device, or revoked.
+    Ended,
+    /// Refused after its expiry had passed: 30 days without use.
+    Expired,
+}
+
+/// `auth:required`.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct AuthRequired {
+    pub reason: SessionEnd,
+}
+
 /// An event the shell pushes to the UI, with its payload's type.
 pub struct Event<T> {
     pub name: &'static str,
@@ -211,8 +233,8 @@ macro_rules! events {
 events! {
     /// Signed in or out (by the user, or by a refused token).
     AUTH_CHANGED = "auth:changed": AuthChanged;
-    /// The server refused the stored token: sign in again.
-    AUTH_REQUIRED = "auth:required": ();
+    /// The server refused the stored token: sign in again (`reason`: ended or expired).
+    AUTH_REQUIRED = "auth:required": AuthRequired;
     SIGN_IN_URL = "auth:sign-in-url": SignInUrl;
     UPDATE_AVAILABLE = "update:available": UpdateAvailable;
     /// The servers became reachable, or stopped being.
@@ -312,6 +334,10 @@ mod bindings {
             NetworkChanged::decl(&cfg),
             Snippet::decl(&cfg),
             SearchHit::decl(&cfg),
+}
+
+            SessionEnd::decl(&cfg),
+            AuthRequired::decl(&cfg),
         ];
         for declaration in declarations {
             // A declaration may open with its doc comment: export the `type` line.

@@ -4,7 +4,9 @@
 use superset_client::AuthEvent;
 use tauri::{AppHandle, Manager};
 
-use crate::contract::{AuthChanged, UpdateAvailable, AUTH_CHANGED, AUTH_REQUIRED, UPDATE_AVAILABLE};
+use crate::contract::{
+    AuthChanged, AuthRequired, SessionEnd, UpdateAvailable, AUTH_CHANGED, AUTH_REQUIRED, UPDATE_AVAILABLE,
+};
 use crate::state::AppState;
 
 pub fn forward_auth_events(app: AppHandle) {
@@ -15,11 +17,12 @@ pub fn forward_auth_events(app: AppHandle) {
                 Ok(AuthEvent::Changed { signed_in, expires_at }) => {
                     AUTH_CHANGED.emit(&app, AuthChanged { signed_in, expires_at });
                 }
-                Ok(AuthEvent::Required) => {
+                Ok(AuthEvent::Required { expired }) => {
                     // The token is gone (revoked, or signed out elsewhere): so are the
                     // local copies of its chats, as at sign-out.
                     crate::offline::forget(&app.state::<AppState>());
-                    AUTH_REQUIRED.emit(&app, ());
+                    let reason = if expired { SessionEnd::Expired } else { SessionEnd::Ended };
+                    AUTH_REQUIRED.emit(&app, AuthRequired { reason });
                     AUTH_CHANGED.emit(&app, AuthChanged { signed_in: false, expires_at: None });
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,

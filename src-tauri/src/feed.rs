@@ -2,6 +2,7 @@
 //! events into the conversation here, and only what changed goes to the UI.
 
 use superset_chat::{Conversation, Event, Update};
+use superset_client::outage::seconds;
 use superset_client::subscription::json_messages;
 use superset_client::{ClientError, StreamEvent};
 
@@ -33,7 +34,6 @@ impl Feed {
     /// What to send the UI for the subscription's next event (`None`: it ended), and
     /// whether that is the last thing to send.
     pub fn next(&mut self, event: Option<Result<StreamEvent, ClientError>>) -> Option<(ChatFeed, bool)> {
-        let failed = |message: String| (ChatFeed::Error { message, retrying: false }, true);
         Some(match event? {
             Ok(StreamEvent::Data { data, .. }) => match json_messages(&data) {
                 Ok(messages) => {
@@ -41,17 +41,36 @@ impl Feed {
                     let updates = events.filter_map(|event| self.conversation.apply(&event)).collect();
                     (ChatFeed::Updates { updates }, false)
                 }
-                Err(e) => failed(e.to_string()),
+                Err(e) => failed(
+                    "This chat's history can't be read.".into(),
+                    Some(format!("invalid JSON in the stream: {e}")),
+                ),
             },
-            Ok(StreamEvent::Reconnecting { reason, .. }) => {
-                (ChatFeed::Error { message: reason, retrying: true }, false)
+            Ok(StreamEvent::Reconnecting { after, outage, reason }) => {
+                tracing::info!(%reason, ?after, "a chat's subscription is reconnecting");
+                let message = outage.to_string();
+                (
+                    ChatFeed::Error {
+                        message,
+                        detail: Some(reason),
+                        retrying: true,
+                        retry_in_secs: Some(seconds(after)),
+                    },
+                    false,
+                )
             }
             // Caught up (also after a reconnect): an empty batch clears "reconnecting".
             Ok(StreamEvent::UpToDate { .. }) => (ChatFeed::Updates { updates: Vec::new() }, false),
             Ok(StreamEvent::Closed { .. }) => (ChatFeed::Closed, true),
-            Err(e) => failed(e.to_string()),
+            Err(e) => failed(e.to_string(), e.detail()),
         })
     }
+}
+
+/// The subscription ended with this failure: the UI says so and retries on its own.
+fn failed(message: String, detail: Option<String>) -> (ChatFeed, bool) {
+    tracing::warn!(%message, detail = detail.as_deref().unwrap_or(""), "a chat's subscription failed");
+    (ChatFeed::Error { message, detail, retrying: false, retry_in_secs: None }, true)
 }
 
 #[cfg(test)]
@@ -60,6 +79,8 @@ mod tests {
 
     use serde_json::json;
     use superset_chat::{Message, MessageStatus, Role};
+
+    use superset_client::Outage;
 
     use super::*;
 
@@ -121,14 +142,23 @@ mod tests {
         let mut feed = Feed::default();
         let up_to_date = feed.next(Some(Ok(StreamEvent::UpToDate { offset: "1".into() })));
         assert_eq!(up_to_date, Some((ChatFeed::Updates { updates: vec![] }, false)));
-        let reconnecting =
-            Some(Ok(StreamEvent::Reconnecting { after: Duration::from_secs(1), reason: "reset".into() }));
-        assert_eq!(feed.next(reconnecting), Some((ChatFeed::Error { message: "reset".into(), retrying: true }, false)));
+        let reconnecting = Some(Ok(StreamEvent::Reconnecting {
+            after: Duration::from_millis(4_200),
+            outage: Outage::Dropped,
+            reason: "the server ended the connection".into(),
+        }));
+        let error = ChatFeed::Error {
+            message: "The connection to the server dropped.".into(),
+            detail: Some("the server ended the connection".into()),
+            retrying: true,
+            retry_in_secs: Some(5),
+        };
+        assert_eq!(feed.next(reconnecting), Some((error, false)));
         assert_eq!(feed.next(Some(Ok(StreamEvent::Closed { offset: "2".into() }))), Some((ChatFeed::Closed, true)));
         let broken = feed.next(Some(Ok(StreamEvent::Data { data: "[{".into(), offset: "3".into() })));
         assert!(matches!(broken, Some((ChatFeed::Error { retrying: false, .. }, true))));
         let failed = feed.next(Some(Err(ClientError::AuthRequired)));
-        assert!(matches!(failed, Some((ChatFeed::Error { retrying: false, .. }, true))));
+        assert!(matches!(failed, Some((ChatFeed::Error { retrying: false, retry_in_secs: None, .. }, true))));
         assert_eq!(feed.next(None), None);
     }
 
@@ -143,5 +173,30 @@ mod tests {
         assert_eq!(shown, ChatFeed::Updates { updates });
         let again = feed.next(data(json!([chunk("a", 1, json!({"type": "message-end"}))])));
         assert_eq!(again, Some((ChatFeed::Updates { updates: vec![] }, false)));
+    }
+
+    /// The servers down (nothing listens on the port): the feed says so in words and
+    /// when it tries again; the cause is the detail, and neither has the stream's URL
+    /// or offset (the old banner read "error sending request for url (http://...
+    /// ?offset=...&live=sse)").
+    #[tokio::test]
+    async fn with_the_servers_down_the_feed_says_it_cannot_reach_them() {
+        let (_home, manager) = crate::error::tests::manager_on_a_closed_port();
+        let mut subscription = manager.subscribe("sessions/abc", "-1");
+        let mut feed = Feed::default();
+        let event = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await.unwrap();
+        let Some((ChatFeed::Error { message, detail, retrying, retry_in_secs }, false)) = feed.next(event) else {
+            panic!("expected a retrying error");
+        };
+        assert_eq!(message, "Can't reach the server.");
+        assert!(retrying);
+        assert!(retry_in_secs.is_some_and(|s| (1..=30).contains(&s)), "{retry_in_secs:?}");
+        let detail = detail.unwrap();
+        assert!(detail.starts_with("cannot connect") && detail.contains("refused"), "{detail}");
+        for raw in ["http", "127.0.0.1", "offset", "live=sse", "sessions/abc"] {
+            assert!(!detail.contains(raw) && !message.contains(raw), "{raw} in {message:?} / {detail:?}");
+        }
+        let wire = serde_json::to_value(ChatFeed::Error { message, detail: None, retrying, retry_in_secs }).unwrap();
+        assert_eq!(wire["retryInSecs"], serde_json::json!(retry_in_secs), "camelCase for the UI: {wire}");
     }
 }

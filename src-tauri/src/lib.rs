@@ -30,6 +30,7 @@ mod state;
 
 use tauri::Manager;
 use tauri_plugin_deep_link::DeepLinkExt;
+use tauri_plugin_window_state::StateFlags;
 use tracing_subscriber::EnvFilter;
 
 /// The invoke handler for every command of the list.
@@ -71,6 +72,13 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_updater::Builder::new().build())
+        // Restores the main window where and as large as it was left (saved on close);
+        // not its visibility or decorations, which the app decides.
+        .plugin(
+            tauri_plugin_window_state::Builder::default()
+                .with_state_flags(StateFlags::SIZE | StateFlags::POSITION | StateFlags::MAXIMIZED)
+                .build(),
+        )
         .manage(state)
         .setup(|app| {
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]

@@ -147,6 +147,9 @@ fn tauri_driver(port: u16, display: &str, home: &Path, stack: &Stack, opened: &P
         .env("SUPERSET_HOME", home.join("superset"))
         // Where the app registers itself for superset:// links.
         .env("XDG_DATA_HOME", home.join("data"))
+        // Where it keeps the window's size and position (tauri-plugin-window-state):
+        // each run starts from tauri.conf.json's size, not the last test's.
+        .env("XDG_CONFIG_HOME", home.join("config"))
         .env("SUPERSET_API_URL", &stack.api)
         .env("SUPERSET_STREAMS_URL", &stack.streams)
         .env_remove("DBUS_SESSION_BUS_ADDRESS")

@@ -146,8 +146,9 @@ describe("desktop UI in Chromium", () => {
     const box = page.getByRole("textbox", { name: "Message" });
     await box.fill("A long message I have not sent yet");
     await shell((s) => s.expire());
-    const dialog = page.getByRole("dialog", { name: "Your session expired" });
+    const dialog = page.getByRole("dialog", { name: "Your session ended" });
     await dialog.waitFor();
+    await expectText(dialog, "this device was signed out from another device or the session was revoked");
     await screenshot("expired-prompt-light");
     expect(await box.inputValue()).toBe("A long message I have not sent yet");
     await dialog.getByRole("button", { name: "Sign in again" }).click();
@@ -165,11 +166,11 @@ describe("desktop UI in Chromium", () => {
   it("a send refused for an expired session keeps the draft too", async () => {
     const { page, shell } = await open({ signedIn: true, sessions: [{ title: "Chat" }] });
     await page.getByRole("button", { name: /^Chat/ }).click();
-    await shell((s) => s.failNext("send_message", { kind: "auth_required", message: "401 Unauthorized" }));
+    await shell((s) => s.failNext("send_message", { kind: "auth_required", message: "Your session ended.", detail: "401 Unauthorized" }));
     const box = page.getByRole("textbox", { name: "Message" });
     await box.fill("keep this");
     await box.press("Enter");
-    await page.getByRole("dialog", { name: "Your session expired" }).waitFor();
+    await page.getByRole("dialog", { name: "Your session ended" }).waitFor();
     expect(await box.inputValue()).toBe("keep this");
   });
 
@@ -274,7 +275,9 @@ describe("desktop UI in Chromium", () => {
     await box.fill("sent while offline");
     await box.press("Enter");
     const banner = page.getByTestId("banner");
-    await expectText(banner, "You're offline");
+    await expectText(banner, "Can't reach the server. You're still signed in; try again in a moment.");
+    await expectText(banner, "Retrying in");
+    expect(await banner.textContent()).not.toContain("127.0.0.1");
     expect(await box.inputValue()).toBe("sent while offline");
     // It keeps retrying on its own.
     const probes = await shell((s) => s.callsOf("list_sessions").length);
@@ -295,16 +298,21 @@ describe("desktop UI in Chromium", () => {
     await box.fill("hello");
     await box.press("Enter");
     const banner = page.getByTestId("banner");
-    await expectText(banner, "The server ran into a problem.");
-    await expectText(banner, "the server answered 500");
+    await expectText(banner, "The server ran into a problem (error 500). Try again later.");
+    // The technical detail only behind "Details".
+    expect(await banner.getByText("GET /v1/sessions: the server answered 500").isVisible()).toBe(false);
+    await banner.getByText("Details").click();
+    await banner.getByText("GET /v1/sessions: the server answered 500").waitFor();
     await banner.getByRole("button", { name: "Retry now" }).click();
     await banner.waitFor({ state: "hidden" });
 
     await page.getByRole("button", { name: /^Chat/ }).click();
     await page.getByRole("listitem", { name: "Assistant" }).waitFor();
     const id = await shell((s) => [...s.sessions.keys()].find((k) => s.sessions.get(k)!.meta.title === "Chat")!);
-    await shell((s, sid) => s.feed(sid, { kind: "error", message: "stream interrupted", retrying: true }), id);
-    await expectText(banner, "Lost the connection to this chat.");
+    await shell((s, sid) => s.loseConnection(sid, 5), id);
+    await expectText(banner, "Can't reach the server.");
+    await expectText(banner, "Retrying in 5 s.");
+    await expectText(banner, "Retrying in 4 s.");
     // Caught up again: the shell's empty batch clears the banner.
     await shell((s, sid) => s.feed(sid, { kind: "updates", updates: [] }), id);
     await banner.waitFor({ state: "hidden" });
@@ -343,7 +351,7 @@ describe("desktop UI in Chromium", () => {
     await theme.focus();
     const order: string[] = [];
     const rings: string[] = [];
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 13; i++) {
       if (i > 0) await page.keyboard.press("Tab");
       const info = await page.evaluate(() => {
         const el = document.activeElement as HTMLElement;
@@ -354,11 +362,11 @@ describe("desktop UI in Chromium", () => {
       rings.push(info.ring);
     }
     expect(order).toEqual([
-      "Theme: System. Switch to Light", "Settings", "Signed-in devices", "Sign out", "Search chats", "New chat",
-      expect.stringMatching(/^Chat/), "Rename Chat", "Delete Chat", "Import chat…", "Message", expect.anything(),
+      "Theme: System. Switch to Light", "Settings", "Keyboard shortcuts", "Signed-in devices", "Sign out", "Search chats",
+      "New chat", expect.stringMatching(/^Chat/), "Rename Chat", "Delete Chat", "Import chat…", "Message", expect.anything(),
     ]);
     // Focus moved by the keyboard shows the ring (the first was focused by script).
-    expect(rings.slice(1, 11)).toEqual(Array(10).fill("solid 2px"));
+    expect(rings.slice(1, 12)).toEqual(Array(11).fill("solid 2px"));
   });
 
   it("lists signed-in devices, signs one out after confirming, and Escape closes", async () => {

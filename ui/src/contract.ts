@@ -56,7 +56,7 @@ model: string | null, };
 
 export type Update = { "kind": "message", message: Message, } | { "kind": "delta", id: string, text: string, } | { "kind": "title", title: string, } | { "kind": "reset" };
 
-export type ChatFeed = { "kind": "updates", updates: Array<Update>, } | { "kind": "closed" } | { "kind": "error", message: string, retrying: boolean, };
+export type ChatFeed = { "kind": "updates", updates: Array<Update>, } | { "kind": "closed" } | { "kind": "error", message: string, detail: string | null, retrying: boolean, retryInSecs: number | null, };
 
 export type AuthChanged = { signedIn: boolean, expiresAt: string | null, };
 
@@ -66,7 +66,19 @@ export type UpdateAvailable = { version: string, };
 
 export type ErrorKind = "auth_required" | "network" | "server" | "invalid" | "not_found" | "cancelled" | "timeout";
 
-export type CommandError = { kind: ErrorKind, message: string, };
+export type CommandError = { kind: ErrorKind, 
+/**
+ * For people: what happened and what to do. Never a URL, a status line or a token.
+ */
+message: string, 
+/**
+ * The technical account, shown only behind a "Details" disclosure.
+ */
+detail: string | null, };
+
+export type SessionEnd = "ended" | "expired";
+
+export type AuthRequired = { reason: SessionEnd, };
 
 export type ProviderKind = "echo" | "anthropic" | "openai";
 
@@ -151,7 +163,7 @@ export interface Commands {
 /** Each event's payload. */
 export interface Events {
   "auth:changed": AuthChanged;
-  "auth:required": null;
+  "auth:required": AuthRequired;
   "auth:sign-in-url": SignInUrl;
   "update:available": UpdateAvailable;
   "network:changed": NetworkChanged;

@@ -38,6 +38,7 @@ export type {
   RevokedDevice,
   Screen,
   SearchHit,
+  SessionEnd,
   Update,
   User,
 } from "./contract";
@@ -47,15 +48,21 @@ export type SignInErrorKind = (typeof SIGN_IN_ERROR_KINDS)[number];
 export interface SignInError {
   kind: SignInErrorKind;
   message: string;
+  /** The technical account, shown only behind "Details". */
+  detail?: string | null;
 }
 
-function describe(raw: unknown): { kind: unknown; message: string } {
+/** A rejection's parts; anything not shaped like the shell's errors is kept as detail. */
+function describe(raw: unknown): { kind: unknown; message: string; detail: string | null } {
   if (typeof raw === "object" && raw !== null) {
-    const { kind, message } = raw as { kind?: unknown; message?: unknown };
-    return { kind, message: typeof message === "string" ? message : String(kind ?? "Unknown error") };
+    const { kind, message, detail } = raw as { kind?: unknown; message?: unknown; detail?: unknown };
+    if (typeof message === "string") return { kind, message, detail: typeof detail === "string" ? detail : null };
+    return { kind, message: UNEXPECTED, detail: JSON.stringify(raw) };
   }
-  return { kind: undefined, message: String(raw) };
+  return { kind: undefined, message: UNEXPECTED, detail: String(raw) };
 }
+
+const UNEXPECTED = "Something went wrong in the app.";
 
 function isKind<K extends string>(kinds: readonly K[], kind: unknown): kind is K {
   return (kinds as readonly unknown[]).includes(kind);
@@ -63,15 +70,15 @@ function isKind<K extends string>(kinds: readonly K[], kind: unknown): kind is K
 
 /** Any rejection as a CommandError; an unexpected shape is a bug, not worth retrying. */
 export function toCommandError(raw: unknown): CommandError {
-  const { kind, message } = describe(raw);
-  return isKind(ERROR_KINDS, kind) ? { kind, message } : { kind: "invalid", message };
+  const { kind, message, detail } = describe(raw);
+  return isKind(ERROR_KINDS, kind) ? { kind, message, detail } : { kind: "invalid", message, detail };
 }
 
 function toSignInError(raw: unknown): SignInError {
-  const { kind, message } = describe(raw);
-  if (isKind(SIGN_IN_ERROR_KINDS, kind)) return { kind, message };
+  const { kind, message, detail } = describe(raw);
+  if (isKind(SIGN_IN_ERROR_KINDS, kind)) return { kind, message, detail };
   // sign_in may also fail like any other command (e.g. `invalid`): show it as a server fault.
-  return { kind: "server", message };
+  return { kind: "server", message, detail };
 }
 
 async function call<C extends CommandName>(cmd: C, args?: Commands[C]["args"]): Promise<Commands[C]["result"]> {
@@ -143,7 +150,8 @@ export const api = {
   /** Opens a link from a reply in the system browser, never inside the app window. */
   openLink: (url: string) => openUrl(url),
   onAuthChanged: (handler: (payload: Events["auth:changed"]) => void) => on("auth:changed", handler),
-  onAuthRequired: (handler: () => void) => on("auth:required", () => handler()),
+  /** The server refused the session: `reason` says whether it ended early or expired. */
+  onAuthRequired: (handler: (payload: Events["auth:required"]) => void) => on("auth:required", handler),
   /** The sign-in page the shell opened, to offer when no browser came up. */
   onSignInUrl: (handler: (url: string) => void) => on("auth:sign-in-url", (payload) => handler(payload.url)),
   /** Messages typed but not yet sent (every chat's), oldest first. */

@@ -130,7 +130,7 @@ describe("Store", () => {
   it("a send refused as auth_required keeps the draft", async () => {
     const shell = await boot({ signedIn: true, sessions: [{ title: "t" }] });
     await store.openSession(store.state.sessions[0].sessionId);
-    shell.failNext("send_message", { kind: "auth_required", message: "401" });
+    shell.failNext("send_message", { kind: "auth_required", message: "Your session ended.", detail: "401" });
     store.setDraft("keep me");
     await store.send();
     expect(store.state.expired).toBe(true);
@@ -169,13 +169,17 @@ describe("Store", () => {
       shell.failWithStatus("start_session", 500);
       store.setDraft("x");
       await store.send();
-      expect(store.state.banner).toMatchObject({ kind: "server", message: "the server answered 500" });
+      expect(store.state.banner).toMatchObject({
+        kind: "server",
+        message: "The server ran into a problem (error 500). Try again later.",
+        detail: "GET /v1/sessions: the server answered 500",
+      });
       await store.retry();
       expect(store.state.banner).toBeNull();
       // A 503 is "unavailable" to the real shell: the offline banner, not a server fault.
       shell.failWithStatus("start_session", 503);
       await store.send();
-      expect(store.state.banner).toMatchObject({ kind: "offline", message: "the server answered 503" });
+      expect(store.state.banner).toMatchObject({ kind: "offline", detail: "GET /v1/sessions: the server answered 503" });
     });
 
     it("shows a reconnecting banner from the feed and clears it when events flow again", async () => {
@@ -185,8 +189,15 @@ describe("Store", () => {
       const id = store.state.sessions[0].sessionId;
       await store.openSession(id);
       await vi.runAllTimersAsync();
-      shell.feed(id, { kind: "error", message: "stream dropped", retrying: true });
-      expect(store.state.banner).toMatchObject({ source: "stream", retrying: true, message: "stream dropped" });
+      const now = Date.now();
+      shell.loseConnection(id, 5);
+      expect(store.state.banner).toMatchObject({
+        source: "stream",
+        retrying: true,
+        message: "Can't reach the server.",
+        detail: expect.stringContaining("Connection refused"),
+      });
+      expect(store.state.banner!.retryAt! - now).toBeGreaterThanOrEqual(5000);
       shell.feed(id, { kind: "updates", updates: [] });
       expect(store.state.banner).toBeNull();
     });
@@ -198,7 +209,7 @@ describe("Store", () => {
       const id = store.state.sessions[0].sessionId;
       await store.openSession(id);
       await vi.runAllTimersAsync();
-      shell.feed(id, { kind: "error", message: "gave up", retrying: false });
+      shell.feed(id, { kind: "error", message: "Not found.", detail: "GET /v1/stream/x: 404", retrying: false, retryInSecs: null });
       expect(store.state.chat?.live).toBe(false);
       await vi.advanceTimersByTimeAsync(1000);
       await vi.runAllTimersAsync();
@@ -245,7 +256,7 @@ describe("Store", () => {
     shell.sessions.delete(id);
     await store.openSession(id);
     expect(store.state.sessions).toEqual([]);
-    expect(store.state.notice).toBe("That chat no longer exists.");
+    expect(store.state.notice).toBe("That chat no longer exists: it was deleted, here or on another device.");
   });
 
   it("signs out and forgets everything", async () => {

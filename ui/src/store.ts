@@ -12,12 +12,14 @@ import {
   type Screen,
   type SignInError,
   type RevokedDevice,
+  type SessionEnd,
   type Update,
   type User,
 } from "./ipc";
 import { choose, showNewest, turnKey, visibleThread, type VersionChoice } from "./branches";
 import { Assistant } from "./settings";
 import { Offline } from "./offline";
+import { forgetChat, lastChat, rememberChat } from "./lastChat";
 
 export type Phase = "loading" | "signed-out" | "signed-in";
 
@@ -32,9 +34,14 @@ export interface SignInState {
 export interface Banner {
   kind: "offline" | "server";
   source: "command" | "stream";
+  /** What happened, in plain words (the shell's). */
   message: string;
+  /** The technical account, shown only behind "Details". */
+  detail: string | null;
   /** True while a retry is scheduled or the shell is reconnecting on its own. */
   retrying: boolean;
+  /** When the next try is due (ms since the epoch), for "Retrying in 5 s." */
+  retryAt: number | null;
 }
 
 export interface ChatView {
@@ -56,6 +63,8 @@ export interface State {
   signIn: SignInState;
   /** The session expired or was revoked: prompt to sign in again over the app. */
   expired: boolean;
+  /** Why the server last refused the session: the sign-in prompt's words. */
+  sessionEnd: SessionEnd | null;
   sessions: ChatInfo[];
   activeId: string | null;
   chat: ChatView | null;
@@ -66,6 +75,8 @@ export interface State {
   awaitingReplyTo: string | null;
   banner: Banner | null;
   notice: string | null;
+  /** The technical account behind the notice, shown only behind "Details". */
+  noticeDetail: string | null;
 }
 
 /** The open chat as the shell's updates built it: the UI never reads events itself. */
@@ -118,6 +129,7 @@ export function initialState(): State {
     user: null,
     signIn: { waiting: false, error: null, url: null },
     expired: false,
+    sessionEnd: null,
     sessions: [],
     activeId: null,
     chat: null,
@@ -126,6 +138,7 @@ export function initialState(): State {
     awaitingReplyTo: null,
     banner: null,
     notice: null,
+    noticeDetail: null,
   };
 }
 
@@ -177,7 +190,7 @@ export class Store {
 
   async start(): Promise<void> {
     this.unlisteners.push(
-      await this.api.onAuthRequired(() => this.authRequired()),
+      await this.api.onAuthRequired(({ reason }) => this.authRequired(reason)),
       await this.api.onAuthChanged(({ signedIn }) => void this.authChanged(signedIn)),
       await this.api.onSignInUrl((url) => {
         if (this.state.signIn.waiting) this.set({ signIn: { ...this.state.signIn, url } });
@@ -203,30 +216,40 @@ export class Store {
     this.subscription++;
   }
 
-  /** Loads who is signed in and their chats. */
+  /** Loads who is signed in and their chats, and reopens the chat open last time. */
   private async enter(): Promise<void> {
     const [user, sessions] = await Promise.all([this.api.currentUser(), this.api.listSessions()]);
-    this.set({ phase: "signed-in", user, sessions: [...sessions].sort(byActivity), expired: false });
+    this.set({ phase: "signed-in", user, sessions: [...sessions].sort(byActivity), expired: false, sessionEnd: null });
     void this.offline.refresh();
+    const last = lastChat();
+    if (!last || this.state.activeId) return;
+    if (sessions.some((s) => s.sessionId === last)) await this.openSession(last);
+    else forgetChat(last);
   }
 
   private async authChanged(signedIn: boolean): Promise<void> {
     // Signed out by something other than our own button (expiry, revocation): prompt
     // over the app instead of dropping it, so nothing typed is lost.
-    if (!signedIn && this.state.phase === "signed-in" && !this.signingOut) this.authRequired();
+    if (!signedIn && this.state.phase === "signed-in" && !this.signingOut) {
+      this.authRequired(this.state.sessionEnd ?? "ended");
+    }
     if (signedIn && this.state.phase === "signed-out" && !this.state.signIn.waiting) {
       await this.enter().catch((error) => this.fail(error));
     }
   }
 
-  private authRequired(): void {
-    if (this.state.phase !== "signed-in") return;
-    this.set({ expired: true, signIn: { waiting: false, error: null, url: null }, sending: false });
+  /** The server refused the session: `ended` early (revoked, signed out elsewhere) or `expired`. */
+  private authRequired(reason: SessionEnd = "ended"): void {
+    if (this.state.phase !== "signed-in") {
+      this.set({ sessionEnd: reason, notice: null, noticeDetail: null });
+      return;
+    }
+    this.set({ expired: true, sessionEnd: reason, signIn: { waiting: false, error: null, url: null }, sending: false });
   }
 
   async signIn(): Promise<void> {
     if (this.state.signIn.waiting) return;
-    this.set({ signIn: { waiting: true, error: null, url: null }, notice: null });
+    this.set({ signIn: { waiting: true, error: null, url: null }, notice: null, noticeDetail: null });
     try {
       await this.api.signIn();
     } catch (error) {
@@ -287,6 +310,7 @@ export class Store {
     this.clearRetry();
     this.conversation = null;
     void this.offline.refresh();
+    forgetChat();
     this.set({ ...initialState(), phase: "signed-out" });
   }
 
@@ -296,7 +320,8 @@ export class Store {
     if (sessionId === this.state.activeId) return;
     this.closeStream();
     this.choice = {};
-    this.set({ activeId: sessionId, chat: null, awaitingReplyTo: null, notice: null });
+    rememberChat(sessionId);
+    this.set({ activeId: sessionId, chat: null, awaitingReplyTo: null, notice: null, noticeDetail: null });
     if (sessionId) await this.openStream(sessionId);
   }
 
@@ -331,6 +356,7 @@ export class Store {
 
   /** Drops a chat that no longer exists from the list and, if open, from the view. */
   private forget(sessionId: string): void {
+    forgetChat(sessionId);
     const drafts = { ...this.state.drafts };
     delete drafts[sessionId];
     this.set({ sessions: this.state.sessions.filter((s) => s.sessionId !== sessionId), drafts });
@@ -363,7 +389,7 @@ export class Store {
   async send(): Promise<void> {
     if (!this.canSend()) return;
     const content = this.draft();
-    this.set({ sending: true, notice: null });
+    this.set({ sending: true, notice: null, noticeDetail: null });
     try {
       let sessionId = this.state.activeId;
       if (!sessionId) {
@@ -372,6 +398,7 @@ export class Store {
         sessionId = meta.sessionId;
         this.moveDraft(NEW_CHAT, sessionId);
         this.closeStream();
+        rememberChat(sessionId);
         this.set({ activeId: sessionId, chat: null, awaitingReplyTo: null });
         await this.openStream(sessionId);
       }
@@ -467,16 +494,20 @@ export class Store {
         break;
       }
       case "closed":
+        // The chat was deleted: it cannot reopen at the next launch.
+        if (this.state.activeId) forgetChat(this.state.activeId);
         this.set({ chat: this.view(false), awaitingReplyTo: null });
         break;
-      case "error":
+      case "error": {
+        const retryAt = feed.retrying && feed.retryInSecs !== null ? Date.now() + feed.retryInSecs * 1000 : null;
         this.set({
           chat: this.view(feed.retrying),
-          banner: { kind: "offline", source: "stream", message: feed.message, retrying: true },
+          banner: { kind: "offline", source: "stream", message: feed.message, detail: feed.detail, retrying: true, retryAt },
         });
         // The shell reconnects on its own while `retrying`; once it gives up, we do.
         if (!feed.retrying) this.scheduleRetry();
         break;
+      }
     }
   }
 
@@ -574,11 +605,15 @@ export class Store {
 
   /** Routes a failed command: re-auth prompt, connection banner, or a notice. */
   private fail(raw: unknown, sessionId?: string): void {
-    const error: CommandError = isCommandError(raw) ? raw : { kind: "invalid", message: String(raw) };
+    const error: CommandError = isCommandError(raw)
+      ? raw
+      : { kind: "invalid", message: "Something went wrong in the app.", detail: String(raw) };
+    const detail = error.detail ?? null;
     switch (error.kind) {
       case "auth_required":
-        if (this.state.phase === "signed-in") this.authRequired();
-        else this.set({ notice: "Please sign in." });
+        // The shell's `auth:required` says whether it ended or expired; a refusal is
+        // an ended session until it does.
+        this.authRequired(this.state.sessionEnd ?? "ended");
         break;
       case "network":
       case "server":
@@ -587,7 +622,9 @@ export class Store {
             kind: error.kind === "network" ? "offline" : "server",
             source: "command",
             message: error.message,
+            detail,
             retrying: true,
+            retryAt: null,
           },
         });
         this.scheduleRetry();
@@ -595,13 +632,13 @@ export class Store {
       case "not_found":
         if (sessionId) {
           this.forget(sessionId);
-          this.set({ notice: "That chat no longer exists." });
-        } else this.set({ notice: error.message });
+          this.set({ notice: "That chat no longer exists: it was deleted, here or on another device.", noticeDetail: detail });
+        } else this.set({ notice: error.message, noticeDetail: detail });
         break;
       case "invalid":
       case "cancelled":
       case "timeout":
-        this.set({ notice: error.message });
+        this.set({ notice: error.message, noticeDetail: detail });
         break;
     }
   }
@@ -614,11 +651,13 @@ export class Store {
   }
 
   async openLink(url: string): Promise<void> {
-    await this.api.openLink(url).catch((error) => this.set({ notice: `Could not open the link: ${String(error)}` }));
+    await this.api.openLink(url).catch((error) =>
+      this.set({ notice: "Couldn't open the link in your browser.", noticeDetail: String(error) }),
+    );
   }
 
   dismissNotice(): void {
-    this.set({ notice: null });
+    this.set({ notice: null, noticeDetail: null });
   }
 
   /** Tells the person something that went well or wrong outside a chat (export, import). */
@@ -636,6 +675,8 @@ export class Store {
     if (this.retryTimer) return;
     const delay = RETRY_DELAYS_MS[Math.min(this.retryAttempt, RETRY_DELAYS_MS.length - 1)];
     this.retryAttempt++;
+    const banner = this.state.banner;
+    if (banner) this.set({ banner: { ...banner, retryAt: Date.now() + delay } });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.retry();

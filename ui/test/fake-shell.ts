@@ -23,6 +23,7 @@ import {
   type StoredKey,
   type Outgoing,
   type SearchHit,
+  type SessionEnd,
   type Update,
   type User,
 } from "../src/contract";
@@ -92,6 +93,25 @@ export interface Call {
 const PROXY_URL = "http://127.0.0.1:8787";
 const AUTH_URL = "http://127.0.0.1:8788";
 export const DEFAULT_USER: User = { id: "user-1", name: "Ada Lovelace", email: "ada@example.com", image: "https://avatars.example.com/ada.png" };
+
+/** What the real shell answers with the servers down (superset-client's words). */
+export const OFFLINE: CommandError = {
+  kind: "network",
+  message: "Can't reach the server. You're still signed in; try again in a moment.",
+  detail: "GET /v1/sessions: cannot connect: client error (Connect): tcp connect error: Connection refused (os error 111)",
+};
+
+/** superset-client's words for each kind of HTTP refusal, as the shell forwards them. */
+const STATUS_WORDS: Record<CommandError["kind"], string> = {
+  auth_required:
+    "Your session ended: this device was signed out from another device or the session was revoked. Sign in again.",
+  network: "The server is unavailable for the moment. You're still signed in; try again in a moment.",
+  server: "The server ran into a problem (error 500). Try again later.",
+  invalid: "The server refused the request (error 400).",
+  not_found: "Not found: it may have been deleted, here or on another device.",
+  cancelled: "Sign-in was cancelled.",
+  timeout: "Sign-in took too long and timed out. Try again.",
+};
 
 let counter = 0;
 function newId(prefix: string): string {
@@ -213,7 +233,20 @@ export class FakeShell {
 
   /** The next call fails as the real shell reports a server's HTTP `status`. */
   failWithStatus(cmd: CommandName, status: number, times = 1): void {
-    this.failNext(cmd, { kind: STATUS_KINDS[status] ?? "server", message: `the server answered ${status}` }, times);
+    const kind = STATUS_KINDS[status] ?? "server";
+    const message = STATUS_WORDS[kind];
+    this.failNext(cmd, { kind, message, detail: `GET /v1/sessions: the server answered ${status}` }, times);
+  }
+
+  /** The chat's live connection failed, as the real shell reports it with the servers down. */
+  loseConnection(sessionId: string, retryInSecs = 5): void {
+    this.feed(sessionId, {
+      kind: "error",
+      message: "Can't reach the server.",
+      detail: "cannot connect: client error (Connect): tcp connect error: Connection refused (os error 111)",
+      retrying: true,
+      retryInSecs,
+    });
   }
 
   signInWaiting(): boolean {
@@ -237,10 +270,10 @@ export class FakeShell {
     pending.reject({ kind, message });
   }
 
-  /** The token expired or was revoked: what the shell does on a 401. */
-  expire(): void {
+  /** The token was refused: what the shell does on a 401 (`expired`: after its local expiry). */
+  expire(reason: SessionEnd = "ended"): void {
     this.signedIn = false;
-    void this.emit("auth:changed", { signedIn: false, expiresAt: null }).then(() => this.emit("auth:required", null));
+    void this.emit("auth:changed", { signedIn: false, expiresAt: null }).then(() => this.emit("auth:required", { reason }));
   }
 
   /** False once the test's mocks are cleared. */
@@ -292,7 +325,7 @@ export class FakeShell {
     const cmd = name as CommandName;
     const queued = this.failures.get(cmd);
     if (queued?.length) throw queued.shift();
-    if (this.offline) throw { kind: "network", message: "error sending request: connection refused" };
+    if (this.offline) throw OFFLINE;
     if (this.serversDown) {
       const answer = this.whileServersDown(cmd, args);
       if (answer !== undefined) return answer;

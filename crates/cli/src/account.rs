@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use superset_client::login::open_in_browser;
-use superset_client::{ClientError, Login, RetryPolicy, SessionManager, TokenStore};
+use superset_client::{AuthEvent, ClientError, Login, RetryPolicy, SessionManager, TokenStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{LoginArgs, ServerArgs};
@@ -37,7 +37,9 @@ pub async fn login(servers: &ServerArgs, args: LoginArgs) -> anyhow::Result<()> 
 }
 
 pub async fn whoami(servers: &ServerArgs) -> anyhow::Result<ExitCode> {
-    match manager(servers)?.me().await {
+    let manager = manager(servers)?;
+    let mut events = manager.auth_events();
+    match manager.me().await {
         Ok(me) => {
             println!("{}", me.user.email);
             Ok(ExitCode::SUCCESS)
@@ -47,11 +49,20 @@ pub async fn whoami(servers: &ServerArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         Err(ClientError::AuthRequired) => {
-            println!("not signed in (the session was revoked or has expired)");
+            // The refusal's event says whether the session ran out or was ended early.
+            match events.try_recv() {
+                Ok(AuthEvent::Required { expired: true }) => {
+                    println!("not signed in (the session expired after 30 days without use)")
+                }
+                _ => println!("not signed in (the session ended: signed out from another device, or revoked)"),
+            }
             Ok(ExitCode::from(1))
         }
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(detail) = e.detail() {
+                eprintln!("details: {detail}");
+            }
             Ok(ExitCode::from(2))
         }
     }

@@ -140,8 +140,9 @@ impl View {
                 }
                 self.print_new();
             }
-            StreamEvent::Reconnecting { after, reason } => {
+            StreamEvent::Reconnecting { after, outage, reason } => {
                 tracing::info!(%reason, ?after, "reconnecting to the session");
+                eprintln!("{}", outage.retrying_in(after));
             }
             StreamEvent::UpToDate { .. } => {}
             StreamEvent::Closed { .. } => anyhow::bail!("the session was closed"),

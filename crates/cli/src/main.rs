@@ -38,7 +38,23 @@ async fn main() -> ExitCode {
         Command::Config(command) => config::run(command).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
+        eprintln!("{}", report(&e));
         ExitCode::FAILURE
     })
+}
+
+/// A failure as the person reads it: the plain words first (with what to run when it
+/// is about signing in), then the client's technical detail on its own line.
+fn report(error: &anyhow::Error) -> String {
+    let mut out = format!("error: {error:#}");
+    if let Some(client) = error.chain().find_map(|e| e.downcast_ref::<superset_client::ClientError>()) {
+        use superset_client::ClientError::{AuthRequired, SignedOut, TokenStore};
+        if matches!(client, SignedOut | AuthRequired | TokenStore(_)) {
+            out += "\n(sign in with `superset login`)";
+        }
+        if let Some(detail) = client.detail() {
+            out += &format!("\ndetails: {detail}");
+        }
+    }
+    out
 }

@@ -15,6 +15,7 @@
 //! - [`wake`]: noticing the machine slept, so nothing waits on dead sockets.
 //! - [`replica`]: the local copy of every chat (offline reading, the outbox of
 //!   messages typed offline, the last known user), resumed from each stream's offset.
+//! - [`outage`]: why a server cannot be used now, in plain words.
 //! - [`devices`]: where the account is signed in (`/api/sessions`), and revoking it.
 //! - [`search`]: finding words in every conversation, as one types.
 //! - [`transfer`]: a conversation exported to Markdown or JSON, and imported back.
@@ -27,6 +28,7 @@ pub mod devices;
 pub mod home;
 mod http;
 pub mod login;
+pub mod outage;
 pub mod replica;
 pub mod search;
 pub mod servers;
@@ -39,6 +41,7 @@ pub mod wake;
 pub use backoff::RetryPolicy;
 pub use http::identify_as;
 pub use login::{LinkReceiver, Login, LoginError, ReturnPath};
+pub use outage::Outage;
 pub use servers::ServerUrls;
 pub use session_manager::{AuthEvent, ClientError, SessionManager};
 pub use subscription::{StreamEvent, Subscription};

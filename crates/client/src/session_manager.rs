@@ -33,6 +33,7 @@ use tokio::sync::{broadcast, Notify};
 use url::Url;
 
 use crate::backoff::{Backoff, Breaker, RetryPolicy};
+use crate::outage::{transport_detail, Outage};
 use crate::servers::{ServerUrls, CLIENT_ID};
 use crate::subscription::Subscription;
 use crate::wake::{Clock, SystemClock, WakeDetector};
@@ -52,31 +53,87 @@ const MAX_QUOTED_BODY: usize = 500;
 pub enum AuthEvent {
     /// Signed in, or signed out by the user.
     Changed { signed_in: bool, expires_at: Option<DateTime<Utc>> },
-    /// The server refused the stored token (revoked or expired) and it was removed:
-    /// the user must sign in again.
-    Required,
+    /// The server refused the stored token and it was removed: the user must sign in
+    /// again. `expired`: the token's expiry had passed on this machine's clock, so it
+    /// ran out; otherwise it was ended early (signed out from another device, revoked).
+    Required { expired: bool },
 }
 
+/// A failed call. Its text (`Display`) is for people: what happened and what to do, in
+/// plain words, never a URL, a status line or a token; [`ClientError::detail`] is the
+/// technical account, for a "Details" disclosure and the log.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("not signed in: run `superset login`")]
+    #[error("You're not signed in. Sign in to continue.")]
     SignedOut,
-    #[error("the server no longer accepts this sign-in (revoked or expired): sign in again")]
+    #[error(
+        "Your session ended: this device was signed out from another device or the session was revoked. \
+         Sign in again."
+    )]
     AuthRequired,
-    #[error("the server is unavailable ({reason}); you are still signed in, try again later")]
-    Unavailable { reason: String },
-    #[error("{method} {path}: the server answered {status}: {body}")]
+    /// The server cannot be used now (after the client's retries); `reason` is the
+    /// technical account of the last try.
+    #[error("{outage} You're still signed in; try again in a moment.")]
+    Unavailable { outage: Outage, reason: String },
+    #[error("{}", status_words(*status, body))]
     Status { method: Method, path: String, status: StatusCode, body: String },
-    #[error("{method} {path}: {reason}")]
+    /// A request that may have reached the server failed before its answer, and was
+    /// not sent again (it could be applied twice).
+    #[error("The connection dropped while sending, so it may or may not have gone through. Check, then try again.")]
     Network { method: Method, path: String, reason: String },
-    #[error("{0}: the server's answer is not what the protocol says")]
+    #[error("The server sent an answer this app doesn't understand (it may be a different version). Try again later.")]
     BadAnswer(String),
-    #[error("{0:?} is not a valid content type")]
+    #[error("This app built a request the server can't take (an invalid content type). Please report it.")]
     BadContentType(String),
-    #[error("message {0} is not in this chat (was it reset?): reload the chat and try again")]
+    #[error("That message is no longer in this chat. Reload the chat and try again.")]
     NoSuchMessage(String),
-    #[error(transparent)]
+    #[error("Can't use the sign-in kept on this computer. Sign in again.")]
     TokenStore(#[from] TokenStoreError),
+}
+
+impl ClientError {
+    /// The technical account of the failure: the call, the status, the server's words,
+    /// the transport's error. Never the token, nor a URL's query (a stream's offsets).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            ClientError::SignedOut => None,
+            ClientError::AuthRequired => {
+                Some("the server refused the session token (401 with a Bearer challenge)".into())
+            }
+            ClientError::Unavailable { reason, .. } => Some(reason.clone()),
+            ClientError::Status { method, path, status, body } if body.is_empty() => {
+                Some(format!("{method} {path}: the server answered {status}"))
+            }
+            ClientError::Status { method, path, status, body } => {
+                Some(format!("{method} {path}: the server answered {status}: {body}"))
+            }
+            ClientError::Network { method, path, reason } => Some(format!("{method} {path}: {reason}")),
+            ClientError::BadAnswer(what) => Some(format!("{what}: the answer is not what the protocol says")),
+            ClientError::BadContentType(value) => Some(format!("{value:?} is not a valid content type")),
+            ClientError::TokenStore(e) => Some(e.to_string()),
+        }
+    }
+}
+
+/// What an HTTP refusal means to a person. The server's own reason (`{"error": WHY}`)
+/// is quoted for a request it found wrong, since it says what to change.
+fn status_words(status: StatusCode, body: &str) -> String {
+    let why = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .filter(|why| why.len() <= 200 && !why.contains("://"));
+    match status {
+        StatusCode::NOT_FOUND => "Not found: it may have been deleted, here or on another device.".into(),
+        StatusCode::FORBIDDEN => "The server doesn't allow this account to do that.".into(),
+        StatusCode::PAYLOAD_TOO_LARGE => "That is too large for the server. Try something shorter.".into(),
+        status if status.is_server_error() => {
+            format!("The server ran into a problem (error {}). Try again later.", status.as_u16())
+        }
+        _ => match why {
+            Some(why) => format!("The server refused the request: {why}."),
+            None => format!("The server refused the request (error {}).", status.as_u16()),
+        },
+    }
 }
 
 /// Who the stored token belongs to, from the auth server's `/api/me`.
@@ -159,6 +216,8 @@ struct Inner {
     /// air, then the last result with the count of validations done by then.
     validation: tokio::sync::Mutex<Option<(u64, Result<Me, Failure>)>>,
     validations: AtomicU64,
+    /// The last outage seen, for the words of a wait the circuit breaker imposes.
+    last_outage: std::sync::Mutex<Outage>,
 }
 
 /// A validation's failure, as handed to the callers that waited for it.
@@ -166,7 +225,7 @@ struct Inner {
 enum Failure {
     SignedOut,
     AuthRequired,
-    Other(String),
+    Other(Outage, String),
 }
 
 impl SessionManager {
@@ -191,6 +250,7 @@ impl SessionManager {
                 stale: AtomicBool::new(false),
                 validation: tokio::sync::Mutex::new(None),
                 validations: AtomicU64::new(0),
+                last_outage: std::sync::Mutex::new(Outage::Unreachable),
             }),
         }
     }
@@ -209,6 +269,15 @@ impl SessionManager {
 
     pub(crate) fn breaker(&self) -> &Breaker {
         &self.inner.breaker
+    }
+
+    /// What the last failed call or connection ran into (`Unreachable` before any).
+    pub(crate) fn last_outage(&self) -> Outage {
+        *self.inner.last_outage.lock().unwrap()
+    }
+
+    pub(crate) fn set_last_outage(&self, outage: Outage) {
+        *self.inner.last_outage.lock().unwrap() = outage;
     }
 
     /// True the first time it is asked after the machine woke from sleep; then the
@@ -357,7 +426,10 @@ impl SessionManager {
             |name: &str| response.headers().get(name).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
         let (up_to_date, closed) = (flag("stream-up-to-date"), flag("stream-closed"));
         let next_offset = next_offset(&response)?;
-        let data = response.bytes().await.map_err(|e| ClientError::Unavailable { reason: e.to_string() })?;
+        let data = response.bytes().await.map_err(|e| {
+            let (outage, reason) = Outage::of_transport(&e);
+            ClientError::Unavailable { outage, reason: format!("GET {}: {reason}", self.stream_url(path).path()) }
+        })?;
         Ok(StreamRead { data, next_offset, up_to_date, closed })
     }
 
@@ -435,7 +507,7 @@ impl SessionManager {
                 Ok(_) => {}
                 Err(e @ (ClientError::AuthRequired | ClientError::SignedOut)) => return Err(e),
                 Err(e) => {
-                    tracing::info!(error = %e, "cannot validate the session now; trying again with the next request");
+                    tracing::info!(error = %e, detail = e.detail(), "cannot validate the session now; trying again with the next request");
                     self.inner.stale.store(true, Ordering::SeqCst);
                 }
             }
@@ -454,8 +526,13 @@ impl SessionManager {
             tries += 1;
             if let Err(wait) = self.inner.breaker.admit() {
                 if wait > retry.max_delay || tries >= retry.max_attempts {
-                    let reason = format!("the client waits {}s before trying again", wait.as_secs_f32().ceil());
-                    return Err(ClientError::Unavailable { reason });
+                    let reason = format!(
+                        "{} {}: not tried, the client waits {}s after repeated failures",
+                        call.method,
+                        call.url.path(),
+                        wait.as_secs_f32().ceil()
+                    );
+                    return Err(ClientError::Unavailable { outage: self.last_outage(), reason });
                 }
                 tokio::time::sleep(wait).await;
                 continue;
@@ -471,14 +548,16 @@ impl SessionManager {
             if let Some(body) = &call.body {
                 request = request.body(body.clone());
             }
-            let (reason, server_asked) = match request.send().await {
+            let (outage, reason, server_asked) = match request.send().await {
                 Ok(response) if is_refusal(response.status(), response.headers()) => {
                     self.inner.breaker.success();
                     self.refused(&token).await;
                     return Err(ClientError::AuthRequired);
                 }
                 Ok(response) if is_unavailable(response.status()) || response.status() == StatusCode::UNAUTHORIZED => {
-                    (format!("{} answered {}", call.url.path(), response.status()), retry_after(&response))
+                    let reason =
+                        format!("{} {}: the server answered {}", call.method, call.url.path(), response.status());
+                    (Outage::of_status(response.status()), reason, retry_after(&response))
                 }
                 Ok(response) => {
                     self.inner.breaker.success();
@@ -487,19 +566,23 @@ impl SessionManager {
                     }
                     return Err(status_error(&call, response).await);
                 }
-                Err(e) if e.is_connect() || call.replay == Replay::Safe => (e.to_string(), None),
+                Err(e) if e.is_connect() || call.replay == Replay::Safe => {
+                    let (outage, reason) = Outage::of_transport(&e);
+                    (outage, format!("{} {}: {reason}", call.method, call.url.path()), None)
+                }
                 Err(e) => {
                     self.inner.breaker.failure(None);
                     return Err(ClientError::Network {
                         method: call.method,
                         path: call.url.path().to_owned(),
-                        reason: format!("{e} (not retried: it may have been applied)"),
+                        reason: format!("{} (not retried: it may have been applied)", transport_detail(&e)),
                     });
                 }
             };
             self.inner.breaker.failure(server_asked);
+            self.set_last_outage(outage);
             if tries >= retry.max_attempts {
-                return Err(ClientError::Unavailable { reason });
+                return Err(ClientError::Unavailable { outage, reason });
             }
             let delay = backoff.next_delay(server_asked);
             tracing::info!(%reason, ?delay, "server unavailable; retrying");
@@ -515,11 +598,13 @@ impl SessionManager {
         if !still_stored {
             return;
         }
-        tracing::warn!("the server refused the stored session; signing out");
+        let now = DateTime::<Utc>::from(self.inner.wake.wall());
+        let expired = token.expires_at.is_some_and(|at| at <= now);
+        tracing::warn!(expired, "the server refused the stored session; signing out");
         if let Err(e) = self.clear().await {
             tracing::error!(error = %e, "cannot remove the refused token");
         }
-        let _ = self.inner.events.send(AuthEvent::Required);
+        let _ = self.inner.events.send(AuthEvent::Required { expired });
     }
 
     async fn clear(&self) -> Result<(), ClientError> {
@@ -566,8 +651,8 @@ impl Failure {
         match e {
             ClientError::SignedOut => Failure::SignedOut,
             ClientError::AuthRequired => Failure::AuthRequired,
-            ClientError::Unavailable { reason } => Failure::Other(reason.clone()),
-            other => Failure::Other(other.to_string()),
+            ClientError::Unavailable { outage, reason } => Failure::Other(*outage, reason.clone()),
+            other => Failure::Other(Outage::Unavailable, other.detail().unwrap_or_else(|| other.to_string())),
         }
     }
 
@@ -575,7 +660,7 @@ impl Failure {
         match self {
             Failure::SignedOut => ClientError::SignedOut,
             Failure::AuthRequired => ClientError::AuthRequired,
-            Failure::Other(reason) => ClientError::Unavailable { reason },
+            Failure::Other(outage, reason) => ClientError::Unavailable { outage, reason },
         }
     }
 }

@@ -26,6 +26,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use url::Url;
 
 use crate::backoff::Backoff;
+use crate::outage::Outage;
 use crate::session_manager::{is_refusal, is_unavailable, retry_after, ClientError, SessionManager};
 
 /// How often a live subscription checks whether the machine slept.
@@ -44,7 +45,8 @@ pub enum StreamEvent {
     /// Everything written so far has been delivered; more may come.
     UpToDate { offset: String },
     /// The connection is lost and is retried after `after`, from the last offset.
-    Reconnecting { after: Duration, reason: String },
+    /// `outage` says why in words; `reason` is the technical account (no URL).
+    Reconnecting { after: Duration, outage: Outage, reason: String },
     /// The stream is closed: nothing more will ever come. The subscription ends.
     Closed { offset: String },
 }
@@ -96,7 +98,7 @@ enum Ending {
     /// The stream is closed, the consumer is gone, or an error was reported: stop.
     Finished,
     /// Connection lost; `progressed` if it delivered anything.
-    Dropped { reason: String, server_asked: Option<Duration>, progressed: bool },
+    Dropped { outage: Outage, reason: String, server_asked: Option<Duration>, progressed: bool },
 }
 
 struct Follower {
@@ -112,13 +114,14 @@ impl Follower {
         let mut backoff = Backoff::new(self.manager.retry_policy());
         loop {
             if let Err(wait) = self.manager.breaker().admit() {
-                let reason = "the server has been failing; waiting before trying again".to_owned();
-                if !self.emit(Ok(StreamEvent::Reconnecting { after: wait, reason })).await || !self.pause(wait).await {
+                let reason = "not tried: the client waits after repeated failures".to_owned();
+                let event = StreamEvent::Reconnecting { after: wait, outage: self.manager.last_outage(), reason };
+                if !self.emit(Ok(event)).await || !self.pause(wait).await {
                     return;
                 }
                 continue;
             }
-            let (reason, server_asked) = match self.connect_once().await {
+            let (outage, reason, server_asked) = match self.connect_once().await {
                 Ending::Finished => return,
                 // The server ending a connection that was delivering is routine
                 // (about every minute): resume at once.
@@ -126,11 +129,13 @@ impl Follower {
                     backoff.reset();
                     continue;
                 }
-                Ending::Dropped { reason, server_asked, progressed: false } => (reason, server_asked),
+                Ending::Dropped { outage, reason, server_asked, progressed: false } => (outage, reason, server_asked),
             };
             self.manager.breaker().failure(server_asked);
+            self.manager.set_last_outage(outage);
             let after = backoff.next_delay(server_asked);
-            if !self.emit(Ok(StreamEvent::Reconnecting { after, reason })).await || !self.pause(after).await {
+            tracing::info!(%reason, ?after, "the stream's connection failed; reconnecting");
+            if !self.emit(Ok(StreamEvent::Reconnecting { after, outage, reason })).await || !self.pause(after).await {
                 return;
             }
         }
@@ -161,13 +166,22 @@ impl Follower {
         let mut progressed = false;
         let mut wake_check = tokio::time::interval(WAKE_CHECK);
         wake_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let woke =
-            || Ending::Dropped { reason: "the machine woke from sleep".into(), server_asked: None, progressed: true };
+        let woke = || Ending::Dropped {
+            outage: Outage::Dropped,
+            reason: "the machine woke from sleep".into(),
+            server_asked: None,
+            progressed: true,
+        };
         loop {
             let item = tokio::select! {
                 item = tokio::time::timeout(IDLE_LIMIT, source.next()) => match item {
                     Ok(item) => item,
-                    Err(_) => return Ending::Dropped { reason: "the connection went silent".into(), server_asked: None, progressed: true },
+                    Err(_) => return Ending::Dropped {
+                        outage: Outage::Dropped,
+                        reason: "the connection went silent".into(),
+                        server_asked: None,
+                        progressed: true,
+                    },
                 },
                 () = self.manager.woken() => return woke(),
                 _ = wake_check.tick() => {
@@ -178,7 +192,8 @@ impl Follower {
                 }
                 () = self.stop.cancelled() => return Ending::Finished,
             };
-            let dropped = |reason: String, server_asked| Ending::Dropped { reason, server_asked, progressed };
+            let dropped =
+                |outage, reason: String, server_asked| Ending::Dropped { outage, reason, server_asked, progressed };
             match item {
                 Some(Ok(Event::Open)) => self.manager.breaker().success(),
                 Some(Ok(Event::Message(message))) => match message.event.as_str() {
@@ -190,7 +205,7 @@ impl Follower {
                     other => tracing::debug!(event = other, "ignoring an unknown SSE event"),
                 },
                 None | Some(Err(SseError::StreamEnded)) => {
-                    return dropped("the server ended the connection".into(), None)
+                    return dropped(Outage::Dropped, "the server ended the connection".into(), None)
                 }
                 Some(Err(SseError::InvalidStatusCode(status, response))) => {
                     if is_refusal(status, response.headers()) {
@@ -199,7 +214,8 @@ impl Follower {
                         return Ending::Finished;
                     }
                     if is_unavailable(status) || status == StatusCode::UNAUTHORIZED {
-                        return dropped(format!("the server answered {status}"), retry_after(&response));
+                        let reason = format!("the server answered {status}");
+                        return dropped(Outage::of_status(status), reason, retry_after(&response));
                     }
                     let body = response.text().await.unwrap_or_default();
                     let path = self.url.path().to_owned();
@@ -210,7 +226,11 @@ impl Follower {
                     self.emit(Err(ClientError::BadAnswer(format!("{} (not an event stream)", self.url.path())))).await;
                     return Ending::Finished;
                 }
-                Some(Err(e)) => return dropped(e.to_string(), None),
+                Some(Err(SseError::Transport(e))) => {
+                    let (outage, reason) = Outage::of_transport(&e);
+                    return dropped(outage, reason, None);
+                }
+                Some(Err(e)) => return dropped(Outage::Dropped, e.to_string(), None),
             }
         }
     }

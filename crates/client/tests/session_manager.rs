@@ -11,7 +11,9 @@ use common::http_proxy::RecordingProxy;
 use common::servers::{Options, Stack};
 use superset_client::servers::ServerUrls;
 use superset_client::subscription::json_messages;
-use superset_client::{AuthEvent, ClientError, RetryPolicy, SessionManager, StoredToken, StreamEvent, TokenStore};
+use superset_client::{
+    AuthEvent, ClientError, Outage, RetryPolicy, SessionManager, StoredToken, StreamEvent, TokenStore,
+};
 use superset_testkit::{TcpProxy, TestDatabase};
 use url::Url;
 
@@ -136,12 +138,32 @@ async fn a_revoked_session_signs_out_with_an_auth_required_event() {
     stack.revoke(&token).await;
     let err = manager.append("chat/r", JSON, "{}").await.unwrap_err();
     assert!(matches!(err, ClientError::AuthRequired), "{err:?}");
-    assert_eq!(events.try_recv().unwrap(), AuthEvent::Required);
+    // Refused before its local expiry: it was ended (revoked), it did not expire.
+    assert_eq!(events.try_recv().unwrap(), AuthEvent::Required { expired: false });
     assert!(!home.path().join("auth-token.enc").exists(), "the token file is removed");
     assert!(events.try_recv().is_err(), "one event, not one per request");
 
     let next = manager.append("chat/r", JSON, "{}").await.unwrap_err();
     assert!(matches!(next, ClientError::SignedOut), "{next:?}");
+}
+
+/// A token whose expiry on this machine had passed when the server refused it ran out:
+/// the prompt says "expired", not "ended".
+#[tokio::test]
+async fn a_session_refused_after_its_local_expiry_expired() {
+    let stack = Stack::with(TestDatabase::sqlite(), Options { no_auth_cache: true, ..Options::default() }).await;
+    let token = stack.user("fay@example.test").await;
+    let home = tempfile::tempdir().unwrap();
+    let store = TokenStore::new(home.path());
+    let past = chrono::Utc::now() - chrono::Duration::days(1);
+    store.save(&StoredToken::new(&token, Some(past))).unwrap();
+    let urls = ServerUrls { api: stack.api.clone(), streams: stack.streams.clone() };
+    let manager = SessionManager::new(urls, store, fast_retries());
+    let mut events = manager.auth_events();
+    stack.revoke(&token).await;
+    let err = manager.create_stream("chat/x", JSON).await.unwrap_err();
+    assert!(matches!(err, ClientError::AuthRequired), "{err:?}");
+    assert_eq!(events.try_recv().unwrap(), AuthEvent::Required { expired: true });
 }
 
 #[tokio::test]
@@ -164,7 +186,7 @@ async fn a_live_subscription_whose_session_is_revoked_ends_with_auth_required() 
         last = Some(event);
     }
     assert!(matches!(last, Some(Err(ClientError::AuthRequired))), "{last:?}");
-    assert_eq!(events.recv().await.unwrap(), AuthEvent::Required);
+    assert_eq!(events.recv().await.unwrap(), AuthEvent::Required { expired: false });
     assert!(!home.path().join("auth-token.enc").exists());
 }
 
@@ -183,7 +205,14 @@ async fn a_database_outage_is_retried_and_keeps_the_user_signed_in() {
     db_proxy.cut();
     let before = proxy.seen().len();
     let err = manager.append("chat/outage", JSON, r#"{"n":0}"#).await.unwrap_err();
-    assert!(matches!(err, ClientError::Unavailable { .. }), "{err:?}");
+    assert!(matches!(err, ClientError::Unavailable { outage: Outage::Unavailable, .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "The server is unavailable for the moment. You're still signed in; try again in a moment."
+    );
+    let detail = err.detail().unwrap();
+    // The 503's Retry-After holds the next try back: the detail says so, the words stay the 503's.
+    assert!(detail.starts_with("POST /v1/stream/chat/outage: not tried, the client waits"), "{detail}");
     assert_eq!(
         proxy.seen().len() - before,
         1,
@@ -194,7 +223,7 @@ async fn a_database_outage_is_retried_and_keeps_the_user_signed_in() {
     let mut subscription = manager.subscribe("chat/outage", "-1");
     for _ in 0..2 {
         let event = subscription.next().await.unwrap().unwrap();
-        assert!(matches!(event, StreamEvent::Reconnecting { .. }), "{event:?}");
+        assert!(matches!(event, StreamEvent::Reconnecting { outage: Outage::Unavailable, .. }), "{event:?}");
     }
     db_proxy.restore();
     let restored = std::time::Instant::now();

@@ -98,8 +98,10 @@ describe("App", () => {
     fireEvent.click(screen.getByRole("button", { name: /^Chat/ }));
     const box = screen.getByRole("textbox", { name: "Message" }) as HTMLTextAreaElement;
     fireEvent.input(box, { target: { value: "do not lose me" } });
-    shell.expire();
+    // Refused after its local expiry: it expired (not ended elsewhere).
+    shell.expire("expired");
     const dialog = await screen.findByRole("dialog", { name: "Your session expired" });
+    expect(dialog.textContent).toContain("Your session expired after 30 days without use. Sign in again.");
     expect(box.value).toBe("do not lose me");
     fireEvent.click(within(dialog).getByRole("button", { name: "Sign in again" }));
     await waitFor(() => expect(shell.signInWaiting()).toBe(true));

@@ -4,6 +4,9 @@ import { Composer, Messages } from "./Chat";
 import { ConnectionBanner, Notice, TopBar } from "./Chrome";
 import { useStoreState } from "./hooks";
 import { OfflineBanner, useOffline } from "./Offline";
+import { useAppShortcuts } from "./Keyboard";
+import { ShortcutHelp } from "./ShortcutHelp";
+import { shortcuts } from "../shortcuts";
 import { Sidebar, sessionTitle } from "./Sidebar";
 import { ExpiredDialog, SignInScreen } from "./SignIn";
 import { SystemPrompt } from "./ModelPicker";
@@ -12,6 +15,7 @@ import { ExportMenu } from "./Transfer";
 export function App({ store }: { store: Store }) {
   const state = useStoreState(store);
   const offline = useOffline(store.offline);
+  useAppShortcuts(store);
   const screen = state.phase === "loading" ? null : state.phase === "signed-out" ? "sign-in" : "chat";
   // Effects run after the browser painted, so this marks the first screen on display.
   useEffect(() => {
@@ -28,8 +32,9 @@ export function App({ store }: { store: Store }) {
     return (
       <>
         <ConnectionBanner store={store} banner={state.banner} />
-        <Notice store={store} text={state.notice} />
-        <SignInScreen store={store} signIn={state.signIn} />
+        <Notice store={store} text={state.notice} detail={state.noticeDetail} />
+        <SignInScreen store={store} signIn={state.signIn} sessionEnd={state.sessionEnd} />
+        <ShortcutHelp registry={shortcuts} />
       </>
     );
   }
@@ -56,7 +61,7 @@ export function App({ store }: { store: Store }) {
             )}
             {state.activeId && <ExportMenu store={store} sessionId={state.activeId} />}
           </header>
-          <Notice store={store} text={state.notice} />
+          <Notice store={store} text={state.notice} detail={state.noticeDetail} />
           <Messages
             store={store}
             chat={state.chat}
@@ -70,7 +75,8 @@ export function App({ store }: { store: Store }) {
           />
         </main>
       </div>
-      <ExpiredDialog store={store} signIn={state.signIn} open={state.expired} />
+      <ExpiredDialog store={store} signIn={state.signIn} open={state.expired} sessionEnd={state.sessionEnd} />
+      <ShortcutHelp registry={shortcuts} />
     </div>
   );
 }

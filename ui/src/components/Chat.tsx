@@ -111,6 +111,7 @@ export function Composer({ store, draft, running, canSend }: {
         rows={1}
         value={draft}
         aria-label="Message"
+        data-shortcut="focus-composer"
         placeholder="Message the assistant…"
         onInput={(e) => store.setDraft(e.currentTarget.value)}
         onKeyDown={(e) => {
@@ -123,7 +124,7 @@ export function Composer({ store, draft, running, canSend }: {
       />
       <ModelPicker assistant={store.assistant} chat={store.state.activeId} />
       {running ? (
-        <button type="button" class="stop" aria-label="Stop generating" title="Stop" onClick={() => void store.stop()}>
+        <button type="button" class="stop" aria-label="Stop generating" title="Stop (Esc)" onClick={() => void store.stop()}>
           <StopIcon />
           <span>Stop</span>
         </button>

@@ -4,7 +4,9 @@
 import { useState } from "preact/hooks";
 import type { User } from "../ipc";
 import type { Banner, Store } from "../store";
+import { shortcutKeys, shortcuts } from "../shortcuts";
 import { applyTheme, loadTheme, nextTheme, type ThemeChoice } from "../theme";
+import { Details, RetryCountdown } from "./Details";
 import { DevicesDialog } from "./Devices";
 import { SettingsDialog } from "./Settings";
 import { LogoIcon, MonitorIcon, MoonIcon, SunIcon } from "./icons";
@@ -58,8 +60,25 @@ export function TopBar({ store, user }: { store: Store; user: User | null }) {
             </span>
           </div>
         )}
-        <button type="button" class="ghost" aria-haspopup="dialog" onClick={() => store.assistant.openDialog()}>
+        <button
+          type="button"
+          class="ghost"
+          aria-haspopup="dialog"
+          data-shortcut="settings"
+          title={`Settings (${shortcutKeys("settings")})`}
+          onClick={() => store.assistant.openDialog()}
+        >
           Settings
+        </button>
+        <button
+          type="button"
+          class="ghost shortcut-button"
+          aria-haspopup="dialog"
+          aria-label="Keyboard shortcuts"
+          title={`Keyboard shortcuts (${shortcutKeys("help")} or ?)`}
+          onClick={() => shortcuts.run("help")}
+        >
+          ?
         </button>
         <button type="button" class="ghost" aria-haspopup="dialog" onClick={() => setDevicesOpen(true)}>
           Signed-in devices
@@ -74,19 +93,21 @@ export function TopBar({ store, user }: { store: Store; user: User | null }) {
   );
 }
 
+/** What the banner says when the shell gave no words (it always should). */
 const BANNER_TEXT = {
-  offline: "You're offline: the server can't be reached.",
+  offline: "Can't reach the server.",
   server: "The server ran into a problem.",
 };
 
+/** A connection problem: what happened, when the next try is, the detail behind "Details". */
 export function ConnectionBanner({ store, banner }: { store: Store; banner: Banner | null }) {
   if (!banner) return null;
-  const headline = banner.source === "stream" ? "Lost the connection to this chat." : BANNER_TEXT[banner.kind];
   return (
     <div class={`banner banner-${banner.kind}`} role="alert" data-testid="banner">
       <span class="banner-text">
-        <strong>{headline}</strong> {banner.retrying ? "Retrying…" : ""}
-        {banner.message && <span class="banner-detail"> ({banner.message})</span>}
+        <strong>{banner.message || BANNER_TEXT[banner.kind]}</strong>{" "}
+        <RetryCountdown at={banner.retryAt} retrying={banner.retrying} />
+        <Details detail={banner.detail} />
       </span>
       <button type="button" class="secondary small" onClick={() => void store.retry()}>
         Retry now
@@ -95,11 +116,14 @@ export function ConnectionBanner({ store, banner }: { store: Store; banner: Bann
   );
 }
 
-export function Notice({ store, text }: { store: Store; text: string | null }) {
+export function Notice({ store, text, detail }: { store: Store; text: string | null; detail?: string | null }) {
   if (!text) return null;
   return (
     <div class="notice" role="status">
-      <span>{text}</span>
+      <span>
+        {text}
+        <Details detail={detail} />
+      </span>
       <button type="button" class="ghost small" aria-label="Dismiss message" onClick={() => store.dismissNotice()}>
         ✕
       </button>

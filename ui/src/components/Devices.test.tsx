@@ -102,7 +102,7 @@ describe("Signed-in devices", () => {
 
   it("shows a failed list inline with what to do, and Try again loads it", async () => {
     const shell = new FakeShell({ signedIn: true }).install();
-    shell.failNext("list_devices", { kind: "network", message: "connection refused" });
+    shell.failNext("list_devices", { kind: "network", message: "Can't reach the server.", detail: "connection refused" });
     store = new Store(api);
     render(<App store={store} />);
     await store.start();

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { CommandError, Device } from "../ipc";
 import { isCommandError } from "../ipc";
 import type { Store } from "../store";
+import { Details } from "./Details";
 import { ago } from "./Sidebar";
 
 type Confirm = { kind: "one"; device: Device } | { kind: "others"; count: number } | null;
@@ -19,12 +20,14 @@ export function deviceError(error: CommandError): string {
     case "server":
       return "The server ran into a problem. Try again in a moment.";
     default:
-      return `That didn't work (${error.message}). Try again.`;
+      return error.message;
   }
 }
 
 function toError(error: unknown): CommandError {
-  return isCommandError(error) ? error : { kind: "invalid", message: String(error) };
+  return isCommandError(error)
+    ? error
+    : { kind: "invalid", message: "Something went wrong in the app.", detail: String(error) };
 }
 
 export function deviceName(device: Device): string {
@@ -121,7 +124,10 @@ export function DevicesDialog({ store, open, close }: { store: Store; open: bool
       )}
       {error && (
         <div class="devices-error" role="alert">
-          <span>{deviceError(error)}</span>
+          <span>
+            {deviceError(error)}
+            <Details detail={error.detail} />
+          </span>
           {error.kind !== "auth_required" && (
             <button type="button" class="secondary small" disabled={busy} onClick={() => void load()}>
               Try again

@@ -66,6 +66,7 @@ export function SearchBox({ store }: { store: Store }) {
       <input
         type="search"
         class="search-input"
+        data-shortcut="search"
         placeholder="Search chats"
         aria-label="Search chats"
         value={query}

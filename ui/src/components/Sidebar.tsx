@@ -2,6 +2,7 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { ChatInfo } from "../ipc";
+import { shortcutKeys } from "../shortcuts";
 import type { Store } from "../store";
 import { PencilIcon, PlusIcon, TrashIcon } from "./icons";
 import { SearchBox } from "./Search";
@@ -144,7 +145,7 @@ export function Sidebar({ store, sessions, activeId }: { store: Store; sessions:
   return (
     <nav class="sidebar" aria-label="Chats">
       <SearchBox store={store} />
-      <button type="button" class="primary new-chat" onClick={() => void store.newChat()}>
+            <button type="button" class="primary new-chat" title={`New chat (${shortcutKeys("new-chat")})`} onClick={() => void store.newChat()}>
         <PlusIcon /> New chat
       </button>
       {sessions.length === 0 ? (

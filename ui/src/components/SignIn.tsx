@@ -2,10 +2,24 @@
 // can be cancelled.
 
 import { useEffect, useRef } from "preact/hooks";
-import type { SignInError } from "../ipc";
+import type { SessionEnd, SignInError } from "../ipc";
 import type { SignInState, Store } from "../store";
 import { ThemeToggle } from "./Chrome";
+import { Details } from "./Details";
 import { LogoIcon } from "./icons";
+
+/** Why the sign-in is asked for again, after the server refused the session. */
+export const SESSION_END_TEXT: Record<SessionEnd, { title: string; text: string }> = {
+  ended: {
+    title: "Your session ended",
+    text:
+      "Your session ended: this device was signed out from another device or the session was revoked. Sign in again.",
+  },
+  expired: {
+    title: "Your session expired",
+    text: "Your session expired after 30 days without use. Sign in again.",
+  },
+};
 
 const ERROR_TEXT: Record<SignInError["kind"], string> = {
   cancelled: "Sign-in was cancelled.",
@@ -36,6 +50,7 @@ function SignInControls({ store, signIn, label }: { store: Store; signIn: SignIn
       {signIn.error && (
         <p class={signIn.error.kind === "cancelled" ? "signin-note" : "signin-error"} role="alert">
           {ERROR_TEXT[signIn.error.kind]}
+          <Details detail={signIn.error.detail} />
         </p>
       )}
       <button type="button" class="primary" onClick={() => void store.signIn()}>
@@ -67,7 +82,9 @@ function SignInLink({ store, url }: { store: Store; url: string }) {
   );
 }
 
-export function SignInScreen({ store, signIn }: { store: Store; signIn: SignInState }) {
+export function SignInScreen({ store, signIn, sessionEnd = null }: {
+  store: Store; signIn: SignInState; sessionEnd?: SessionEnd | null;
+}) {
   return (
     <main class="signin" aria-labelledby="signin-title">
       <div class="signin-theme">
@@ -76,6 +93,11 @@ export function SignInScreen({ store, signIn }: { store: Store; signIn: SignInSt
       <section class="signin-card">
         <LogoIcon />
         <h1 id="signin-title">Sign in to Superset</h1>
+        {sessionEnd && (
+          <p class="signin-ended" role="alert">
+            {SESSION_END_TEXT[sessionEnd].text}
+          </p>
+        )}
         <p class="muted">Your browser opens to finish signing in, then you come back here.</p>
         <SignInControls store={store} signIn={signIn} label="Sign in with your browser" />
       </section>
@@ -84,7 +106,10 @@ export function SignInScreen({ store, signIn }: { store: Store; signIn: SignInSt
 }
 
 /** Over the app, so the open chat and the unsent draft stay where they are. */
-export function ExpiredDialog({ store, signIn, open }: { store: Store; signIn: SignInState; open: boolean }) {
+export function ExpiredDialog({ store, signIn, open, sessionEnd }: {
+  store: Store; signIn: SignInState; open: boolean; sessionEnd: SessionEnd | null;
+}) {
+  const words = SESSION_END_TEXT[sessionEnd ?? "ended"];
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
@@ -100,8 +125,8 @@ export function ExpiredDialog({ store, signIn, open }: { store: Store; signIn: S
       aria-describedby="expired-text"
       onCancel={(e) => e.preventDefault()}
     >
-      <h2 id="expired-title">Your session expired</h2>
-      <p id="expired-text">Sign in again to keep chatting. Your unsent message is kept.</p>
+      <h2 id="expired-title">{words.title}</h2>
+      <p id="expired-text">{words.text} Your unsent message is kept.</p>
       <SignInControls store={store} signIn={signIn} label="Sign in again" />
     </dialog>
   );
