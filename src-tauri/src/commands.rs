@@ -29,10 +29,9 @@ use crate::state::AppState;
 
 #[tauri::command]
 pub async fn get_config(state: State<'_, AppState>) -> CommandResult<Config> {
-    let token = state.manager.token().await;
     Ok(Config {
         proxy_url: state.manager.urls().streams.as_str().to_owned(),
-        auth_token: token.as_ref().map(|t| t.secret().to_owned()),
+        signed_in: state.manager.token().await.is_some(),
     })
 }
 
@@ -537,7 +536,7 @@ pub async fn list_models(
             ConnectionError::Unreachable { .. } => ErrorKind::Network,
             _ => ErrorKind::Invalid,
         };
-        CommandError { kind, message: e.to_string() }
+        CommandError { kind, message: e.to_string(), detail: e.detail().map(str::to_owned) }
     })
 }
 

@@ -26,12 +26,14 @@ use ts_rs::TS;
 #[cfg(test)]
 use bindings::TsType;
 
-/// `get_config`'s answer: where the streams server is and the session token, if any.
+/// `get_config`'s answer: where the streams server is, and whether a session token is
+/// stored. Never the token itself: the webview makes no call that needs it, so a
+/// script injected into the page could not take it.
 #[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Config {
     pub proxy_url: String,
-    pub auth_token: Option<String>,
+    pub signed_in: bool,
 }
 
 /// Who is signed in.
@@ -334,8 +336,6 @@ mod bindings {
             NetworkChanged::decl(&cfg),
             Snippet::decl(&cfg),
             SearchHit::decl(&cfg),
-}
-
             SessionEnd::decl(&cfg),
             AuthRequired::decl(&cfg),
         ];

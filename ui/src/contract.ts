@@ -3,7 +3,7 @@
 
 import type { Channel } from "@tauri-apps/api/core";
 
-export type Config = { proxyUrl: string, authToken: string | null, };
+export type Config = { proxyUrl: string, signedIn: boolean, };
 
 export type User = { id: string, name: string, email: string, image: string | null, };
 
@@ -76,10 +76,6 @@ message: string,
  */
 detail: string | null, };
 
-export type SessionEnd = "ended" | "expired";
-
-export type AuthRequired = { reason: SessionEnd, };
-
 export type ProviderKind = "echo" | "anthropic" | "openai";
 
 export type AssistantSettings = { provider: ProviderKind, 
@@ -112,6 +108,46 @@ export type ConnectionTest = { ok: boolean, message: string,
  */
 detail: string | null, models: Array<string>, };
 
+export type Outgoing = { sessionId: string, messageId: string, content: string, 
+/**
+ * The message it follows in its thread, when the caller knows it.
+ */
+parentId?: string | null, 
+/**
+ * The model picked for its reply (None: the settings').
+ */
+model?: string | null, 
+/**
+ * When it was typed (RFC 3339).
+ */
+queuedAt: string, };
+
+export type NetworkChanged = { offline: boolean, };
+
+export type Snippet = { 
+/**
+ * Text before the match, starting with "…" when cut.
+ */
+before: string, 
+/**
+ * The match as written (its case kept).
+ */
+matched: string, 
+/**
+ * Text after the match, ending with "…" when cut.
+ */
+after: string, };
+
+export type SearchHit = { chatId: string, 
+/**
+ * The message holding the match; `None` when the match is in the title.
+ */
+messageId: string | null, chatTitle: string | null, snippet: Snippet, };
+
+export type SessionEnd = "ended" | "expired";
+
+export type AuthRequired = { reason: SessionEnd, };
+
 export const ERROR_KINDS = ["auth_required", "network", "server", "invalid", "not_found", "cancelled", "timeout"] as const;
 
 /** The kinds a failed sign-in itself reports. */
@@ -133,7 +169,7 @@ export const STATUS_KINDS: Record<number, ErrorKind> = {
   504: "network",
 };
 
-export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "stop", "subscribe_session", "unsubscribe_session", "ui_ready", "send_message", "regenerate", "edit_message"] as const;
+export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "stop", "subscribe_session", "unsubscribe_session", "ui_ready", "send_message", "regenerate", "edit_message", "get_settings", "save_settings", "set_api_key", "delete_api_key", "list_models", "test_connection", "set_system_prompt", "queued_messages", "network_status", "search", "export_chat", "import_chat"] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -158,6 +194,18 @@ export interface Commands {
   send_message: { args: { sessionId: string; content: string; parentId?: string | null; model?: string | null }; result: Sent };
   regenerate: { args: { sessionId: string; messageId: string; model?: string | null }; result: Sent };
   edit_message: { args: { sessionId: string; messageId: string; content: string; model?: string | null }; result: Sent };
+  get_settings: { args: Record<string, never>; result: AssistantSettings };
+  save_settings: { args: { provider: ProviderKind; model?: string | null; baseUrl?: string | null }; result: AssistantSettings };
+  set_api_key: { args: { provider: ProviderKind; key: string }; result: StoredKey };
+  delete_api_key: { args: { provider: ProviderKind }; result: null };
+  list_models: { args: { provider: ProviderKind; baseUrl?: string | null }; result: Array<string> };
+  test_connection: { args: { provider: ProviderKind; baseUrl?: string | null }; result: ConnectionTest };
+  set_system_prompt: { args: { sessionId: string; prompt: string }; result: null };
+  queued_messages: { args: Record<string, never>; result: Array<Outgoing> };
+  network_status: { args: Record<string, never>; result: NetworkChanged };
+  search: { args: { query: string; limit: number }; result: Array<SearchHit> };
+  export_chat: { args: { sessionId: string; format: string }; result: string | null };
+  import_chat: { args: Record<string, never>; result: ChatInfo | null };
 }
 
 /** Each event's payload. */

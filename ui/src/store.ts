@@ -200,7 +200,7 @@ export class Store {
     await this.offline.start();
     try {
       const config = await this.api.getConfig();
-      if (config.authToken === null) this.set({ phase: "signed-out" });
+      if (!config.signedIn) this.set({ phase: "signed-out" });
       else await this.enter();
     } catch (error) {
       this.set({ phase: "signed-out" });
@@ -705,7 +705,7 @@ export class Store {
         this.set({ sessions: [...sessions].sort(byActivity) });
       } else {
         const config = await this.api.getConfig();
-        if (config.authToken !== null) await this.enter();
+        if (config.signedIn) await this.enter();
       }
     } catch (error) {
       this.fail(error);

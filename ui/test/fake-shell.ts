@@ -332,7 +332,7 @@ export class FakeShell {
     }
     switch (cmd) {
       case "get_config":
-        return { proxyUrl: PROXY_URL, authToken: this.signedIn ? "test-session-token" : null };
+        return { proxyUrl: PROXY_URL, signedIn: this.signedIn };
       case "current_user":
         return this.signedIn ? this.user : null;
       case "sign_in":
@@ -685,7 +685,7 @@ export class FakeShell {
     void this.emit("network:changed", { offline: !reachable });
     if (!reachable) {
       for (const id of this.channels.keys()) {
-        this.feed(id, { kind: "error", message: "Can't reach the server. Retrying…", retrying: true });
+        this.feed(id, { kind: "error", message: "Can't reach the server.", detail: "cannot connect: connection refused", retrying: true, retryInSecs: 5 });
       }
       return;
     }
@@ -718,7 +718,7 @@ export class FakeShell {
         const id = String(args.sessionId);
         setTimeout(() => {
           if (this.channels.has(id) && this.serversDown) {
-            this.feed(id, { kind: "error", message: "Can't reach the server. Retrying…", retrying: true });
+            this.feed(id, { kind: "error", message: "Can't reach the server.", detail: "cannot connect: connection refused", retrying: true, retryInSecs: 5 });
           }
         }, 0);
         return answer;

@@ -110,6 +110,7 @@ impl ClientError {
             ClientError::Network { method, path, reason } => Some(format!("{method} {path}: {reason}")),
             ClientError::BadAnswer(what) => Some(format!("{what}: the answer is not what the protocol says")),
             ClientError::BadContentType(value) => Some(format!("{value:?} is not a valid content type")),
+            ClientError::NoSuchMessage(id) => Some(format!("message {id} is not in the chat as read now")),
             ClientError::TokenStore(e) => Some(e.to_string()),
         }
     }

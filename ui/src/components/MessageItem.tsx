@@ -7,7 +7,7 @@
 // changed, a streaming reply is parsed at most once per animation frame, and then only
 // its unsettled tail (see `splitSettled`).
 
-import { memo } from "preact/compat";
+import { Component } from "preact";
 import { useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { highlightCode } from "../highlight";
 import type { Message } from "../ipc";
@@ -254,5 +254,15 @@ function same(a: MessageItemProps, b: MessageItemProps): boolean {
   );
 }
 
-/** A message that re-renders only when it changed: during a stream, only the reply. */
-export const MessageItem = memo(MessageItemView, same);
+/** A message that re-renders only when it changed: during a stream, only the reply.
+ *  (Not preact/compat's `memo`: importing compat changes how every `onChange` in the
+ *  app is wired.) */
+export class MessageItem extends Component<MessageItemProps> {
+  shouldComponentUpdate(next: MessageItemProps): boolean {
+    return !same(this.props, next);
+  }
+
+  render() {
+    return <MessageItemView {...this.props} />;
+  }
+}

@@ -109,7 +109,7 @@ describe("export and import", () => {
     expect(within(list).getAllByRole("button", { name: /^Imported plans/ })).toHaveLength(1);
 
     const refusal = "this file is not a Superset chat export (its \"format\" is \"chatgpt\"); choose a file Superset exported as JSON";
-    shell.failNext("import_chat", { kind: "invalid", message: refusal });
+    shell.failNext("import_chat", { kind: "invalid", message: refusal, detail: null });
     fireEvent.click(screen.getByRole("button", { name: "Import chat…" }));
     await screen.findByText(`Nothing was imported: ${refusal}`);
     expect(shell.sessions.size).toBe(3);

@@ -172,7 +172,7 @@ describe("model picker and system prompt", () => {
     fireEvent.input(screen.getByRole("textbox", { name: "Message" }), { target: { value: "hi" } });
     fireEvent.click(screen.getByRole("button", { name: "Send message" }));
     await waitFor(() => expect(shell.callsOf("send_message")).toHaveLength(2));
-    expect(shell.callsOf("send_message")[1].args.model).toBeUndefined();
+    expect(shell.callsOf("send_message")[1].args.model).toBeNull();
   });
 
   it("sets, shows and clears the conversation's system prompt, never as a message", async () => {
@@ -198,7 +198,7 @@ describe("model picker and system prompt", () => {
 
   it("a failed save keeps the typed prompt and says so", async () => {
     const shell = new FakeShell({ signedIn: true, sessions: [{ title: "Pirates" }] }).install();
-    shell.failNext("set_system_prompt", { kind: "network", message: "Can't reach the server." });
+    shell.failNext("set_system_prompt", { kind: "network", message: "Can't reach the server.", detail: null });
     store = new Store(api);
     render(<App store={store} />);
     await store.start();

@@ -13,7 +13,7 @@ const KINDS: ProviderKind[] = ["echo", "anthropic", "openai"];
 const OTHER = "\u0000other";
 
 function message(error: unknown): string {
-  const e: CommandError = isCommandError(error) ? error : { kind: "invalid", message: String(error) };
+  const e: CommandError = isCommandError(error) ? error : { kind: "invalid", message: String(error), detail: null };
   return e.message;
 }
 
