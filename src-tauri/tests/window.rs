@@ -94,9 +94,11 @@ struct Stack {
     api: String,
     streams: String,
     /// Dropping the stack stops them.
-    _servers: [superset_edge::Running; 2],
+    _api_server: superset_edge::Running,
+    /// `None` while stopped (`stop_streams`), to see the app without its server.
+    streams_server: Option<superset_edge::Running>,
     db: superset_testkit::TestDatabase,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Stack {
@@ -107,12 +109,27 @@ impl Stack {
         api.port = 0;
         api.dev_login = true;
         let api = superset_api::Server::spawn(api).await.unwrap();
-        let mut streams = superset_streams::Config::new(db.database_url());
-        streams.port = 0;
-        streams.data_dir = data.path().join("streams");
-        let streams = superset_streams::Server::spawn(streams).await.unwrap();
+        let streams = Stack::spawn_streams(&db, data.path(), 0).await;
         let (api_url, streams_url) = (api.url(""), streams.url(""));
-        Stack { api: api_url, streams: streams_url, _servers: [api, streams], db, _data: data }
+        Stack { api: api_url, streams: streams_url, _api_server: api, streams_server: Some(streams), db, data }
+    }
+
+    async fn spawn_streams(db: &superset_testkit::TestDatabase, data: &Path, port: u16) -> superset_edge::Running {
+        let mut streams = superset_streams::Config::new(db.database_url());
+        streams.port = port;
+        streams.data_dir = data.join("streams");
+        superset_streams::Server::spawn(streams).await.unwrap()
+    }
+
+    /// Stops the streams server: the app is offline as far as chats go.
+    async fn stop_streams(&mut self) {
+        self.streams_server.take().expect("running").stop().await.unwrap();
+    }
+
+    /// Starts it again on the same port, with the same data.
+    async fn start_streams(&mut self) {
+        let port: u16 = self.streams.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
+        self.streams_server = Some(Stack::spawn_streams(&self.db, self.data.path(), port).await);
     }
 }
 
@@ -346,11 +363,7 @@ async fn sign_in_chat_relaunch_and_sign_out_in_the_real_window() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     eprintln!("idle memory (app + WebKit processes): {} MiB", app_memory_kib() / 1024);
     sign_in.click().await.unwrap();
-    let redirect = sign_in_in_browser(&opened).await;
-    assert!(redirect.starts_with("http://127.0.0.1:"), "the loopback return path: {redirect}");
-    let page = reqwest::get(redirect).await.unwrap();
-    assert!(page.status().is_success(), "the app's loopback listener took the code");
-    let message = wait_for(&client, "//textarea[@aria-label='Message']").await;
+    let message = signed_in_through_loopback(&client, &opened).await;
     screenshot(&client, "signed-in").await;
     message.send_keys("hello window\u{E007}").await.unwrap();
     wait_for_text(&client, "You said: hello window").await;
@@ -438,6 +451,179 @@ async fn sign_in_through_the_superset_link_reaches_the_running_app() {
     assert!(status.success(), "the second launch: {status}");
 
     signed_in_by_link(client, home.path(), &stack, "signed-in-by-link").await;
+}
+
+/// Plays the browser of a sign-in the app started, back through its loopback
+/// listener; returns the composer once the chat screen shows.
+async fn signed_in_through_loopback(client: &Client, opened: &Path) -> fantoccini::elements::Element {
+    let redirect = sign_in_in_browser(opened).await;
+    assert!(redirect.starts_with("http://127.0.0.1:"), "the loopback return path: {redirect}");
+    let page = reqwest::get(redirect).await.unwrap();
+    assert!(page.status().is_success(), "the app's loopback listener took the code");
+    wait_for(client, "//textarea[@aria-label='Message']").await
+}
+
+/// An OpenAI-compatible server as far as the app uses one (the wire format of OpenAI,
+/// Ollama and llama.cpp): `GET /v1/models` lists `fake-llama`, and each streamed
+/// `POST /v1/chat/completions` answers "Fake reply N" (N counting from 1), in two
+/// deltas. Returns its base URL.
+async fn fake_openai() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let replies = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(fake_openai_answer(socket, replies.clone()));
+        }
+    });
+    url
+}
+
+async fn fake_openai_answer(
+    mut socket: tokio::net::TcpStream,
+    replies: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let body_start = loop {
+        let n = socket.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        request.extend_from_slice(&chunk[..n]);
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..body_start]).to_lowercase();
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    while request.len() < body_start + length {
+        let n = socket.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        request.extend_from_slice(&chunk[..n]);
+    }
+    let answer = if head.starts_with("get /v1/models") {
+        let body = r#"{"object":"list","data":[{"id":"fake-llama","object":"model","owned_by":"test"}]}"#;
+        format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+    } else if head.starts_with("post /v1/chat/completions") {
+        let n = replies.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let delta = |text: &str| {
+            let chunk =
+                json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}]});
+            format!("data: {chunk}\n\n")
+        };
+        let events = [delta("Fake reply "), delta(&n.to_string()), "data: [DONE]\n\n".to_owned()].concat();
+        format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{events}")
+    } else {
+        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+    };
+    let _ = socket.write_all(answer.as_bytes()).await;
+    let _ = socket.shutdown().await;
+}
+
+/// What issue 17 asked of the window: choosing an OpenAI-compatible server (a local
+/// fake speaking its wire format) in Settings and getting its reply, regenerating into
+/// two versions, search finding a message in another chat, and, with the streams
+/// server stopped, reading a chat from its local copy and typing a message that waits
+/// and is sent once when the server is back. Screenshots of each view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_versions_search_and_offline_in_the_real_window() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (display, _xvfb) = display();
+    let mut stack = Stack::start().await;
+    let model_server = fake_openai().await;
+    let home = tempfile::tempdir().unwrap();
+    let opened = home.path().join("opened-urls");
+    let port = free_port();
+    let _driver = tauri_driver(port, &display, home.path(), &stack, &opened, &[]);
+    let client = launch(port).await;
+    wait_for(&client, &button("Sign in with your browser")).await.click().await.unwrap();
+    signed_in_through_loopback(&client, &opened).await;
+
+    // Settings: an OpenAI-compatible server at the fake's address, its model listed.
+    wait_for(&client, &button("Settings")).await.click().await.unwrap();
+    wait_for(&client, "//label[contains(normalize-space(),'OpenAI-compatible')]/input").await.click().await.unwrap();
+    let base_url = wait_for(&client, "//label[span[normalize-space()='Base URL']]/input").await;
+    base_url.clear().await.unwrap();
+    base_url.send_keys(&model_server).await.unwrap();
+    wait_for(&client, &button("Test connection")).await.click().await.unwrap();
+    wait_for_text(&client, "Connected: 1 model available.").await;
+    wait_for(&client, "//select[@aria-labelledby='model-label']/option[@value='fake-llama']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    screenshot(&client, "settings").await;
+    wait_for(&client, &button("Save settings")).await.click().await.unwrap();
+
+    let message = wait_for(&client, "//textarea[@aria-label='Message']").await;
+    message.send_keys("What does a quokka eat?\u{E007}").await.unwrap();
+    wait_for_text(&client, "Fake reply 1").await;
+    wait_for(&client, "//*[contains(@class,'message-model')][contains(normalize-space(),'fake-llama')]").await;
+
+    // Regenerate: a second version; the first stays one click away.
+    wait_for(&client, &button("Regenerate reply")).await.click().await.unwrap();
+    wait_for_text(&client, "Fake reply 2").await;
+    wait_for(&client, "//*[contains(@class,'version-count')][normalize-space()='2 / 2']").await;
+    wait_for(&client, &button("Previous version")).await.click().await.unwrap();
+    wait_for_text(&client, "Fake reply 1").await;
+    wait_for(&client, "//*[contains(@class,'version-count')][normalize-space()='1 / 2']").await;
+    screenshot(&client, "versions").await;
+
+    // A second chat, then search finds the first one's message and opens it there.
+    wait_for(&client, &button("New chat")).await.click().await.unwrap();
+    let message = wait_for(&client, "//textarea[@aria-label='Message']").await;
+    message.send_keys("Something else entirely\u{E007}").await.unwrap();
+    wait_for_text(&client, "Fake reply 3").await;
+    let search = wait_for(&client, "//input[@aria-label='Search chats']").await;
+    search.send_keys("quokka").await.unwrap();
+    let hit =
+        wait_for(&client, "//ul[@aria-label='Search results']//button[contains(normalize-space(),'quokka')]").await;
+    screenshot(&client, "search").await;
+    hit.click().await.unwrap();
+    wait_for(&client, "//h1[@id='chat-title'][contains(normalize-space(),'quokka')]").await;
+
+    // The streams server goes away: the chats read from their local copies, and a
+    // message waits until it is back, then goes out once and is answered.
+    stack.stop_streams().await;
+    let other = "//button[contains(@class,'session-open')][.//*[contains(normalize-space(),'Something else')]]";
+    wait_for(&client, other).await.click().await.unwrap();
+    wait_for_text(&client, "Fake reply 3").await;
+    let message = wait_for(&client, "//textarea[@aria-label='Message']").await;
+    message.send_keys("Sent while offline\u{E007}").await.unwrap();
+    wait_for_text(&client, "Waiting for the network").await;
+    wait_for(&client, "//*[@data-testid='offline-banner']").await;
+    screenshot(&client, "offline").await;
+    stack.start_streams().await;
+    wait_for_text(&client, "Fake reply 4").await;
+    let started = Instant::now();
+    while client.source().await.unwrap().contains("Waiting for the network") {
+        assert!(started.elapsed() < WAIT, "the sent message still shows as waiting");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = stack.only_session_token().await;
+    let chats: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/sessions", stack.streams))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut sent = 0;
+    for chat in chats["sessions"].as_array().unwrap() {
+        let id = chat["sessionId"].as_str().unwrap();
+        let url = format!("{}/v1/stream/sessions/{id}?offset=-1", stack.streams);
+        let events = reqwest::Client::new().get(url).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+        sent += events.matches("Sent while offline").count();
+    }
+    assert_eq!(sent, 1, "the queued message was sent exactly once");
+    client.close().await.unwrap();
 }
 
 /// The app left the sign-in wait on a link: the chat screen shows, the token is stored

@@ -20,7 +20,7 @@ use superset_client::assistant::{generate, GenerationOptions, Outcome, Provider}
 use superset_client::chats::chat_stream;
 use superset_client::servers::ServerUrls;
 use superset_client::subscription::json_messages;
-use superset_client::{RetryPolicy, SessionManager, StoredToken, TokenStore};
+use superset_client::{ClientError, RetryPolicy, SessionManager, StoredToken, TokenStore};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -486,7 +486,7 @@ async fn regenerate_and_edit_make_versions_and_the_provider_sees_only_the_thread
     assert_eq!(thread(&a2.message_id), ["First question", a1.text.as_str(), "Second question", "Deux"]);
     assert_eq!(thread(&a2b.message_id), ["First question", a1.text.as_str(), "Second question", "Deux, encore"]);
     assert_eq!(conversation.message(&a2b.message_id).unwrap().model.as_deref(), Some("llama3"));
-    assert_eq!(conversation.message(&a1.message_id).unwrap().model, None, "echo names no model");
+    assert_eq!(conversation.message(&a1.message_id).unwrap().model.as_deref(), Some("echo"), "echo names itself");
     let events = chat.events().await;
     let first_chunk = events.iter().find(|e| e["value"]["messageId"] == a2b.message_id.as_str()).unwrap();
     assert_eq!(first_chunk["value"]["seq"], 0);
@@ -526,7 +526,8 @@ async fn regenerate_and_edit_make_versions_and_the_provider_sees_only_the_thread
     .await
     .err()
     .expect("refused");
-    assert!(error.to_string().contains("not in this chat"), "{error}");
+    assert!(matches!(error, ClientError::NoSuchMessage(_)), "{error}");
+    assert!(error.to_string().contains("no longer in this chat"), "{error}");
 }
 
 /// A chat's system prompt is a whole `system` message in the session: Anthropic gets

@@ -84,7 +84,7 @@ async fn markdown_is_saved_for_its_owner_only_and_bad_files_import_nothing() {
     export_to_file(&manager, &id, Format::Markdown, &path).await.unwrap();
     let markdown = std::fs::read_to_string(&path).unwrap();
     assert!(markdown.starts_with("# Where should we eat in Lyon?\n"), "{markdown}");
-    assert!(markdown.contains("## Assistant\n") && markdown.contains("And **dessert**?"), "{markdown}");
+    assert!(markdown.contains("## Assistant (echo)\n") && markdown.contains("And **dessert**?"), "{markdown}");
     assert!(!markdown.contains("old content"), "the file is replaced");
     #[cfg(unix)]
     {
