@@ -218,13 +218,24 @@ export class Store {
 
   /** Loads who is signed in and their chats, and reopens the chat open last time. */
   private async enter(): Promise<void> {
-    const [user, sessions] = await Promise.all([this.api.currentUser(), this.api.listSessions()]);
+    const listed = Promise.all([this.api.currentUser(), this.api.listSessions()]);
+    const last = this.state.activeId ? null : lastChat();
+    if (last) {
+      // The last chat at once, from its local copy (the shell sends it before any
+      // request), while the account and the chat list load.
+      this.set({ phase: "signed-in", expired: false, sessionEnd: null });
+      void this.openSession(last);
+    }
+    const [user, sessions] = await listed;
     this.set({ phase: "signed-in", user, sessions: [...sessions].sort(byActivity), expired: false, sessionEnd: null });
     void this.offline.refresh();
-    const last = lastChat();
-    if (!last || this.state.activeId) return;
-    if (sessions.some((s) => s.sessionId === last)) await this.openSession(last);
-    else forgetChat(last);
+    if (last && !sessions.some((s) => s.sessionId === last)) {
+      forgetChat(last);
+      if (this.state.activeId === last) {
+        this.closeStream();
+        this.set({ activeId: null, chat: null });
+      }
+    }
   }
 
   private async authChanged(signedIn: boolean): Promise<void> {

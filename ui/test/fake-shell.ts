@@ -148,6 +148,8 @@ export class FakeShell {
   offline = false;
   /** Errors the next calls of a command fail with, in order. */
   failures = new Map<string, CommandError[]>();
+  /** Commands whose answers wait (`hold`) until released: a slow network. */
+  private held = new Map<string, Promise<void>>();
   /** Pieces of the next reply (text deltas); defaultReply() if unset. */
   nextReply: string[] | null = null;
   /** When set, the next reply fails with this error after its pieces. */
@@ -223,6 +225,16 @@ export class FakeShell {
 
   callsOf(cmd: string): Call[] {
     return this.calls.filter((c) => c.cmd === cmd);
+  }
+
+  /** Every later `cmd` waits to answer until the returned function is called. */
+  hold(cmd: CommandName): () => void {
+    let release = () => {};
+    this.held.set(cmd, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.held.delete(cmd);
+      release();
+    };
   }
 
   failNext(cmd: CommandName, error: CommandError, times = 1): void {
@@ -323,6 +335,7 @@ export class FakeShell {
     // The real shell's handler knows exactly the contract's commands.
     if (!(COMMANDS as readonly string[]).includes(name)) throw { kind: "invalid", message: `unknown command ${name}` };
     const cmd = name as CommandName;
+    await this.held.get(cmd);
     const queued = this.failures.get(cmd);
     if (queued?.length) throw queued.shift();
     if (this.offline) throw OFFLINE;

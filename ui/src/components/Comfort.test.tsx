@@ -121,6 +121,21 @@ describe("the last chat", () => {
     expect(lastChat()).toBeNull();
   });
 
+  it("shows before the account and the chat list have loaded", async () => {
+    const shell = new FakeShell({ signedIn: true, sessions: [{ title: "Kept", messages: [["user", "Still here"]] }] });
+    localStorage.setItem("superset.lastChat", shell.sessionByTitle("Kept")!.meta.sessionId);
+    shell.install();
+    const release = [shell.hold("current_user"), shell.hold("list_sessions")];
+    store = new Store(api);
+    render(<App store={store} />);
+    const started = store.start();
+    await screen.findByText("Still here");
+    expect(store.state.sessions).toEqual([]);
+    for (const r of release) r();
+    await started;
+    expect(store.state.sessions.map((s) => s.title)).toEqual(["Kept"]);
+  });
+
   it("is forgotten when that chat is gone", async () => {
     localStorage.setItem("superset.lastChat", "deleted-elsewhere");
     await renderApp({ signedIn: true, sessions: [{ title: "A" }] });
