@@ -211,11 +211,14 @@ async fn wait_for(client: &Client, xpath: &str) -> fantoccini::elements::Element
 
 /// Keeps what the window showed when a wait failed.
 async fn failed(client: &Client) {
-    screenshot(client, "failure").await;
     if let Ok(source) = client.source().await {
         let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("window-failure.html");
         std::fs::write(&path, source).unwrap();
         eprintln!("page source: {}", path.display());
+    }
+    // A screenshot can hang WebKitWebDriver (see the signed-out one): bounded.
+    if tokio::time::timeout(Duration::from_secs(10), screenshot(client, "failure")).await.is_err() {
+        eprintln!("the failure screenshot timed out");
     }
 }
 

@@ -227,7 +227,7 @@ async fn provider_failures_become_error_chunks_and_the_session_stays_usable() {
     dropped.push(Step::Drop);
     let cases = [
         (Script::stream(mid_stream), "Partial", "Overloaded"),
-        (Script::stream(dropped), "cut off", "lost the connection"),
+        (Script::stream(dropped), "cut off", "Lost the connection to Anthropic. Check"),
         (
             Script::error(
                 401,
@@ -256,6 +256,7 @@ async fn provider_failures_become_error_chunks_and_the_session_stays_usable() {
         let reply = chat.reply(&anthropic(&provider)).await;
         let Outcome::Failed(error) = &reply.outcome else { panic!("expected a failure, got {:?}", reply.outcome) };
         assert!(error.to_string().contains(says), "{error} should say {says:?}");
+        assert!(!error.to_string().contains("http"), "no address in what people read: {error}");
         chat.assert_reply(&reply.message_id, partial, MessageStatus::Failed).await;
         let conversation = chat.conversation().await;
         let shown = conversation.message(&reply.message_id).unwrap().error.clone().unwrap();

@@ -88,6 +88,7 @@ pub async fn generate(
     let (outcome, text) = result?;
 
     if let Outcome::Failed(error) = &outcome {
+        tracing::warn!(?error, "the provider failed; the reply says so");
         writer.chunk(Chunk::Error { message: error.to_string() }).await?;
     }
     writer.chunk(Chunk::MessageEnd).await?;

@@ -56,11 +56,12 @@ pub trait Provider: Send + Sync {
     async fn reply(&self, history: &[Turn]) -> Result<Deltas, ProviderError>;
 }
 
-/// Why a reply failed. The text is shown to people in the conversation, so it says
-/// what happened and what to do, and never carries a key.
+/// Why a reply failed. The text is shown to people in the conversation (on every
+/// device), so it says what happened and what to do, and never carries a key, a URL or
+/// a transport error: those are in `reason`, which is logged.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    #[error("{provider} refused the API key (401): set a valid one with `superset config set-key`")]
+    #[error("{provider} refused the API key (401). Set a valid one in Settings (or with `superset config set-key`).")]
     BadKey { provider: String },
     #[error("{provider} is rate limiting requests (429){}: wait and try again", retry_hint(*.retry_after))]
     RateLimited { provider: String, retry_after: Option<Duration> },
@@ -68,9 +69,9 @@ pub enum ProviderError {
     Status { provider: String, status: u16, message: String },
     #[error("{provider} reported an error: {message}")]
     Remote { provider: String, message: String },
-    #[error("lost the connection to {provider}: {reason}")]
+    #[error("Lost the connection to {provider}. Check that it is running and reachable, then retry.")]
     Network { provider: String, reason: String },
-    #[error("{provider} sent a reply this client cannot read: {reason}")]
+    #[error("{provider} sent a reply this app cannot read. Retry, or choose another model.")]
     Protocol { provider: String, reason: String },
 }
 

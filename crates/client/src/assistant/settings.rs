@@ -71,12 +71,18 @@ impl ProviderKind {
     }
 
     /// The base URL to call: `base_url`, else the default, checked to be http(s).
+    /// The base URL to join API paths to, ending in `/` however it was typed: without
+    /// it, `http://localhost:11434/v1` would join `models` as `/models`, not `/v1/models`.
     pub fn base_url(self, base_url: Option<&str>) -> Result<Url, SettingsError> {
         let url = base_url.or(self.default_base_url()).unwrap_or_default();
-        Url::parse(url)
+        let mut parsed = Url::parse(url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| SettingsError::BadBaseUrl(url.to_owned()))
+            .ok_or_else(|| SettingsError::BadBaseUrl(url.to_owned()))?;
+        if !parsed.path().ends_with('/') {
+            parsed.set_path(&format!("{}/", parsed.path()));
+        }
+        Ok(parsed)
     }
 }
 
@@ -262,6 +268,17 @@ impl ApiKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_url_joins_paths_below_it_with_or_without_its_last_slash() {
+        for typed in ["http://localhost:11434/v1", "http://localhost:11434/v1/"] {
+            let base = ProviderKind::Openai.base_url(Some(typed)).unwrap();
+            assert_eq!(base.join("models").unwrap().as_str(), "http://localhost:11434/v1/models", "{typed}");
+        }
+        let anthropic = ProviderKind::Anthropic.base_url(None).unwrap();
+        assert_eq!(anthropic.join("v1/messages").unwrap().as_str(), "https://api.anthropic.com/v1/messages");
+        assert!(ProviderKind::Openai.base_url(Some("ftp://x/v1")).is_err());
+    }
 
     #[test]
     fn keys_never_print() {
