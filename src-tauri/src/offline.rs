@@ -216,6 +216,9 @@ async fn keep(app: AppHandle, mine: Arc<Replicas>) {
         tokio::time::sleep(RETRY_EVERY).await;
         let state = app.state::<AppState>();
         let Some(replicas) = replicas(&state).filter(|r| Arc::ptr_eq(r, &mine)) else { return };
+        if state.offline.load(Ordering::SeqCst) && !state.manager.back_online().await {
+            continue;
+        }
         if !replicas.queued().is_empty() {
             let _ = flush(&app, &replicas).await;
         } else if state.offline.load(Ordering::SeqCst) {

@@ -555,7 +555,7 @@ async fn models_versions_search_and_offline_in_the_real_window() {
     base_url.send_keys(&model_server).await.unwrap();
     wait_for(&client, &button("Test connection")).await.click().await.unwrap();
     wait_for_text(&client, "Connected: 1 model available.").await;
-    wait_for(&client, "//select[@aria-labelledby='model-label']/option[@value='fake-llama']")
+    wait_for(&client, "//select[@aria-labelledby='model-label']/option[normalize-space()='fake-llama']")
         .await
         .click()
         .await

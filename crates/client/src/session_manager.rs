@@ -295,6 +295,22 @@ impl SessionManager {
         true
     }
 
+    /// For a client that knows it is offline: asks the streams server's `/health`
+    /// (no token, outside the circuit breaker, 3 s at most) whether it answers again.
+    /// When it does, the breaker's wait is forgotten and every live subscription waiting
+    /// to retry reconnects now, as after a wake: the network is back, so nothing should
+    /// sit out a back-off sized for a server that was down. True when it answered.
+    pub async fn back_online(&self) -> bool {
+        let Ok(health) = self.inner.urls.streams.join("health") else { return false };
+        let answer = crate::http::client().get(health).timeout(Duration::from_secs(3)).send().await;
+        if !answer.is_ok_and(|a| a.status().is_success()) {
+            return false;
+        }
+        self.inner.breaker.forget();
+        self.inner.woken.notify_waiters();
+        true
+    }
+
     /// Resolves when [`check_wake`](Self::check_wake) next finds a wake.
     pub(crate) async fn woken(&self) {
         self.inner.woken.notified().await

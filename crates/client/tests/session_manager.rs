@@ -278,3 +278,28 @@ async fn sign_out_removes_the_token_even_when_the_auth_server_is_unreachable() {
     assert!(out.was_signed_in && !out.revoked_on_server, "{out:?}");
     assert!(!home.path().join("auth-token.enc").exists());
 }
+
+/// The streams server goes away long enough for the circuit breaker to hold requests
+/// back; once it answers `/health` again, `back_online` says so and the next request
+/// goes through at once instead of sitting out the breaker's wait.
+#[tokio::test]
+async fn back_online_lets_requests_through_as_soon_as_the_server_answers() {
+    let stack = Stack::start().await;
+    let token = stack.user("bo@example.test").await;
+    let proxy = TcpProxy::start(stack.streams_addr).await;
+    let via_proxy = Url::parse(&format!("http://{}/", proxy.addr())).unwrap();
+    let (_home, manager) = signed_in(&stack, &via_proxy, &token).await;
+    manager.create_stream("chat/back", JSON).await.unwrap();
+
+    proxy.cut();
+    for _ in 0..6 {
+        let _ = manager.append("chat/back", JSON, "{}").await;
+    }
+    assert!(!manager.back_online().await, "nothing answers yet");
+    let held = manager.append("chat/back", JSON, "{}").await.unwrap_err();
+    assert!(held.detail().unwrap_or_default().contains("not tried"), "the breaker holds requests back: {held:?}");
+
+    proxy.restore();
+    assert!(manager.back_online().await, "the server answers again");
+    manager.append("chat/back", JSON, "{}").await.expect("let through at once");
+}
