@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { inject } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, inject } from "vitest";
 import type { FakeShell, Scenario } from "../test/fake-shell";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -64,6 +64,31 @@ export async function openApp(
       return path;
     },
   };
+}
+
+/**
+ * One browser for a file's tests. The returned `open` opens the app for a test; after
+ * each test the app it opened is checked (no page error, no CSP violation) and closed.
+ */
+export function browserSuite(): (scenario: Scenario, options?: Parameters<typeof openApp>[2]) => Promise<OpenApp> {
+  let browser: Browser;
+  let app: OpenApp | null = null;
+  beforeAll(async () => {
+    browser = await launch();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  afterEach(async () => {
+    if (!app) return;
+    const { problems, cspViolations, context } = app;
+    const violations = await cspViolations();
+    app = null;
+    await context.close();
+    expect(problems).toEqual([]);
+    expect(violations).toEqual([]);
+  });
+  return async (scenario, options) => (app = await openApp(browser, scenario, options));
 }
 
 export async function trackerHits(): Promise<string[]> {

@@ -2,28 +2,11 @@
 // and switch between them, edit a message, retry a failed reply, copy a message and a
 // code block (highlighted, its language shown), and a reply streamed at 100 deltas/s.
 
-import type { Browser, Locator } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { launch, openApp, type OpenApp } from "./app";
+import type { Locator } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { browserSuite, openApp } from "./app";
 
-let browser: Browser;
-let app: OpenApp | null = null;
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  if (!app) return;
-  const { problems, cspViolations, context } = app;
-  const violations = await cspViolations();
-  app = null;
-  await context.close();
-  expect(problems).toEqual([]);
-  expect(violations).toEqual([]);
-});
+const openInBrowser = browserSuite();
 
 const HISTORY: Array<["user" | "assistant", string]> = [
   ["user", "How do I reverse a list in Python?"],
@@ -31,7 +14,7 @@ const HISTORY: Array<["user" | "assistant", string]> = [
 ];
 
 async function open(scenario: Parameters<typeof openApp>[1]) {
-  app = await openApp(browser, scenario);
+  const app = await openInBrowser(scenario);
   await app.context.grantPermissions(["clipboard-read", "clipboard-write"]);
   const { page } = app;
   await page.getByRole("button", { name: /^Python help/ }).click();

@@ -1,28 +1,10 @@
 // The built app in Debian's Chromium, with the desktop shell replaced by the fake
 // one over @tauri-apps/api/mocks. Screenshots of the key screens go to test-results/.
 
-import type { Browser } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { launch, openApp, trackerHits, type OpenApp } from "./app";
+import { describe, expect, it } from "vitest";
+import { browserSuite, openApp, trackerHits } from "./app";
 
-let browser: Browser;
-let app: OpenApp | null = null;
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  if (!app) return;
-  const { problems, cspViolations, context } = app;
-  const violations = await cspViolations();
-  app = null;
-  await context.close();
-  expect(problems).toEqual([]);
-  expect(violations).toEqual([]);
-});
+const openInBrowser = browserSuite();
 
 const HISTORY: Array<["user" | "assistant", string]> = [
   ["user", "How do I reverse a list in Python?"],
@@ -30,8 +12,7 @@ const HISTORY: Array<["user" | "assistant", string]> = [
 ];
 
 async function open(scenario: Parameters<typeof openApp>[1], options?: Parameters<typeof openApp>[2]) {
-  app = await openApp(browser, scenario, options);
-  return app;
+  return openInBrowser(scenario, options);
 }
 
 describe("desktop UI in Chromium", () => {
@@ -176,7 +157,7 @@ describe("desktop UI in Chromium", () => {
 
   for (const csp of [false, true]) {
     it(`sanitizes a hostile reply (CSP ${csp ? "on" : "off"}): no script runs, no remote image loads, links open outside`, async () => {
-      const { page, shell, screenshot } = await open({ signedIn: true, replyMode: "manual" }, { csp });
+      const { page, shell, screenshot, problems } = await open({ signedIn: true, replyMode: "manual" }, { csp });
       const requests: string[] = [];
       page.on("request", (r) => requests.push(r.url()));
       await trackerHits();
@@ -206,7 +187,7 @@ describe("desktop UI in Chromium", () => {
         // they are parsed, even into the sanitizer's inert document where nothing
         // runs. Those reports are expected here; anything else is not.
         const parsed = /^console: (Executing inline event handler|Applying inline style) violates/;
-        const reported = app!.problems.splice(0);
+        const reported = problems.splice(0);
         expect(reported.filter((p) => !parsed.test(p))).toEqual([]);
         const violations = await page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations.splice(0));
         expect(violations.filter((v) => !/^(script-src-attr|style-src-elem|style-src-attr) inline$/.test(v))).toEqual([]);

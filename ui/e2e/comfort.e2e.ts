@@ -2,32 +2,13 @@
 // with the fake shell: the shortcuts' help overlay, shortcuts acting, and the offline
 // banner's words, countdown and Details.
 
-import type { Browser } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { launch, openApp, type OpenApp } from "./app";
+import { describe, expect, it } from "vitest";
+import { browserSuite, openApp } from "./app";
 
-let browser: Browser;
-let app: OpenApp | null = null;
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  if (!app) return;
-  const { problems, cspViolations, context } = app;
-  const violations = await cspViolations();
-  app = null;
-  await context.close();
-  expect(problems).toEqual([]);
-  expect(violations).toEqual([]);
-});
+const openInBrowser = browserSuite();
 
 async function open(scenario: Parameters<typeof openApp>[1]) {
-  app = await openApp(browser, scenario);
-  return app;
+  return openInBrowser(scenario);
 }
 
 describe("keyboard and comfort in Chromium", () => {

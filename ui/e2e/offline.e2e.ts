@@ -1,32 +1,14 @@
 // Offline in Chromium: the servers down at launch, chats read from the local copy, a
 // message typed meanwhile shown waiting, then sent (once) and answered when they're back.
 
-import type { Browser } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { launch, openApp, type OpenApp } from "./app";
+import { describe, expect, it } from "vitest";
+import { browserSuite } from "./app";
 
-let browser: Browser;
-let app: OpenApp | null = null;
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  if (!app) return;
-  const { problems, cspViolations, context } = app;
-  const violations = await cspViolations();
-  app = null;
-  await context.close();
-  expect(problems).toEqual([]);
-  expect(violations).toEqual([]);
-});
+const openInBrowser = browserSuite();
 
 describe("offline, from the local copy", () => {
   it("reads chats offline, shows a typed message waiting, and sends it once when the network is back", async () => {
-    app = await openApp(browser, {
+    const app = await openInBrowser({
       signedIn: true,
       serversDown: true,
       replyMode: "manual",

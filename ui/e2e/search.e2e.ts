@@ -1,29 +1,11 @@
 // Search, export and import in Chromium against the fake shell: a message in another
 // chat is found as one types and opens there, scrolled into view and highlighted.
 
-import type { Browser } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Scenario } from "../test/fake-shell";
-import { launch, openApp, type OpenApp } from "./app";
+import { browserSuite } from "./app";
 
-let browser: Browser;
-let app: OpenApp | null = null;
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  if (!app) return;
-  const { problems, cspViolations, context } = app;
-  const violations = await cspViolations();
-  app = null;
-  await context.close();
-  expect(problems).toEqual([]);
-  expect(violations).toEqual([]);
-});
+const openInBrowser = browserSuite();
 
 /** A long chat whose one mention of "quokka" is near the top, far above the fold. */
 function longChat(): Array<["user" | "assistant", string]> {
@@ -49,7 +31,7 @@ const SCENARIO: Scenario = {
 
 describe("search in Chromium", () => {
   it("finds a message in another chat as one types and opens that chat at it", async () => {
-    app = await openApp(browser, SCENARIO);
+    const app = await openInBrowser(SCENARIO);
     const { page, shell, screenshot } = app;
     await page.getByRole("button", { name: /^Groceries/ }).click();
     await page.getByText("Milk and eggs").waitFor();
@@ -78,7 +60,7 @@ describe("search in Chromium", () => {
   });
 
   it("exports the chat through the shell and opens an imported one", async () => {
-    app = await openApp(browser, SCENARIO);
+    const app = await openInBrowser(SCENARIO);
     const { page, shell } = app;
     await page.getByRole("button", { name: /^Groceries/ }).click();
     await page.getByText("Export", { exact: true }).click();

@@ -1,28 +1,11 @@
 // Settings and the composer's model picker in the built app, in Chromium, with the
 // desktop shell replaced by the fake one. Screenshots go to test-results/.
 
-import type { Browser, Locator } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { launch, openApp, type OpenApp } from "./app";
+import type { Locator } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { browserSuite } from "./app";
 
-let browser: Browser;
-let app: OpenApp | null = null;
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  if (!app) return;
-  const { problems, cspViolations, context } = app;
-  const violations = await cspViolations();
-  app = null;
-  await context.close();
-  expect(problems).toEqual([]);
-  expect(violations).toEqual([]);
-});
+const openInBrowser = browserSuite();
 
 async function expectText(locator: Locator, text: string) {
   await expect.poll(() => locator.textContent()).toContain(text);
@@ -33,7 +16,7 @@ const KEY = "sk-local-abcdefghijklmnop-SECRET-1234";
 
 describe("settings in Chromium", () => {
   it("chooses an OpenAI-compatible server by preset, picks a model from its list, and the composer switches models", async () => {
-    app = await openApp(browser, {
+    const app = await openInBrowser({
       signedIn: true,
       replyMode: "manual",
       modelServers: { [OLLAMA]: { kind: "models", models: ["qwen3:8b", "gemma3:1b", "llama3.2:3b"] } },
@@ -83,7 +66,7 @@ describe("settings in Chromium", () => {
   });
 
   it("says in words why a connection test failed", async () => {
-    app = await openApp(browser, { signedIn: true, modelServers: { "http://localhost:8080": { kind: "not-an-api" } } });
+    const app = await openInBrowser({ signedIn: true, modelServers: { "http://localhost:8080": { kind: "not-an-api" } } });
     const { page } = app;
     await page.getByRole("button", { name: "Settings" }).click();
     const dialog = page.getByRole("dialog", { name: "Settings" });
@@ -102,7 +85,7 @@ describe("settings in Chromium", () => {
   });
 
   it("sets a conversation's system prompt from its header", async () => {
-    app = await openApp(browser, { signedIn: true, sessions: [{ title: "Pirates", messages: [["user", "Ahoy"]] }] });
+    const app = await openInBrowser({ signedIn: true, sessions: [{ title: "Pirates", messages: [["user", "Ahoy"]] }] });
     const { page, shell, screenshot } = app;
     await page.getByRole("button", { name: /^Pirates/ }).click();
     await page.getByRole("button", { name: "Add system prompt" }).click();

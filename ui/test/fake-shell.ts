@@ -335,7 +335,9 @@ export class FakeShell {
     // The real shell's handler knows exactly the contract's commands.
     if (!(COMMANDS as readonly string[]).includes(name)) throw { kind: "invalid", message: `unknown command ${name}` };
     const cmd = name as CommandName;
-    await this.held.get(cmd);
+    const held = this.held.get(cmd);
+    // Only a held command waits: an extra tick would reorder the others' answers.
+    if (held) await held;
     const queued = this.failures.get(cmd);
     if (queued?.length) throw queued.shift();
     if (this.offline) throw OFFLINE;

@@ -2,8 +2,8 @@ import { useEffect } from "preact/hooks";
 import type { Store } from "../store";
 import { Composer, Messages } from "./Chat";
 import { ConnectionBanner, Notice, TopBar } from "./Chrome";
-import { useStoreState } from "./hooks";
-import { OfflineBanner, useOffline } from "./Offline";
+import { useObserved } from "./hooks";
+import { OfflineBanner } from "./Offline";
 import { useAppShortcuts } from "./Keyboard";
 import { ShortcutHelp } from "./ShortcutHelp";
 import { shortcuts } from "../shortcuts";
@@ -13,8 +13,8 @@ import { SystemPrompt } from "./ModelPicker";
 import { ExportMenu } from "./Transfer";
 
 export function App({ store }: { store: Store }) {
-  const state = useStoreState(store);
-  const offline = useOffline(store.offline);
+  const state = useObserved(store);
+  const offline = useObserved(store.offline);
   useAppShortcuts(store);
   const screen = state.phase === "loading" ? null : state.phase === "signed-out" ? "sign-in" : "chat";
   // Effects run after the browser painted, so this marks the first screen on display.

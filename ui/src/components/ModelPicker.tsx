@@ -1,26 +1,14 @@
 // The composer's model picker (the model for the next reply of this conversation),
 // the label naming the model that wrote a reply, and the conversation's system prompt.
 
-import { useLayoutEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import type { Message } from "../ipc";
 import { isCommandError } from "../ipc";
-import { modelOf, systemPromptOf, type Assistant, type AssistantState } from "../settings";
-
-/** Re-renders the component whenever the assistant's state changes. */
-export function useAssistantState(assistant: Assistant): AssistantState {
-  const [, setVersion] = useState(0);
-  const rendered = assistant.state;
-  useLayoutEffect(() => {
-    const update = () => setVersion((n) => n + 1);
-    const unsubscribe = assistant.subscribe(update);
-    if (assistant.state !== rendered) update();
-    return unsubscribe;
-  }, [assistant]);
-  return assistant.state;
-}
+import { modelOf, systemPromptOf, type Assistant } from "../settings";
+import { useObserved } from "./hooks";
 
 export function ModelPicker({ assistant, chat }: { assistant: Assistant; chat: string | null }) {
-  useAssistantState(assistant);
+  useObserved(assistant);
   const choices = assistant.choices(chat);
   const current = assistant.modelFor(chat);
   if (!current || assistant.state.settings?.provider === "echo") return null;

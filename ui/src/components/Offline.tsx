@@ -1,22 +1,7 @@
 // What the person sees of the offline mode: a banner in plain words while the servers
 // can't be reached, and each message still waiting to go out, marked as such.
 
-import { useLayoutEffect, useState } from "preact/hooks";
 import type { Outgoing } from "../ipc";
-import type { Offline, OfflineState } from "../offline";
-
-/** Re-renders the component whenever the offline state changes. */
-export function useOffline(offline: Offline): OfflineState {
-  const [, setVersion] = useState(0);
-  const rendered = offline.state;
-  useLayoutEffect(() => {
-    const update = () => setVersion((n) => n + 1);
-    const unsubscribe = offline.subscribe(update);
-    if (offline.state !== rendered) update();
-    return unsubscribe;
-  }, [offline]);
-  return offline.state;
-}
 
 export function OfflineBanner({ queued }: { queued: number }) {
   const waiting = queued === 0 ? "" : queued === 1 ? " 1 message is waiting to go out." : ` ${queued} messages are waiting to go out.`;

@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { AssistantSettings, CommandError, ConnectionTest, ProviderKind, StoredKey } from "../ipc";
 import { api, isCommandError } from "../ipc";
 import { Assistant, keyWhere, PRESETS, PROVIDER_LABEL } from "../settings";
-import { useAssistantState } from "./ModelPicker";
+import { useObserved } from "./hooks";
 
 const KINDS: ProviderKind[] = ["echo", "anthropic", "openai"];
 /** The model list's last choice: a name the server did not list. */
@@ -29,7 +29,7 @@ function formOf(s: AssistantSettings): Form {
 }
 
 export function SettingsDialog({ assistant }: { assistant: Assistant }) {
-  const { settings, dialogOpen } = useAssistantState(assistant);
+  const { settings, dialogOpen } = useObserved(assistant);
   const ref = useRef<HTMLDialogElement>(null);
   const [form, setForm] = useState<Form | null>(null);
   const [keys, setKeys] = useState<Partial<Record<ProviderKind, StoredKey | null>>>({});

@@ -1,16 +1,22 @@
 import { useLayoutEffect, useState } from "preact/hooks";
-import type { State, Store } from "../store";
 
-/** Re-renders the component whenever the store changes. */
-export function useStoreState(store: Store): State {
+/** Something whose `state` components render: the store, the assistant's settings,
+ *  the offline state. */
+export interface Observable<T> {
+  readonly state: T;
+  subscribe(listener: () => void): () => void;
+}
+
+/** Re-renders the component whenever `source` changes; returns its state. */
+export function useObserved<T>(source: Observable<T>): T {
   const [, setVersion] = useState(0);
-  const rendered = store.state;
+  const rendered = source.state;
   useLayoutEffect(() => {
     const update = () => setVersion((n) => n + 1);
-    const unsubscribe = store.subscribe(update);
-    // The store may have changed between this render and the subscription.
-    if (store.state !== rendered) update();
+    const unsubscribe = source.subscribe(update);
+    // The source may have changed between this render and the subscription.
+    if (source.state !== rendered) update();
     return unsubscribe;
-  }, [store]);
-  return store.state;
+  }, [source]);
+  return source.state;
 }
