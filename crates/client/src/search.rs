@@ -61,6 +61,15 @@ struct Entry {
     newest: String,
 }
 
+impl Entry {
+    /// The message the chat is named after (a chat titled by its first message): its
+    /// title's hit opens that message, which is then not listed a second time.
+    fn named_after(&self) -> Option<&String> {
+        let title = self.title.as_ref()?;
+        self.messages.iter().find(|(_, text)| text.original.trim() == title.original.trim()).map(|(id, _)| id)
+    }
+}
+
 /// A text and its lowercase form, with where each lowercase byte came from when
 /// lowercasing changed lengths (rare: "İ" becomes two characters).
 struct Text {
@@ -170,12 +179,13 @@ impl Index {
         let title_hits = chats.iter().filter_map(|(id, entry)| {
             let title = entry.title.as_ref()?;
             let found = title.find(&finder)?;
-            Some(hit(id, entry, None, title.snippet(found)))
+            Some(hit(id, entry, entry.named_after(), title.snippet(found)))
         });
         let message_hits = chats.iter().flat_map(|(id, entry)| {
             let finder = &finder;
+            let shown = entry.named_after().filter(|_| entry.title.as_ref().is_some_and(|t| t.find(finder).is_some()));
             entry.messages.iter().rev().filter_map(move |(message_id, text)| {
-                let found = text.find(finder)?;
+                let found = text.find(finder).filter(|_| Some(message_id) != shown)?;
                 Some(hit(id, entry, Some(message_id), text.snippet(found)))
             })
         });
@@ -259,6 +269,16 @@ mod tests {
             [("titled", None), ("new", Some("n2")), ("new", Some("n1")), ("old", Some("o1"))]
         );
         assert_eq!(index.query("Rust", 10)[0].chat_title.as_deref(), Some("Rust questions"));
+    }
+
+    #[test]
+    fn a_chat_named_after_its_first_message_is_found_once_at_that_message() {
+        let mut index = Index::default();
+        let said = [("m1", "What does a quokka eat?"), ("m2", "Leaves, mostly; a quokka likes grass too.")];
+        index.put("c1", Some("What does a quokka eat?"), &conversation(&said, "2026-01-01T00:00:00Z"));
+        let hits = index.query("quokka", 10);
+        let at: Vec<Option<&str>> = hits.iter().map(|h| h.message_id.as_deref()).collect();
+        assert_eq!(at, [Some("m1"), Some("m2")], "the title's hit opens m1, which is not listed twice");
     }
 
     #[test]
