@@ -562,6 +562,8 @@ async fn models_versions_search_and_offline_in_the_real_window() {
         .unwrap();
     screenshot(&client, "settings").await;
     wait_for(&client, &button("Save settings")).await.click().await.unwrap();
+    // The dialog is modal until the save returns: the composer is inert until then.
+    wait_for(&client, "//dialog[contains(@class,'settings-dialog')][not(@open)]").await;
 
     let message = wait_for(&client, "//textarea[@aria-label='Message']").await;
     message.send_keys("What does a quokka eat?\u{E007}").await.unwrap();
