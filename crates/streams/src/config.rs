@@ -37,6 +37,11 @@ pub struct Config {
     #[arg(long, env = "STREAMS_LONG_POLL_TIMEOUT_MS", default_value_t = 30_000)]
     pub long_poll_timeout_ms: u64,
 
+    /// Size (bytes) at which the file store closes a log segment and starts the next;
+    /// only closed segments are compacted.
+    #[arg(long, env = "STREAMS_SEGMENT_BYTES", default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(4096..))]
+    pub segment_bytes: u64,
+
     /// Largest request body accepted on a stream (bytes); larger appends get 413.
     #[arg(long, env = "STREAMS_MAX_APPEND_BYTES", default_value_t = 8 << 20)]
     pub max_append_bytes: usize,

@@ -128,7 +128,9 @@ pub fn router(state: AppState) -> Router {
 /// The store `config.storage` names.
 async fn open_store(config: &Config, db: &AuthDb, shutdown: &CancellationToken) -> Result<Arc<dyn Store>, StartError> {
     Ok(match config.storage {
-        StorageKind::File => Arc::new(FileStore::open(&config.data_dir, config.user_limits.quota()).await?),
+        StorageKind::File => {
+            Arc::new(FileStore::open(&config.data_dir, config.user_limits.quota(), config.segment_bytes).await?)
+        }
         StorageKind::Postgres => {
             let pool = db.pg_pool().ok_or(StartError::PostgresStorageNeedsPostgres)?;
             let quota = config.user_limits.quota();

@@ -100,7 +100,7 @@ async fn open_store(db: &TestDatabase, dir: &Path, stop: &CancellationToken) -> 
         let auth = AuthDb::connect(&db.database_url()).await.unwrap();
         Arc::new(PgStore::open(auth.pg_pool().unwrap().clone(), stop.clone(), quota).await.unwrap())
     } else {
-        Arc::new(FileStore::open(dir, quota).await.unwrap())
+        Arc::new(FileStore::open(dir, quota, 64 << 20).await.unwrap())
     }
 }
 

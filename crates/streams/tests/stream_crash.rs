@@ -1,7 +1,9 @@
 //! The file store under `kill -9`: the real server binary takes concurrent appends, is
 //! killed mid-way, and restarted on the same data directory. Every append it
 //! acknowledged must be there, byte for byte, in order; nothing half-written may show;
-//! and further restarts must change nothing.
+//! and further restarts must change nothing. Small segments and streams created and
+//! deleted meanwhile keep compaction running while it is killed (each of its crash
+//! points is also recovered one by one in `store::file::compact`'s tests).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -21,7 +23,8 @@ async fn start(database_url: &str, data_dir: &Path) -> (Child, String) {
         .env("DATABASE_URL", database_url)
         .env("STREAMS_PORT", "0")
         .env("STREAMS_DATA_DIR", data_dir)
-        .env("RUST_LOG", "warn")
+        .env("STREAMS_SEGMENT_BYTES", "65536")
+        .env("RUST_LOG", "warn,superset_streams::store::file=info")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -79,6 +82,25 @@ fn messages(data: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Creates and deletes streams of 32 KiB until the server is gone, so there is always
+/// something to compact.
+async fn churn(client: reqwest::Client, url: String, token: String) {
+    for n in 0.. {
+        let stream = format!("{url}/{n}");
+        let created = client
+            .put(&stream)
+            .bearer_auth(&token)
+            .header("content-type", "text/plain")
+            .body(vec![b'c'; 32 << 10])
+            .send()
+            .await;
+        let deleted = client.delete(&stream).bearer_auth(&token).send().await;
+        if !matches!((created, deleted), (Ok(c), Ok(d)) if c.status() == 201 && d.status() == 204) {
+            return;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_appends_survive_sigkill_and_restarts_change_nothing() {
     let database = TestDatabase::sqlite();
@@ -116,7 +138,8 @@ async fn acknowledged_appends_survive_sigkill_and_restarts_change_nothing() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    writers.push(tokio::spawn(churn(client.clone(), format!("{base}/v1/stream/crash/churn"), token.clone())));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     server.start_kill().expect("SIGKILL the server");
     server.wait().await.unwrap();
     for w in writers {
@@ -134,6 +157,12 @@ async fn acknowledged_appends_survive_sigkill_and_restarts_change_nothing() {
     let (mut server, base) = start(database.url(), data_dir.path()).await;
     let url = format!("{base}/v1/stream/crash/log");
     let data = read_all(&client, &url, &token).await;
+    let first_segment = std::fs::read_dir(data_dir.path().join("log"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".seg")?.parse::<u32>().ok())
+        .min()
+        .unwrap();
+    assert!(first_segment > 1, "compaction replaced the first segments before the kill");
     let stored = messages(&data);
     for (writer, n, offset) in &acknowledged {
         let expected = message(*writer, *n);
@@ -151,7 +180,11 @@ async fn acknowledged_appends_survive_sigkill_and_restarts_change_nothing() {
             .collect();
         assert!(ns.windows(2).all(|w| w[1] == w[0] + 1), "writer {writer}'s appends are in order, none missing");
     }
-    println!("{} appends acknowledged before the kill, {} stored", acknowledged.len(), stored.len());
+    println!(
+        "{} appends acknowledged before the kill, {} stored; the log starts at segment {first_segment}",
+        acknowledged.len(),
+        stored.len()
+    );
 
     // An acknowledged stream still takes appends after the crash.
     let after = client

@@ -100,7 +100,7 @@ pub struct ForkFrom {
 }
 
 /// The identity of an idempotent producer's request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProducerTag {
     pub id: String,
     pub epoch: u64,

@@ -2,12 +2,14 @@
 //! closure, forks and what each owner keeps. Rebuilt by replaying the log at open, and
 //! kept up to date by the same steps as each change is decided.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::File;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::log::{AppendMeta, CreateMeta, ForkMeta, Frame};
+use super::log::{AppendMeta, Carried, CreateMeta, Files, ForkMeta, Frame, FRAME_HEADER};
 use crate::limits::Limit;
 use crate::store::notify::Version;
 use crate::store::payload::is_json;
@@ -16,6 +18,8 @@ use crate::store::{Expiry, ProducerTag, Quota, StoreError, StreamInfo, StreamKey
 
 /// Recent data kept in memory per stream, so live readers rarely touch the disk.
 const CACHE_PER_STREAM: u64 = 128 << 10;
+/// Roughly what an append frame adds to its data: counted as dead with the data.
+pub(super) const APPEND_OVERHEAD: u64 = FRAME_HEADER as u64 + 18;
 
 #[derive(Default)]
 pub(super) struct State {
@@ -26,12 +30,19 @@ pub(super) struct State {
     pub(super) lsn: u64,
     pub(super) segment: u32,
     pub(super) position: u64,
+    /// The LSN of the first frame of the open segment: once it is durable, the segment
+    /// before is whole.
+    pub(super) active_since: u64,
     /// What becomes visible to readers when each LSN is durable.
     pub(super) pending: VecDeque<(u64, Option<Visible>)>,
     pub(super) poisoned: bool,
     /// What each owner keeps, for the [`Quota`]: kept up to date by the same steps
     /// that replay the log, so it is rebuilt with the index at open.
     pub(super) usage: HashMap<String, Usage>,
+    /// Bytes of each segment nothing needs any more, for deciding when to compact.
+    pub(super) dead: BTreeMap<u32, u64>,
+    /// Set by a base: streams below it that the log no longer holds were deleted.
+    pub(super) base_next_id: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -54,6 +65,8 @@ pub(super) struct Stream {
     pub(super) json: bool,
     pub(super) expiry: Expiry,
     pub(super) last_access: DateTime<Utc>,
+    /// The last access the log holds (see [`touch_every`]).
+    pub(super) touched: DateTime<Utc>,
     pub(super) fork: Option<ForkMeta>,
     /// The stream's own runs, in order; inherited data is read from the source.
     pub(super) runs: Vec<Run>,
@@ -90,7 +103,20 @@ pub(super) struct Piece {
 
 pub(super) enum PieceSource {
     Memory(Bytes),
-    Disk { segment: u32, at: u64, len: u64 },
+    /// The file is held, so a compaction that replaces its segment meanwhile does not
+    /// change what the read gets.
+    Disk {
+        file: Arc<File>,
+        at: u64,
+        len: u64,
+    },
+}
+
+/// How stale the logged last access of a stream with a sliding TTL of `ttl` seconds may
+/// get: a touch frame is logged when it is older. After a restart the stream counts as
+/// accessed this long after its logged access, so it never expires early.
+pub(super) fn touch_every(ttl: u64) -> chrono::Duration {
+    chrono::Duration::milliseconds((ttl.saturating_mul(100) as i64).clamp(1, 60_000))
 }
 
 impl State {
@@ -101,9 +127,9 @@ impl State {
         self.pending.push_back((lsn, Some(visible)));
     }
 
-    pub(super) fn replay(&mut self, segment: u32, frame: Frame<'_>) -> Result<(), String> {
+    pub(super) fn replay(&mut self, segment: u32, frame: Frame<'_>, len: u64) -> Result<(), String> {
         match frame {
-            Frame::Create { meta, data_at, .. } => {
+            Frame::Create { meta, data_at } => {
                 if self.streams.contains_key(&meta.id) {
                     return Err(format!("stream {} created twice", meta.id));
                 }
@@ -112,29 +138,49 @@ impl State {
                 self.streams.get_mut(&meta.id).expect("just inserted").make_durable();
             }
             Frame::Append { meta, data_at, data } => {
-                let stream = self.streams.get(&meta.id).ok_or(format!("append to unknown stream {}", meta.id))?;
+                let Some(stream) = self.known(meta.id)? else {
+                    *self.dead.entry(segment).or_default() += len;
+                    return Ok(());
+                };
                 if meta.start != stream.tail {
                     return Err(format!(
                         "append to stream {} at {} but its tail is {}",
                         meta.id, meta.start, stream.tail
                     ));
                 }
-                self.apply_append(&meta, segment, data_at, Bytes::copy_from_slice(data), false);
+                self.apply_append(&meta, segment, data_at, data.len() as u64, None);
                 self.streams.get_mut(&meta.id).expect("found above").make_durable();
             }
             Frame::Delete { id, soft } => {
-                let stream = self.streams.get(&id).ok_or(format!("delete of unknown stream {id}"))?;
-                if soft != (stream.forks > 0) {
-                    return Err(format!(
-                        "stream {id} deleted {} but it has {} forks",
-                        if soft { "softly" } else { "for good" },
-                        stream.forks
-                    ));
+                *self.dead.entry(segment).or_default() += len;
+                let Some(stream) = self.known(id)? else { return Ok(()) };
+                // A base leaves out forks deleted since, so a soft delete may find none.
+                if !soft && stream.forks > 0 {
+                    return Err(format!("stream {id} deleted for good but it has {} forks", stream.forks));
                 }
                 self.remove(id);
             }
+            Frame::Base { next_id } => {
+                self.base_next_id = next_id;
+                self.next_id = self.next_id.max(next_id);
+            }
+            Frame::Touch { id, at_ms } => {
+                *self.dead.entry(segment).or_default() += len;
+                if let (Some(stream), Some(at)) = (self.known(id)?, Utc.timestamp_millis_opt(at_ms).single()) {
+                    stream.touched_at(at);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The stream a replayed frame names; `None` for one a base left out as deleted.
+    fn known(&mut self, id: u64) -> Result<Option<&mut Stream>, String> {
+        match self.streams.get_mut(&id) {
+            Some(stream) => Ok(Some(stream)),
+            None if id < self.base_next_id => Ok(None),
+            None => Err(format!("frame for unknown stream {id}")),
+        }
     }
 
     /// Refuses a change that would take `owner` past `quota` by `streams` more
@@ -150,13 +196,14 @@ impl State {
         Ok(())
     }
 
-    /// Applies an append to its stream, and counts its bytes to the owner.
-    pub(super) fn apply_append(&mut self, meta: &AppendMeta, segment: u32, at: u64, data: Bytes, cache: bool) {
+    /// Applies an append of `len` bytes (kept in memory when `cached`) to its stream,
+    /// and counts them to the owner.
+    pub(super) fn apply_append(&mut self, meta: &AppendMeta, segment: u32, at: u64, len: u64, cached: Option<Bytes>) {
         let stream = self.streams.get_mut(&meta.id).expect("appends go to a known stream");
         if let Some(usage) = self.usage.get_mut(&stream.key.owner) {
-            usage.bytes += data.len() as u64;
+            usage.bytes += len;
         }
-        stream.apply_append(meta, segment, at, data, cache);
+        stream.apply_append(meta, segment, at, len, cached);
     }
 
     /// Adds a created stream; `runs` are its initial data, cached when given.
@@ -173,27 +220,37 @@ impl State {
             (None, None) => Expiry::Never,
         };
         let key = StreamKey::new(meta.owner.clone(), meta.path.clone());
+        let now = Utc::now();
         let mut stream = Stream {
             key: key.clone(),
             json: is_json(&meta.content_type),
             content_type: meta.content_type.clone(),
             expiry,
-            last_access: Utc::now(),
+            last_access: now,
+            touched: now,
             fork: meta.fork.clone(),
             runs: Vec::new(),
             cached_from: 0,
             cached_bytes: 0,
             tail: start,
             closed: meta.closed,
-            closed_by: None,
-            producers: HashMap::new(),
-            last_stream_seq: None,
+            closed_by: meta.carried.closed_by.clone(),
+            producers: meta
+                .carried
+                .producers
+                .iter()
+                .map(|p| (p.id.clone(), ProducerState { epoch: p.epoch, last_seq: p.seq }))
+                .collect(),
+            last_stream_seq: meta.carried.stream_seq.clone(),
             durable_tail: start,
             durable_closed: false,
             visible: false,
-            soft_deleted: false,
+            soft_deleted: meta.carried.soft_deleted,
             forks: 0,
         };
+        if let Some(at) = meta.touched_ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()) {
+            stream.touched_at(at);
+        }
         let mut at = data_at;
         for (i, &len) in meta.runs.iter().enumerate() {
             let cached = runs.map(|r| r[i].clone());
@@ -222,6 +279,9 @@ impl State {
             let Some(stream) = self.streams.remove(&id) else { break };
             if self.keys.get(&stream.key) == Some(&id) {
                 self.keys.remove(&stream.key);
+            }
+            for run in &stream.runs {
+                *self.dead.entry(run.segment).or_default() += run.len + APPEND_OVERHEAD;
             }
             self.release(&stream);
             gone.push(id);
@@ -260,27 +320,37 @@ impl State {
     }
 
     /// The run containing `pos`, from `pos` on, cut at `limit`.
-    pub(super) fn run_at(&self, id: u64, pos: u64, limit: u64) -> Option<Piece> {
+    pub(super) fn run_at(&self, id: u64, pos: u64, limit: u64, files: &Files) -> std::io::Result<Option<Piece>> {
         let stream = &self.streams[&id];
         let own = stream.own_start();
         if pos < own {
-            let fork = stream.fork.as_ref()?;
-            return self.run_at(fork.source, pos, limit.min(own));
+            let Some(fork) = stream.fork.as_ref() else { return Ok(None) };
+            return self.run_at(fork.source, pos, limit.min(own), files);
         }
         let i = stream.runs.partition_point(|r| r.start + r.len <= pos);
-        let run = stream.runs.get(i)?;
+        let Some(run) = stream.runs.get(i) else { return Ok(None) };
         let end = (run.start + run.len).min(limit);
-        (end > pos).then(|| run.piece(pos, end))
+        if end <= pos {
+            return Ok(None);
+        }
+        run.piece(pos, end, files).map(Some)
     }
 
     /// Pieces of `[from, to)` of stream `id`, following forks, until `budget` bytes
     /// are collected (JSON runs are never cut).
-    pub(super) fn collect(&self, id: u64, from: u64, to: u64, budget: &mut u64, out: &mut Vec<Piece>) {
+    pub(super) fn collect(
+        &self,
+        id: u64,
+        (from, to): (u64, u64),
+        budget: &mut u64,
+        files: &Files,
+        out: &mut Vec<Piece>,
+    ) -> std::io::Result<()> {
         let stream = &self.streams[&id];
         let own = stream.own_start();
         if from < own {
             if let Some(fork) = &stream.fork {
-                self.collect(fork.source, from, to.min(own), budget, out);
+                self.collect(fork.source, (from, to.min(own)), budget, files, out)?;
             }
         }
         let from = from.max(own);
@@ -295,19 +365,20 @@ impl State {
                 hi = hi.min(lo + (*budget).max(1));
             }
             *budget = budget.saturating_sub(hi - lo);
-            out.push(run.piece(lo, hi));
+            out.push(run.piece(lo, hi, files)?);
         }
+        Ok(())
     }
 }
 
 impl Run {
-    fn piece(&self, from: u64, to: u64) -> Piece {
+    fn piece(&self, from: u64, to: u64, files: &Files) -> std::io::Result<Piece> {
         let (lo, hi) = (from - self.start, to - self.start);
         let source = match &self.cached {
             Some(bytes) => PieceSource::Memory(bytes.slice(lo as usize..hi as usize)),
-            None => PieceSource::Disk { segment: self.segment, at: self.at + lo, len: hi - lo },
+            None => PieceSource::Disk { file: files.get(self.segment)?, at: self.at + lo, len: hi - lo },
         };
-        Piece { start: from, source }
+        Ok(Piece { start: from, source })
     }
 }
 
@@ -334,9 +405,8 @@ impl Stream {
         }
     }
 
-    fn apply_append(&mut self, meta: &AppendMeta, segment: u32, at: u64, data: Bytes, cache: bool) {
-        let len = data.len() as u64;
-        self.push_run(len, segment, at, cache.then_some(data));
+    fn apply_append(&mut self, meta: &AppendMeta, segment: u32, at: u64, len: u64, cached: Option<Bytes>) {
+        self.push_run(len, segment, at, cached);
         if let Some(p) = &meta.producer {
             self.producers.insert(p.id.clone(), ProducerState { epoch: p.epoch, last_seq: p.seq });
         }
@@ -346,6 +416,36 @@ impl Stream {
         if meta.close {
             self.closed = true;
             self.closed_by = meta.producer.clone();
+        }
+    }
+
+    /// Drops the data cached for readers (they read the disk instead); returns its size.
+    pub(super) fn drop_cache(&mut self) -> u64 {
+        for run in &mut self.runs[self.cached_from..] {
+            run.cached = None;
+        }
+        self.cached_from = self.runs.len();
+        std::mem::take(&mut self.cached_bytes)
+    }
+
+    /// Takes a logged access at `at`: see [`touch_every`].
+    fn touched_at(&mut self, at: DateTime<Utc>) {
+        let Expiry::Ttl(ttl) = self.expiry else { return };
+        self.touched = at;
+        self.last_access = (at + touch_every(ttl)).min(Utc::now());
+    }
+
+    /// What a base must carry over for this stream.
+    pub(super) fn carried(&self) -> Carried {
+        Carried {
+            producers: self
+                .producers
+                .iter()
+                .map(|(id, p)| ProducerTag { id: id.clone(), epoch: p.epoch, seq: p.last_seq })
+                .collect(),
+            closed_by: self.closed_by.clone(),
+            stream_seq: self.last_stream_seq.clone(),
+            soft_deleted: self.soft_deleted,
         }
     }
 

@@ -6,25 +6,33 @@
 //!
 //! One writer thread appends frames: whatever queued up while the previous fsync ran is
 //! written and fsynced together (group commit), so concurrent appends share one fsync.
+//!
+//! Compaction (see `compact`) replaces the closed segments up to `k` with one segment
+//! numbered `k` that starts with a base frame: the streams still alive, each as one
+//! create frame carrying its data and the state its dropped frames had set. Frames after
+//! it may still name streams the base left out because they were deleted since; the
+//! base's `next_id` says which those are.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::store::ProducerTag;
 
-/// A segment is closed once it grows past this; frames never span segments.
-pub const SEGMENT_LIMIT: u64 = 64 << 20;
-const FRAME_HEADER: usize = 8;
+pub const FRAME_HEADER: usize = 8;
 /// The most frames one fsync covers, so acknowledgements keep flowing under load.
 const MAX_BATCH: usize = 4096;
 
 const KIND_CREATE: u8 = 1;
 const KIND_APPEND: u8 = 2;
 const KIND_DELETE: u8 = 3;
+const KIND_BASE: u8 = 4;
+const KIND_TOUCH: u8 = 5;
 
 /// A new stream, with its initial runs of data.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -39,6 +47,31 @@ pub struct CreateMeta {
     pub fork: Option<ForkMeta>,
     /// Lengths of the data runs that follow the metadata.
     pub runs: Vec<u64>,
+    /// When a stream with a sliding TTL was last read or written, as far as the log
+    /// knows: set at creation, then by touch frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touched_ms: Option<i64>,
+    /// What a base carries over from the append and delete frames it replaces.
+    #[serde(default, skip_serializing_if = "Carried::is_empty")]
+    pub carried: Carried,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Carried {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub producers: Vec<ProducerTag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<ProducerTag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_seq: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub soft_deleted: bool,
+}
+
+impl Carried {
+    fn is_empty(&self) -> bool {
+        self.producers.is_empty() && self.closed_by.is_none() && self.stream_seq.is_none() && !self.soft_deleted
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -62,9 +95,28 @@ pub struct AppendMeta {
 /// segment, so reads can go straight to it later.
 #[derive(Debug)]
 pub enum Frame<'a> {
-    Create { meta: CreateMeta, data_at: u64 },
-    Append { meta: AppendMeta, data_at: u64, data: &'a [u8] },
-    Delete { id: u64, soft: bool },
+    Create {
+        meta: CreateMeta,
+        data_at: u64,
+    },
+    Append {
+        meta: AppendMeta,
+        data_at: u64,
+        data: &'a [u8],
+    },
+    Delete {
+        id: u64,
+        soft: bool,
+    },
+    /// Starts a compacted segment: streams below `next_id` it does not hold are gone.
+    Base {
+        next_id: u64,
+    },
+    /// Stream `id` was read or written at `at_ms`.
+    Touch {
+        id: u64,
+        at_ms: i64,
+    },
 }
 
 /// An encoded frame and where its data begins within it.
@@ -111,6 +163,19 @@ pub fn encode_delete(id: u64, soft: bool) -> Encoded {
     let mut body = vec![KIND_DELETE];
     body.extend_from_slice(&id.to_le_bytes());
     body.push(u8::from(soft));
+    Encoded { bytes: frame(body), data_offset: 0 }
+}
+
+pub fn encode_base(next_id: u64) -> Encoded {
+    let mut body = vec![KIND_BASE];
+    body.extend_from_slice(&next_id.to_le_bytes());
+    Encoded { bytes: frame(body), data_offset: 0 }
+}
+
+pub fn encode_touch(id: u64, at_ms: i64) -> Encoded {
+    let mut body = vec![KIND_TOUCH];
+    body.extend_from_slice(&id.to_le_bytes());
+    body.extend_from_slice(&at_ms.to_le_bytes());
     Encoded { bytes: frame(body), data_offset: 0 }
 }
 
@@ -162,6 +227,8 @@ pub fn decode(segment: &[u8], at: usize) -> Result<Option<(Frame<'_>, usize)>, S
             Frame::Append { meta, data_at, data: &body[cursor.at..] }
         }
         KIND_DELETE => Frame::Delete { id: cursor.u64()?, soft: cursor.take(1)?[0] != 0 },
+        KIND_BASE => Frame::Base { next_id: cursor.u64()? },
+        KIND_TOUCH => Frame::Touch { id: cursor.u64()?, at_ms: cursor.u64()? as i64 },
         other => return Err(format!("unknown frame kind {other}")),
     };
     Ok(Some((frame, FRAME_HEADER + len)))
@@ -224,14 +291,18 @@ pub enum RecoverError {
     Damaged { path: PathBuf, at: u64, reason: String },
 }
 
-/// Replays every frame in order through `apply`, then cuts a torn tail off the last
-/// segment (fsynced), so a second recovery finds exactly the same log.
-pub fn recover(dir: &Path, mut apply: impl FnMut(u32, Frame<'_>)) -> Result<LogEnd, RecoverError> {
+/// Replays every frame in order through `apply` (with the frame's length), then cuts a
+/// torn tail off the last segment (fsynced), so a second recovery finds exactly the same
+/// log. First it finishes what a compaction cut short: a base not yet installed is
+/// dropped, segments an installed base replaces are removed.
+pub fn recover(dir: &Path, mut apply: impl FnMut(u32, Frame<'_>, u64)) -> Result<LogEnd, RecoverError> {
     let io_err = |path: &Path| {
         let path = path.to_owned();
         move |source| RecoverError::Io { path, source }
     };
+    remove_unfinished(dir).map_err(io_err(dir))?;
     let numbers = segments(dir).map_err(io_err(dir))?;
+    let numbers = drop_replaced(dir, numbers).map_err(io_err(dir))?;
     let Some(&last) = numbers.last() else {
         create_segment(dir, 1).map_err(io_err(dir))?;
         return Ok(LogEnd { segment: 1, length: 0, cut: 0 });
@@ -239,17 +310,8 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(u32, Frame<'_>)) -> Result<LogE
     for &number in &numbers {
         let path = segment_path(dir, number);
         let bytes = fs::read(&path).map_err(io_err(&path))?;
-        let mut at = 0;
-        loop {
-            match decode(&bytes, at) {
-                Ok(Some((frame, len))) => {
-                    apply(number, frame);
-                    at += len;
-                }
-                Ok(None) => break,
-                Err(reason) => return Err(RecoverError::Damaged { path, at: at as u64, reason }),
-            }
-        }
+        let at = replay(&bytes, |frame, len| apply(number, frame, len))
+            .map_err(|(at, reason)| RecoverError::Damaged { path: path.clone(), at: at as u64, reason })?;
         if at < bytes.len() {
             if number != last {
                 let reason = "frame fails its checksum".to_owned();
@@ -266,6 +328,123 @@ pub fn recover(dir: &Path, mut apply: impl FnMut(u32, Frame<'_>)) -> Result<LogE
         }
     }
     unreachable!("the last segment returns")
+}
+
+/// Replays the closed segments `numbers`, which must hold nothing but whole frames.
+pub fn replay_closed(
+    dir: &Path,
+    numbers: &[u32],
+    mut apply: impl FnMut(u32, Frame<'_>, u64),
+) -> Result<(), RecoverError> {
+    for &number in numbers {
+        let path = segment_path(dir, number);
+        let bytes = fs::read(&path).map_err(|source| RecoverError::Io { path: path.clone(), source })?;
+        match replay(&bytes, |frame, len| apply(number, frame, len)) {
+            Ok(at) if at == bytes.len() => {}
+            Ok(at) => {
+                return Err(RecoverError::Damaged { path, at: at as u64, reason: "frame fails its checksum".into() })
+            }
+            Err((at, reason)) => return Err(RecoverError::Damaged { path, at: at as u64, reason }),
+        }
+    }
+    Ok(())
+}
+
+/// Decodes the frames of one segment through `apply`; returns where valid frames end.
+fn replay(bytes: &[u8], mut apply: impl FnMut(Frame<'_>, u64)) -> Result<usize, (usize, String)> {
+    let mut at = 0;
+    loop {
+        match decode(bytes, at) {
+            Ok(Some((frame, len))) => {
+                apply(frame, len as u64);
+                at += len;
+            }
+            Ok(None) => return Ok(at),
+            Err(reason) => return Err((at, reason)),
+        }
+    }
+}
+
+/// Where compaction writes a base before it is installed as segment `number`.
+pub fn unfinished_path(dir: &Path, number: u32) -> PathBuf {
+    dir.join(format!("{number:010}.seg.tmp"))
+}
+
+fn remove_unfinished(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "tmp") {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes the fsynced base at `unfinished_path(dir, number)` segment `number`: the
+/// atomic step of a compaction.
+pub fn install_base(dir: &Path, number: u32) -> io::Result<()> {
+    fs::rename(unfinished_path(dir, number), segment_path(dir, number))?;
+    File::open(dir)?.sync_all()
+}
+
+/// Removes the segments below `number`, which a base there replaces.
+pub fn remove_below(dir: &Path, number: u32) -> io::Result<()> {
+    for n in segments(dir)?.into_iter().filter(|&n| n < number) {
+        fs::remove_file(segment_path(dir, n))?;
+    }
+    File::open(dir)?.sync_all()
+}
+
+/// Keeps the segments from the last base on, removing those it replaces.
+fn drop_replaced(dir: &Path, numbers: Vec<u32>) -> io::Result<Vec<u32>> {
+    for (i, &n) in numbers.iter().enumerate().rev() {
+        if starts_with_base(&segment_path(dir, n))? {
+            if i > 0 {
+                tracing::info!(base = n, "removing the segments a compaction replaced");
+                remove_below(dir, n)?;
+            }
+            return Ok(numbers[i..].to_vec());
+        }
+    }
+    Ok(numbers)
+}
+
+fn starts_with_base(path: &Path) -> io::Result<bool> {
+    let mut head = Vec::with_capacity(FRAME_HEADER + 9);
+    File::open(path)?.take((FRAME_HEADER + 9) as u64).read_to_end(&mut head)?;
+    Ok(matches!(decode(&head, 0), Ok(Some((Frame::Base { .. }, _)))))
+}
+
+/// The segment files open for reading, shared by every read.
+pub struct Files {
+    dir: PathBuf,
+    open: Mutex<HashMap<u32, Arc<File>>>,
+}
+
+impl Files {
+    pub fn new(dir: PathBuf) -> Files {
+        Files { dir, open: Mutex::default() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn get(&self, segment: u32) -> io::Result<Arc<File>> {
+        let mut open = self.open.lock().expect("files lock");
+        if let Some(file) = open.get(&segment) {
+            return Ok(file.clone());
+        }
+        let file = Arc::new(File::open(segment_path(&self.dir, segment))?);
+        open.insert(segment, file.clone());
+        Ok(file)
+    }
+
+    /// Forgets segments up to `base`, which a compaction replaced; reads under way keep
+    /// the files they hold.
+    pub fn replaced(&self, base: u32) {
+        self.open.lock().expect("files lock").retain(|&n, _| n > base);
+    }
 }
 
 fn create_segment(dir: &Path, number: u32) -> io::Result<File> {
@@ -335,7 +514,7 @@ mod tests {
 
     fn replay(dir: &Path) -> (Vec<Vec<u8>>, LogEnd) {
         let mut seen = Vec::new();
-        let end = recover(dir, |_, frame| {
+        let end = recover(dir, |_, frame, _| {
             if let Frame::Append { data, .. } = frame {
                 seen.push(data.to_vec());
             }
@@ -363,7 +542,7 @@ mod tests {
     #[test]
     fn a_torn_tail_is_cut_back_once_and_for_all() {
         let dir = tempfile::tempdir().unwrap();
-        let first = recover(dir.path(), |_, _| {}).unwrap();
+        let first = recover(dir.path(), |_, _, _| {}).unwrap();
         assert_eq!((first.segment, first.length), (1, 0));
         let whole = [append(1, 0, b"one"), append(1, 3, b"two")].concat();
         let torn = append(1, 6, b"three, torn by a crash");
@@ -384,7 +563,7 @@ mod tests {
     #[test]
     fn a_flipped_byte_in_the_tail_is_detected() {
         let dir = tempfile::tempdir().unwrap();
-        recover(dir.path(), |_, _| {}).unwrap();
+        recover(dir.path(), |_, _, _| {}).unwrap();
         let mut bytes = [append(1, 0, b"kept"), append(1, 4, b"flipped")].concat();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
@@ -401,6 +580,6 @@ mod tests {
         bad[9] ^= 0xff;
         fs::write(segment_path(dir.path(), 1), &bad).unwrap();
         fs::write(segment_path(dir.path(), 2), append(1, 1, b"y")).unwrap();
-        assert!(matches!(recover(dir.path(), |_, _| {}), Err(RecoverError::Damaged { .. })));
+        assert!(matches!(recover(dir.path(), |_, _, _| {}), Err(RecoverError::Damaged { .. })));
     }
 }

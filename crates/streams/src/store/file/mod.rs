@@ -7,17 +7,20 @@
 //! see it only once the writer reports it fsynced. The request is answered after that,
 //! so an acknowledged write survives `kill -9` and power loss.
 //!
-//! Not persisted: the last-access time of streams with a sliding TTL (it restarts from
-//! the moment the store opens), and space held by deleted streams (the log is never
-//! compacted).
+//! The last access of a stream with a sliding TTL is logged at most every
+//! [`index::touch_every`], so its deadline survives a restart. Space held by deleted
+//! streams and dropped frames is given back by compaction once it is a quarter of the
+//! closed segments.
 //!
 //! - [`log`]: the on-disk log: frame format, writer thread, recovery;
 //! - `index`: the in-memory index, and its replay from the log;
 //! - `write`: how a create, append or delete is decided and queued to the log;
 //! - `read`: reads, from the cache in memory or the log on disk;
-//! - `sweep`: removing expired streams nobody asks for;
+//! - `compact`: rewriting the closed segments as one base of what is alive;
+//! - `sweep`: removing expired streams nobody asks for, and starting compactions;
 //! - `lock`: one process per data directory.
 
+mod compact;
 mod index;
 mod lock;
 pub(crate) mod log;
@@ -25,7 +28,6 @@ mod read;
 mod sweep;
 mod write;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
@@ -34,7 +36,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use self::index::State;
-use self::log::{Job, RecoverError};
+use self::log::{Files, Job, RecoverError};
 use super::notify::Notifier;
 use super::{
     Append, Appended, CreateStream, Created, Quota, ReadBatch, ReadFrom, Store, StoreError, StreamInfo, StreamKey,
@@ -63,6 +65,8 @@ struct Inner {
     /// their changes were decided.
     jobs: mpsc::Sender<Job>,
     quota: Quota,
+    /// A segment is closed once it would grow past this.
+    segment_bytes: u64,
     _lock: File,
 }
 
@@ -72,8 +76,7 @@ struct Shared {
     state: Mutex<State>,
     notifier: Notifier,
     durable: watch::Sender<Durable>,
-    dir: PathBuf,
-    readers: Mutex<HashMap<u32, Arc<File>>>,
+    files: Files,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -84,25 +87,25 @@ struct Durable {
 
 impl FileStore {
     /// Opens (or creates) the store in `dir`, replaying its log; each owner may keep
-    /// what `quota` allows.
-    pub async fn open(dir: &Path, quota: Quota) -> Result<FileStore, OpenError> {
+    /// what `quota` allows; segments of the log are closed at about `segment_bytes`.
+    pub async fn open(dir: &Path, quota: Quota, segment_bytes: u64) -> Result<FileStore, OpenError> {
         let dir = dir.to_owned();
-        let store = tokio::task::spawn_blocking(move || Self::open_blocking(&dir, quota))
+        let store = tokio::task::spawn_blocking(move || Self::open_blocking(&dir, quota, segment_bytes))
             .await
             .expect("opening the store does not panic")?;
         tokio::spawn(sweep::run(Arc::downgrade(&store.0)));
         Ok(store)
     }
 
-    fn open_blocking(dir: &Path, quota: Quota) -> Result<FileStore, OpenError> {
+    fn open_blocking(dir: &Path, quota: Quota, segment_bytes: u64) -> Result<FileStore, OpenError> {
         let log_dir = dir.join("log");
         let dir_err = |source| OpenError::Dir { path: dir.to_owned(), source };
         std::fs::create_dir_all(&log_dir).map_err(dir_err)?;
         let lock = lock::lock_dir(dir)?;
         let mut state = State { next_id: 1, ..State::default() };
         let mut inconsistent = None;
-        let end = log::recover(&log_dir, |segment, frame| {
-            if let Err(e) = state.replay(segment, frame) {
+        let end = log::recover(&log_dir, |segment, frame, len| {
+            if let Err(e) = state.replay(segment, frame, len) {
                 inconsistent.get_or_insert(e);
             }
         })?;
@@ -117,8 +120,7 @@ impl FileStore {
             state: Mutex::new(state),
             notifier: Notifier::default(),
             durable,
-            dir: log_dir.clone(),
-            readers: Mutex::new(HashMap::new()),
+            files: Files::new(log_dir.clone()),
         });
         let (jobs, queue) = mpsc::channel();
         let writer = shared.clone();
@@ -127,7 +129,7 @@ impl FileStore {
             .spawn(move || log::write_loop(log_dir, end.segment, queue, |result| writer.durable(result)))
             .map_err(dir_err)?;
         tracing::info!(dir = %dir.display(), streams, torn_bytes_cut = end.cut, "file store open");
-        Ok(FileStore(Arc::new(Inner { shared, jobs, quota, _lock: lock })))
+        Ok(FileStore(Arc::new(Inner { shared, jobs, quota, segment_bytes, _lock: lock })))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -173,16 +175,6 @@ impl Shared {
                 self.durable.send_modify(|d| d.failed = true);
             }
         }
-    }
-
-    fn reader(&self, segment: u32) -> Result<Arc<File>, StoreError> {
-        let mut readers = self.readers.lock().expect("readers lock");
-        if let Some(file) = readers.get(&segment) {
-            return Ok(file.clone());
-        }
-        let file = Arc::new(File::open(log::segment_path(&self.dir, segment))?);
-        readers.insert(segment, file.clone());
-        Ok(file)
     }
 }
 

@@ -4,7 +4,6 @@
 use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
-use chrono::Utc;
 
 use super::index::{Piece, PieceSource, State};
 use super::FileStore;
@@ -22,15 +21,14 @@ impl FileStore {
         let (info, from, pieces) = {
             let mut state = self.lock();
             let id = self.find(&mut state, key)?;
-            let stream = state.streams.get_mut(&id).expect("found above");
-            stream.last_access = Utc::now();
-            let info = stream.info(id);
+            self.touch(&mut state, id)?;
+            let info = state.streams[&id].info(id);
             let pos = from.position(info.tail)?;
-            if stream.json && !state.is_boundary(id, pos) {
+            if state.streams[&id].json && !state.is_boundary(id, pos) {
                 return Err(StoreError::OffsetNotBoundary(pos));
             }
             let mut pieces = Vec::new();
-            state.collect(id, pos, info.tail, &mut (limit as u64), &mut pieces);
+            state.collect(id, (pos, info.tail), &mut (limit as u64), &self.0.shared.files, &mut pieces)?;
             (info, pos, pieces)
         };
         let slices = if pieces.iter().all(|p| matches!(p.source, PieceSource::Memory(_))) {
@@ -46,17 +44,16 @@ impl FileStore {
     /// The stored run at `pos` of stream `id` (following forks), read now: used only to
     /// resolve a fork's sub-offset, so the blocking read under the lock stays rare.
     pub(super) fn run_at(&self, state: &State, id: u64, pos: u64) -> Result<Option<Slice>, StoreError> {
-        let Some(piece) = state.run_at(id, pos, u64::MAX) else { return Ok(None) };
+        let Some(piece) = state.run_at(id, pos, u64::MAX, &self.0.shared.files)? else { return Ok(None) };
         let data = self.fetch(piece.source)?;
         Ok(Some(Slice { start: piece.start, data }))
     }
 
     pub(super) fn fetch(&self, source: PieceSource) -> Result<Bytes, StoreError> {
-        let (segment, at, len) = match source {
+        let (file, at, len) = match source {
             PieceSource::Memory(bytes) => return Ok(bytes),
-            PieceSource::Disk { segment, at, len } => (segment, at, len),
+            PieceSource::Disk { file, at, len } => (file, at, len),
         };
-        let file = self.0.shared.reader(segment)?;
         let mut buf = vec![0; len as usize];
         file.read_exact_at(&mut buf, at)?;
         Ok(buf.into())

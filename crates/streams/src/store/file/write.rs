@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use chrono::Utc;
 
-use super::index::State;
+use super::index::{self, State};
 use super::log::{self, AppendMeta, CreateMeta, Encoded, ForkMeta, Job};
 use super::FileStore;
 use crate::store::notify::Version;
@@ -17,7 +17,7 @@ impl FileStore {
     /// The caller then applies the change and records what it makes [`State::visible`].
     fn submit(&self, state: &mut State, frame: Encoded) -> Result<(u64, u32, u64), StoreError> {
         let len = frame.bytes.len() as u64;
-        let roll_to = (state.position > 0 && state.position + len > log::SEGMENT_LIMIT).then(|| {
+        let roll_to = (state.position > 0 && state.position + len > self.0.segment_bytes).then(|| {
             state.segment += 1;
             state.position = 0;
             state.segment
@@ -25,6 +25,9 @@ impl FileStore {
         let at = state.position + frame.data_offset as u64;
         state.position += len;
         state.lsn += 1;
+        if roll_to.is_some() {
+            state.active_since = state.lsn;
+        }
         if self.0.jobs.send(Job { lsn: state.lsn, roll_to, bytes: frame.bytes }).is_err() {
             state.poisoned = true;
             return Err(StoreError::Poisoned);
@@ -53,12 +56,33 @@ impl FileStore {
     /// Returns whether the delete was soft.
     pub(super) fn remove(&self, state: &mut State, id: u64) -> Result<bool, StoreError> {
         let soft = state.streams[&id].forks > 0;
-        let (lsn, _, _) = self.submit(state, log::encode_delete(id, soft))?;
+        let frame = log::encode_delete(id, soft);
+        let len = frame.bytes.len() as u64;
+        let (lsn, segment, _) = self.submit(state, frame)?;
+        *state.dead.entry(segment).or_default() += len;
         state.pending.push_back((lsn, None));
         for gone in state.remove(id) {
             self.0.shared.notifier.publish(gone, Version { gone: true, ..Version::default() });
         }
         Ok(soft)
+    }
+
+    /// Notes a read or write of `id` now, logging it when the logged one is too old
+    /// (see [`index::touch_every`]); nobody waits for that frame.
+    pub(super) fn touch(&self, state: &mut State, id: u64) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let stream = state.streams.get_mut(&id).expect("touching a known stream");
+        stream.last_access = now;
+        let Expiry::Ttl(ttl) = stream.expiry else { return Ok(()) };
+        if now - stream.touched < index::touch_every(ttl) {
+            return Ok(());
+        }
+        stream.touched = now;
+        let frame = log::encode_touch(id, now.timestamp_millis());
+        let len = frame.bytes.len() as u64;
+        let (_, segment, _) = self.submit(state, frame)?;
+        *state.dead.entry(segment).or_default() += len;
+        Ok(())
     }
 
     pub(super) fn check_usable(state: &State) -> Result<(), StoreError> {
@@ -135,6 +159,8 @@ impl FileStore {
             closed: request.closed,
             fork,
             runs: runs.iter().map(|r| r.len() as u64).collect(),
+            touched_ms: ttl.map(|_| Utc::now().timestamp_millis()),
+            carried: Default::default(),
         };
         let refs: Vec<&[u8]> = runs.iter().map(|r| r.as_ref()).collect();
         let (lsn, segment, at) = self.submit(state, log::encode_create(&meta, &refs))?;
@@ -210,8 +236,8 @@ impl FileStore {
                     stream_seq: request.stream_seq.clone(),
                 };
                 let (lsn, segment, at) = self.submit(state, log::encode_append(&meta, &data))?;
-                state.apply_append(&meta, segment, at, data, true);
-                state.streams.get_mut(&id).expect("stream found above").last_access = Utc::now();
+                state.apply_append(&meta, segment, at, data.len() as u64, Some(data));
+                self.touch(state, id)?;
                 state.visible(lsn, id);
                 let stream = &state.streams[&id];
                 let value = Appended::Written { tail: stream.tail, closed: stream.closed, producer: echo(producer) };
