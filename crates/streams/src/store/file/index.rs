@@ -70,8 +70,9 @@ pub(super) struct Stream {
     pub(super) fork: Option<ForkMeta>,
     /// The stream's own runs, in order; inherited data is read from the source.
     pub(super) runs: Vec<Run>,
-    /// Oldest run whose data is still cached.
-    pub(super) cached_from: usize,
+    /// The data of the last `cache.len()` runs, for live readers: runs stay small (an
+    /// index entry each) while a stream's recent data is at hand.
+    pub(super) cache: VecDeque<Bytes>,
     pub(super) cached_bytes: u64,
     pub(super) tail: u64,
     pub(super) closed: bool,
@@ -92,7 +93,6 @@ pub(super) struct Run {
     pub(super) len: u64,
     pub(super) segment: u32,
     pub(super) at: u64,
-    pub(super) cached: Option<Bytes>,
 }
 
 /// A piece of a read, before its bytes are fetched.
@@ -230,7 +230,7 @@ impl State {
             touched: now,
             fork: meta.fork.clone(),
             runs: Vec::new(),
-            cached_from: 0,
+            cache: VecDeque::new(),
             cached_bytes: 0,
             tail: start,
             closed: meta.closed,
@@ -328,12 +328,15 @@ impl State {
             return self.run_at(fork.source, pos, limit.min(own), files);
         }
         let i = stream.runs.partition_point(|r| r.start + r.len <= pos);
-        let Some(run) = stream.runs.get(i) else { return Ok(None) };
+        if i >= stream.runs.len() {
+            return Ok(None);
+        }
+        let run = &stream.runs[i];
         let end = (run.start + run.len).min(limit);
         if end <= pos {
             return Ok(None);
         }
-        run.piece(pos, end, files).map(Some)
+        stream.piece(i, pos, end, files).map(Some)
     }
 
     /// Pieces of `[from, to)` of stream `id`, following forks, until `budget` bytes
@@ -355,7 +358,7 @@ impl State {
         }
         let from = from.max(own);
         let first = stream.runs.partition_point(|r| r.start + r.len <= from);
-        for run in &stream.runs[first..] {
+        for (i, run) in stream.runs.iter().enumerate().skip(first) {
             if run.start >= to || (*budget == 0 && !out.is_empty()) {
                 break;
             }
@@ -365,24 +368,25 @@ impl State {
                 hi = hi.min(lo + (*budget).max(1));
             }
             *budget = budget.saturating_sub(hi - lo);
-            out.push(run.piece(lo, hi, files)?);
+            out.push(stream.piece(i, lo, hi, files)?);
         }
         Ok(())
     }
 }
 
-impl Run {
-    fn piece(&self, from: u64, to: u64, files: &Files) -> std::io::Result<Piece> {
-        let (lo, hi) = (from - self.start, to - self.start);
-        let source = match &self.cached {
-            Some(bytes) => PieceSource::Memory(bytes.slice(lo as usize..hi as usize)),
-            None => PieceSource::Disk { file: files.get(self.segment)?, at: self.at + lo, len: hi - lo },
+impl Stream {
+    /// `[from, to)` of run `i`, from the cache if it holds the run.
+    fn piece(&self, i: usize, from: u64, to: u64, files: &Files) -> std::io::Result<Piece> {
+        let run = &self.runs[i];
+        let (lo, hi) = (from - run.start, to - run.start);
+        let uncached = self.runs.len() - self.cache.len();
+        let source = match i.checked_sub(uncached) {
+            Some(c) => PieceSource::Memory(self.cache[c].slice(lo as usize..hi as usize)),
+            None => PieceSource::Disk { file: files.get(run.segment)?, at: run.at + lo, len: hi - lo },
         };
         Ok(Piece { start: from, source })
     }
-}
 
-impl Stream {
     pub(super) fn own_start(&self) -> u64 {
         self.fork.as_ref().map_or(0, |f| f.offset)
     }
@@ -391,17 +395,17 @@ impl Stream {
         if len == 0 {
             return;
         }
-        if cached.is_some() {
-            self.cached_bytes += len;
-        }
-        self.runs.push(Run { start: self.tail, len, segment, at, cached });
+        self.runs.push(Run { start: self.tail, len, segment, at });
         self.tail += len;
-        while self.cached_bytes > CACHE_PER_STREAM && self.cached_from < self.runs.len() - 1 {
-            let run = &mut self.runs[self.cached_from];
-            if run.cached.take().is_some() {
-                self.cached_bytes -= run.len;
-            }
-            self.cached_from += 1;
+        let Some(data) = cached else {
+            self.drop_cache();
+            return;
+        };
+        self.cached_bytes += len;
+        self.cache.push_back(data);
+        while self.cached_bytes > CACHE_PER_STREAM && self.cache.len() > 1 {
+            let oldest = self.cache.pop_front().expect("more than one");
+            self.cached_bytes -= oldest.len() as u64;
         }
     }
 
@@ -421,10 +425,7 @@ impl Stream {
 
     /// Drops the data cached for readers (they read the disk instead); returns its size.
     pub(super) fn drop_cache(&mut self) -> u64 {
-        for run in &mut self.runs[self.cached_from..] {
-            run.cached = None;
-        }
-        self.cached_from = self.runs.len();
+        self.cache = VecDeque::new();
         std::mem::take(&mut self.cached_bytes)
     }
 
