@@ -1,10 +1,9 @@
 //! Group commit for appends. Appends that arrive while a batch is being written queue
 //! up and go together in the next transaction: one statement locks every stream the
 //! batch touches, the protocol's rules judge each append in memory in arrival order,
-//! then one multi-row statement each writes the runs, the streams' new state, the
-//! producers, the owners' byte counts and the notifications, and one commit (one WAL
-//! flush) makes the whole batch durable. Every append is acknowledged after that
-//! commit.
+//! then one statement writes the runs, the streams' new state, the producers, the
+//! owners' byte counts and the notifications, and one commit (one WAL flush) makes the
+//! whole batch durable. Every append is acknowledged after that commit.
 //!
 //! Why: each append used to be its own transaction ending with an update of its
 //! owner's row in `streams.owners`, so one user's appends waited for each other's
@@ -290,6 +289,9 @@ struct Writes {
 }
 
 impl Writes {
+    /// Writes the batch with one statement: the runs, the producers, the streams' new
+    /// state, the owners' byte counts and the notifications. Each is a data-modifying
+    /// CTE, so the batch costs one round trip however much it holds.
     async fn apply(
         self,
         tx: &mut Transaction<'_, Postgres>,
@@ -300,98 +302,74 @@ impl Writes {
         if changed.is_empty() {
             return Ok(());
         }
-        if !self.runs.is_empty() {
-            let ids: Vec<i64> = self.runs.iter().map(|r| r.0).collect();
-            let starts: Vec<i64> = self.runs.iter().map(|r| r.1).collect();
-            let data: Vec<&[u8]> = self.runs.iter().map(|r| &r.2[..]).collect();
-            sqlx::query(
-                "INSERT INTO streams.runs (stream_id, start_pos, data) \
-                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::bytea[])",
-            )
-            .bind(ids)
-            .bind(starts)
-            .bind(data)
-            .execute(&mut **tx)
-            .await?;
-        }
-        if !self.producers.is_empty() {
-            let (keys, states): (Vec<_>, Vec<_>) = self.producers.into_iter().unzip();
-            let (ids, names): (Vec<i64>, Vec<String>) = keys.into_iter().unzip();
-            let (epochs, seqs): (Vec<i64>, Vec<i64>) = states.into_iter().map(|(e, s)| (e as i64, s as i64)).unzip();
-            sqlx::query(
-                "INSERT INTO streams.producers (stream_id, producer_id, epoch, last_seq) \
-                 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::int8[]) \
-                 ON CONFLICT (stream_id, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch, last_seq = EXCLUDED.last_seq",
-            )
-            .bind(ids)
-            .bind(names)
-            .bind(epochs)
-            .bind(seqs)
-            .execute(&mut **tx)
-            .await?;
-        }
-        update_streams(tx, &changed).await?;
-        if over_quota(tx, &changed, quota_bytes).await? {
+        let (producer_keys, producer_states): (Vec<_>, Vec<_>) = self.producers.into_iter().unzip();
+        let (producer_ids, producer_names): (Vec<i64>, Vec<String>) = producer_keys.into_iter().unzip();
+        let (epochs, seqs): (Vec<i64>, Vec<i64>) =
+            producer_states.into_iter().map(|(e, s)| (e as i64, s as i64)).unzip();
+        let rows = changed.iter().map(|s| &s.row);
+        let (owners, added) = added_by_owner(&changed);
+        let payloads: Vec<String> =
+            changed.iter().map(|s| format!("{}:{}:{}:0", s.row.id, s.row.tail, u8::from(s.row.closed))).collect();
+        let over_quota: bool = sqlx::query_scalar(
+            "WITH runs AS ( \
+                 INSERT INTO streams.runs (stream_id, start_pos, data) \
+                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::bytea[]) \
+             ), producers AS ( \
+                 INSERT INTO streams.producers (stream_id, producer_id, epoch, last_seq) \
+                 SELECT * FROM UNNEST($4::int8[], $5::text[], $6::int8[], $7::int8[]) \
+                 ON CONFLICT (stream_id, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch, last_seq = EXCLUDED.last_seq \
+             ), streams AS ( \
+                 UPDATE streams.streams s SET tail = u.tail, closed = u.closed, closed_by_producer = u.producer, \
+                 closed_by_epoch = u.epoch, closed_by_seq = u.seq, last_stream_seq = u.stream_seq, last_access = $15 \
+                 FROM UNNEST($8::int8[], $9::int8[], $10::bool[], $11::text[], $12::int8[], $13::int8[], $14::text[]) \
+                 AS u(id, tail, closed, producer, epoch, seq, stream_seq) WHERE s.id = u.id \
+             ), owners AS ( \
+                 UPDATE streams.owners o SET bytes = o.bytes + u.added \
+                 FROM (SELECT * FROM UNNEST($16::text[], $17::int8[]) AS u(owner, added) ORDER BY owner) u \
+                 WHERE o.owner = u.owner RETURNING o.bytes \
+             ), notified AS ( \
+                 SELECT pg_notify($18, p) FROM UNNEST($19::text[]) AS p \
+             ) \
+             SELECT coalesce(bool_or(o.bytes > $20), false) \
+             FROM (SELECT count(*) FROM notified) n LEFT JOIN owners o ON true",
+        )
+        .bind(self.runs.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(self.runs.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(self.runs.iter().map(|r| &r.2[..]).collect::<Vec<_>>())
+        .bind(producer_ids)
+        .bind(producer_names)
+        .bind(epochs)
+        .bind(seqs)
+        .bind(rows.clone().map(|r| r.id).collect::<Vec<_>>())
+        .bind(rows.clone().map(|r| r.tail).collect::<Vec<_>>())
+        .bind(rows.clone().map(|r| r.closed).collect::<Vec<_>>())
+        .bind(rows.clone().map(|r| r.closed_by_producer.clone()).collect::<Vec<_>>())
+        .bind(rows.clone().map(|r| r.closed_by_epoch).collect::<Vec<_>>())
+        .bind(rows.clone().map(|r| r.closed_by_seq).collect::<Vec<_>>())
+        .bind(rows.map(|r| r.last_stream_seq.clone()).collect::<Vec<_>>())
+        .bind(Utc::now())
+        .bind(owners)
+        .bind(added)
+        .bind(super::listen::CHANNEL)
+        .bind(payloads)
+        .bind(i64::try_from(quota_bytes).unwrap_or(i64::MAX))
+        .fetch_one(&mut **tx)
+        .await?;
+        if over_quota {
             // Which append crossed the line is for the one-by-one path to say.
             return Err(Unbatched::OneByOne);
         }
-        let payloads: Vec<String> =
-            changed.iter().map(|s| format!("{}:{}:{}:0", s.row.id, s.row.tail, u8::from(s.row.closed))).collect();
-        sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
-            .bind(super::listen::CHANNEL)
-            .bind(payloads)
-            .execute(&mut **tx)
-            .await?;
         Ok(())
     }
 }
 
-async fn update_streams(tx: &mut Transaction<'_, Postgres>, changed: &[&Locked]) -> Result<(), sqlx::Error> {
-    let rows = changed.iter().map(|s| &s.row);
-    sqlx::query(
-        "UPDATE streams.streams s SET tail = u.tail, closed = u.closed, closed_by_producer = u.producer, \
-         closed_by_epoch = u.epoch, closed_by_seq = u.seq, last_stream_seq = u.stream_seq, last_access = $8 \
-         FROM UNNEST($1::int8[], $2::int8[], $3::bool[], $4::text[], $5::int8[], $6::int8[], $7::text[]) \
-         AS u(id, tail, closed, producer, epoch, seq, stream_seq) WHERE s.id = u.id",
-    )
-    .bind(rows.clone().map(|r| r.id).collect::<Vec<_>>())
-    .bind(rows.clone().map(|r| r.tail).collect::<Vec<_>>())
-    .bind(rows.clone().map(|r| r.closed).collect::<Vec<_>>())
-    .bind(rows.clone().map(|r| r.closed_by_producer.clone()).collect::<Vec<_>>())
-    .bind(rows.clone().map(|r| r.closed_by_epoch).collect::<Vec<_>>())
-    .bind(rows.clone().map(|r| r.closed_by_seq).collect::<Vec<_>>())
-    .bind(rows.map(|r| r.last_stream_seq.clone()).collect::<Vec<_>>())
-    .bind(Utc::now())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Adds what the batch wrote to each owner's bytes, in owner order; true when an owner
-/// went past the quota (the caller rolls back).
-async fn over_quota(
-    tx: &mut Transaction<'_, Postgres>,
-    changed: &[&Locked],
-    quota_bytes: u64,
-) -> Result<bool, sqlx::Error> {
+/// What the batch adds to each owner's bytes, in owner order.
+fn added_by_owner<'a>(changed: &[&'a Locked]) -> (Vec<&'a str>, Vec<i64>) {
     let mut added: HashMap<&str, i64> = HashMap::new();
     for s in changed.iter().filter(|s| s.added > 0) {
         *added.entry(s.owner.as_str()).or_default() += s.added as i64;
     }
-    if added.is_empty() {
-        return Ok(false);
-    }
     let mut added: Vec<(&str, i64)> = added.into_iter().collect();
     added.sort_unstable();
-    let (owners, bytes): (Vec<&str>, Vec<i64>) = added.into_iter().unzip();
-    let totals: Vec<i64> = sqlx::query_scalar(
-        "UPDATE streams.owners o SET bytes = o.bytes + u.added \
-         FROM (SELECT * FROM UNNEST($1::text[], $2::int8[]) AS u(owner, added) ORDER BY owner) u \
-         WHERE o.owner = u.owner RETURNING o.bytes",
-    )
-    .bind(owners)
-    .bind(bytes)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(totals.iter().any(|&b| b as u64 > quota_bytes))
+    added.into_iter().unzip()
 }
