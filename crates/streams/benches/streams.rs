@@ -37,7 +37,7 @@ use tokio::sync::Barrier;
 const WRITERS: usize = 16;
 const APPEND_FOR: Duration = Duration::from_secs(4);
 const CATCH_UP_MESSAGES: usize = 10_000;
-const CATCH_UP_ROUNDS: usize = 5;
+const CATCH_UP_ROUNDS: usize = 20;
 const SUBSCRIBERS: usize = 1_000;
 const FAN_OUT_MESSAGES: usize = 300;
 const FAN_OUT_EVERY: Duration = Duration::from_millis(10);
@@ -258,7 +258,8 @@ async fn appends(client: &reqwest::Client, target: &Arc<Target>) -> (f64, f64, f
     (latencies.len() as f64 / elapsed, percentile(&latencies, 0.5), percentile(&latencies, 0.99), errors)
 }
 
-/// Reads a 10,000-message stream from the start, best of a few rounds: MB/s.
+/// Reads a 10,000-message stream from the start, best of 20 rounds (one takes a few
+/// milliseconds, so fewer leave the figure to chance): MB/s.
 async fn catch_up(client: &reqwest::Client, target: &Arc<Target>) -> f64 {
     let url = create_json_stream(client, target, "bench-catch-up").await;
     let mut fillers = Vec::new();
