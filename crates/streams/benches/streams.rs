@@ -15,6 +15,11 @@
 //!   idle subscriber.
 //!
 //! Needs PostgreSQL (TEST_DATABASE_URL, as the tests) and `npm ci` in `conformance/`.
+//!
+//! To iterate on one figure, `BENCH_SECTIONS` (any of `appends,catch-up,fan-out`) and
+//! `BENCH_TARGETS` (any of `file,official,postgres,node`) narrow the run; left out,
+//! everything runs. What is skipped shows as NaN. `BENCH_WRAP` runs this server under
+//! a profiler: `BENCH_WRAP="perf record -g -o /tmp/perf.data --"`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -32,7 +37,7 @@ use tokio::sync::Barrier;
 const WRITERS: usize = 16;
 const APPEND_FOR: Duration = Duration::from_secs(4);
 const CATCH_UP_MESSAGES: usize = 10_000;
-const CATCH_UP_ROUNDS: usize = 5;
+const CATCH_UP_ROUNDS: usize = 20;
 const SUBSCRIBERS: usize = 1_000;
 const FAN_OUT_MESSAGES: usize = 300;
 const FAN_OUT_EVERY: Duration = Duration::from_millis(10);
@@ -108,7 +113,7 @@ async fn start_ours(name: &'static str, postgres: bool) -> Target {
     let data = tempfile::tempdir().unwrap();
     let db = AuthDb::connect(&database.database_url()).await.unwrap();
     let (_, token) = user_with_session(&db, "bench@example.com").await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_superset-streams"))
+    let mut child = ours_command()
         .env("DATABASE_URL", database.url())
         .env("STREAMS_PORT", "0")
         .env("STREAMS_DATA_DIR", data.path())
@@ -117,6 +122,8 @@ async fn start_ours(name: &'static str, postgres: bool) -> Target {
         .env("STREAMS_USER_REQUESTS_PER_SECOND", u32::MAX.to_string())
         .env("STREAMS_USER_REQUEST_BURST", u32::MAX.to_string())
         .env("STREAMS_USER_MAX_READERS", u64::MAX.to_string())
+        // All subscribers connect from 127.0.0.1.
+        .env("STREAMS_MAX_CONNECTIONS_PER_CLIENT", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -124,6 +131,16 @@ async fn start_ours(name: &'static str, postgres: bool) -> Target {
         .expect("start superset-streams");
     let base = format!("{}/v1/stream", listening(&mut child).await);
     Target { name, base, token: Some(token), child, _keep: (Some(database), Some(data)) }
+}
+
+/// This server's binary, under the command in `BENCH_WRAP` if it is set.
+fn ours_command() -> Command {
+    let binary = env!("CARGO_BIN_EXE_superset-streams");
+    let Ok(wrap) = std::env::var("BENCH_WRAP") else { return Command::new(binary) };
+    let mut words = wrap.split_whitespace();
+    let mut command = Command::new(words.next().expect("BENCH_WRAP names a command"));
+    command.args(words).arg(binary);
+    command
 }
 
 /// The official server's binary, installed with `cargo install` the first time.
@@ -241,7 +258,8 @@ async fn appends(client: &reqwest::Client, target: &Arc<Target>) -> (f64, f64, f
     (latencies.len() as f64 / elapsed, percentile(&latencies, 0.5), percentile(&latencies, 0.99), errors)
 }
 
-/// Reads a 10,000-message stream from the start, best of a few rounds: MB/s.
+/// Reads a 10,000-message stream from the start, best of 20 rounds (one takes a few
+/// milliseconds, so fewer leave the figure to chance): MB/s.
 async fn catch_up(client: &reqwest::Client, target: &Arc<Target>) -> f64 {
     let url = create_json_stream(client, target, "bench-catch-up").await;
     let mut fillers = Vec::new();
@@ -287,6 +305,19 @@ struct FanOut {
     lost: usize,
     duplicated: usize,
     kib_per_subscriber: f64,
+}
+
+impl FanOut {
+    fn skipped() -> FanOut {
+        FanOut {
+            sent: FAN_OUT_MESSAGES,
+            p50: f64::NAN,
+            p99: f64::NAN,
+            lost: 0,
+            duplicated: 0,
+            kib_per_subscriber: f64::NAN,
+        }
+    }
 }
 
 /// 1,000 SSE subscribers, a message every 10 ms.
@@ -467,13 +498,34 @@ impl Measured {
     }
 }
 
+/// Whether `name` is in the comma-separated list in environment variable `var`
+/// (everything is, when it is unset).
+fn chosen(var: &str, name: &str) -> bool {
+    std::env::var(var).map_or(true, |list| list.split(',').any(|n| n.trim() == name))
+}
+
 async fn measure(client: &reqwest::Client, target: Target, epoch: Instant) -> Measured {
     let target = Arc::new(target);
     eprintln!("benchmarking {} ...", target.name);
-    let (rate, p50, p99, errors) = appends(client, &target).await;
-    let mb_s = catch_up(client, &target).await;
-    let fan = fan_out(&target, epoch).await;
+    let section = |name| chosen("BENCH_SECTIONS", name);
+    let (rate, p50, p99, errors) =
+        if section("appends") { appends(client, &target).await } else { (f64::NAN, f64::NAN, f64::NAN, 0) };
+    let mb_s = if section("catch-up") { catch_up(client, &target).await } else { f64::NAN };
+    let fan = if section("fan-out") { fan_out(&target, epoch).await } else { FanOut::skipped() };
     Measured { name: target.name, rate, p50, p99, errors, mb_s, fan }
+}
+
+/// The target `start` gives, measured, if `chosen`.
+async fn measure_if(
+    chosen: bool,
+    client: &reqwest::Client,
+    start: impl std::future::Future<Output = Target>,
+    epoch: Instant,
+) -> Option<Measured> {
+    if !chosen {
+        return None;
+    }
+    Some(measure(client, start.await, epoch).await)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -484,7 +536,10 @@ async fn main() {
         "the Node reference server is not installed: run `npm ci` in {}",
         conformance_dir().display()
     );
-    official_binary();
+    let target = |name| chosen("BENCH_TARGETS", name);
+    if target("official") {
+        official_binary();
+    }
     let epoch = Instant::now();
     let client = reqwest::Client::new();
     let reference_dir = tempfile::tempdir().unwrap();
@@ -492,15 +547,17 @@ async fn main() {
     // from running at a quieter moment.
     let mut pairs = Vec::new();
     for round in 0..2 {
-        let file = start_ours(["file store, run 1", "file store, run 2"][round], false).await;
-        let file = measure(&client, file, epoch).await;
-        let official = start_official(["official Rust (wal), run 1", "official Rust (wal), run 2"][round]).await;
-        pairs.push((file, measure(&client, official, epoch).await));
+        let file = start_ours(["file store, run 1", "file store, run 2"][round], false);
+        let file = measure_if(target("file"), &client, file, epoch).await;
+        let official = start_official(["official Rust (wal), run 1", "official Rust (wal), run 2"][round]);
+        pairs.push((file, measure_if(target("official"), &client, official, epoch).await));
     }
+    let postgres = measure_if(target("postgres"), &client, start_ours("PostgreSQL store", true), epoch).await;
+    let node_file = start_reference("reference (Node), file mode", Some(reference_dir.path()));
+    let node_memory = start_reference("reference (Node), in memory", None);
     let others = [
-        measure(&client, start_ours("PostgreSQL store", true).await, epoch).await,
-        measure(&client, start_reference("reference (Node), file mode", Some(reference_dir.path())).await, epoch).await,
-        measure(&client, start_reference("reference (Node), in memory", None).await, epoch).await,
+        measure_if(target("node"), &client, node_file, epoch).await,
+        measure_if(target("node"), &client, node_memory, epoch).await,
     ];
 
     println!();
@@ -514,16 +571,17 @@ async fn main() {
     println!();
     println!("| server | appends/s | append p50 ms | append p99 ms | catch-up MB/s | fan-out p50 ms | fan-out p99 ms | lost | dup | RSS KiB/subscriber |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (file, official) in &pairs {
-        println!("{}", file.row());
-        println!("{}", official.row());
-    }
-    for other in &others {
-        println!("{}", other.row());
+    let rows = pairs.iter().flat_map(|(file, official)| [file, official]).chain([&postgres]).flatten();
+    for row in rows.chain(others.iter().flatten()) {
+        println!("{}", row.row());
     }
     for (file, official) in &pairs {
-        println!("{}", file.ratio(official));
+        if let (Some(file), Some(official)) = (file, official) {
+            println!("{}", file.ratio(official));
+        }
     }
     // PostgreSQL's targets are relative to the file store's.
-    println!("{}", others[0].ratio(&pairs[0].0));
+    if let (Some(postgres), Some(file)) = (&postgres, &pairs[0].0) {
+        println!("{}", postgres.ratio(file));
+    }
 }

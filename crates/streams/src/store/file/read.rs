@@ -59,7 +59,64 @@ impl FileStore {
         Ok(buf.into())
     }
 
+    /// The pieces' bytes. Neighbouring pieces of one log file are fetched with one read
+    /// and cut apart: each append is a frame of its own, so a catch-up over small
+    /// messages would otherwise make a system call per message.
     pub(super) fn slices(&self, pieces: Vec<Piece>) -> Result<Vec<Slice>, StoreError> {
-        pieces.into_iter().map(|p| Ok(Slice { start: p.start, data: self.fetch(p.source)? })).collect()
+        let mut slices = Vec::with_capacity(pieces.len());
+        let mut extent: Option<Extent> = None;
+        for (i, piece) in pieces.iter().enumerate() {
+            let data = match &piece.source {
+                PieceSource::Memory(bytes) => bytes.clone(),
+                PieceSource::Disk { segment, at, len } => {
+                    if !extent.as_ref().is_some_and(|e| e.holds(*segment, *at, *len)) {
+                        extent = Some(self.extent(&pieces[i..])?);
+                    }
+                    extent.as_ref().expect("read above").slice(*at, *len)
+                }
+            };
+            slices.push(Slice { start: piece.start, data });
+        }
+        Ok(slices)
+    }
+
+    /// Reads the first of `pieces` (on disk) with those right after it that lie near it
+    /// in the same file.
+    fn extent(&self, pieces: &[Piece]) -> Result<Extent, StoreError> {
+        let PieceSource::Disk { segment, at, len } = pieces[0].source else { unreachable!("a piece on disk") };
+        let mut end = at + len;
+        for piece in &pieces[1..] {
+            match piece.source {
+                PieceSource::Disk { segment: s, at: a, len: l } if s == segment && a >= end && a - end <= GAP => {
+                    end = a + l
+                }
+                _ => break,
+            }
+        }
+        let data = self.fetch(PieceSource::Disk { segment, at, len: end - at })?;
+        Ok(Extent { segment, at, data })
+    }
+}
+
+/// Pieces of one file at most this far apart are read together: what lies between
+/// them (frame headers, other streams' small appends) costs less to read than a
+/// system call.
+const GAP: u64 = 4 << 10;
+
+/// Bytes read from a log file, from `at` on.
+struct Extent {
+    segment: u32,
+    at: u64,
+    data: Bytes,
+}
+
+impl Extent {
+    fn holds(&self, segment: u32, at: u64, len: u64) -> bool {
+        segment == self.segment && at >= self.at && at + len <= self.at + self.data.len() as u64
+    }
+
+    fn slice(&self, at: u64, len: u64) -> Bytes {
+        let from = (at - self.at) as usize;
+        self.data.slice(from..from + len as usize)
     }
 }
