@@ -1,7 +1,9 @@
 //! The read path: what a read returns is decided under the store's lock, as pieces of
 //! cached memory or places in the log; the bytes on disk are fetched after.
 
+use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -68,8 +70,8 @@ impl FileStore {
         for (i, piece) in pieces.iter().enumerate() {
             let data = match &piece.source {
                 PieceSource::Memory(bytes) => bytes.clone(),
-                PieceSource::Disk { segment, at, len } => {
-                    if !extent.as_ref().is_some_and(|e| e.holds(*segment, *at, *len)) {
+                PieceSource::Disk { file, at, len } => {
+                    if !extent.as_ref().is_some_and(|e| e.holds(file, *at, *len)) {
                         extent = Some(self.extent(&pieces[i..])?);
                     }
                     extent.as_ref().expect("read above").slice(*at, *len)
@@ -83,18 +85,18 @@ impl FileStore {
     /// Reads the first of `pieces` (on disk) with those right after it that lie near it
     /// in the same file.
     fn extent(&self, pieces: &[Piece]) -> Result<Extent, StoreError> {
-        let PieceSource::Disk { segment, at, len } = pieces[0].source else { unreachable!("a piece on disk") };
-        let mut end = at + len;
+        let PieceSource::Disk { file, at, len } = &pieces[0].source else { unreachable!("a piece on disk") };
+        let (at, mut end) = (*at, at + len);
         for piece in &pieces[1..] {
-            match piece.source {
-                PieceSource::Disk { segment: s, at: a, len: l } if s == segment && a >= end && a - end <= GAP => {
+            match &piece.source {
+                PieceSource::Disk { file: f, at: a, len: l } if Arc::ptr_eq(f, file) && *a >= end && a - end <= GAP => {
                     end = a + l
                 }
                 _ => break,
             }
         }
-        let data = self.fetch(PieceSource::Disk { segment, at, len: end - at })?;
-        Ok(Extent { segment, at, data })
+        let data = self.fetch(PieceSource::Disk { file: file.clone(), at, len: end - at })?;
+        Ok(Extent { file: file.clone(), at, data })
     }
 }
 
@@ -105,14 +107,14 @@ const GAP: u64 = 4 << 10;
 
 /// Bytes read from a log file, from `at` on.
 struct Extent {
-    segment: u32,
+    file: Arc<File>,
     at: u64,
     data: Bytes,
 }
 
 impl Extent {
-    fn holds(&self, segment: u32, at: u64, len: u64) -> bool {
-        segment == self.segment && at >= self.at && at + len <= self.at + self.data.len() as u64
+    fn holds(&self, file: &Arc<File>, at: u64, len: u64) -> bool {
+        Arc::ptr_eq(file, &self.file) && at >= self.at && at + len <= self.at + self.data.len() as u64
     }
 
     fn slice(&self, at: u64, len: u64) -> Bytes {
