@@ -1,13 +1,12 @@
 //! `GET ?live=sse`: the stream as Server-Sent Events. Each batch of data is one `data`
 //! event followed by a `control` event carrying the next offset; the connection ends
 //! when the stream closes, after about a minute (clients reconnect from the last
-//! offset), at shutdown, when the session ends (revoked or expired), or when the client
-//! goes away.
+//! offset), at shutdown, when the session ends (revoked or expired), or when a client
+//! stops reading.
 //!
-//! The events are produced as the response body is polled: the connection's own task
-//! reads the store when it can take more, so an idle subscriber holds no task or
-//! channel of its own, and a client that stops reading holds no more than its
-//! connection's write buffer (the store is not read for it until that drains).
+//! A task per subscriber reads from the store at its own pace and hands events to the
+//! response through a small channel. A client that does not take an event within
+//! [`SLOW_CONSUMER`] is dropped, so a stalled reader holds a bounded amount of memory.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -17,6 +16,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -30,6 +30,10 @@ use crate::AppState;
 
 /// Data per event.
 const EVENT_LIMIT: usize = 64 << 10;
+/// Events buffered per subscriber.
+const BUFFER: usize = 8;
+/// How long an event may wait for a client that is not reading.
+const SLOW_CONSUMER: Duration = Duration::from_secs(10);
 /// Connections are closed after this, so CDNs can collapse clients (protocol §10.2).
 const RECONNECT_AFTER: Duration = Duration::from_secs(60);
 
@@ -39,17 +43,6 @@ enum Encoding {
     Json,
     Text,
     Base64,
-}
-
-/// What a subscriber does once it has sent what it read.
-#[derive(Clone, Copy)]
-enum After {
-    /// Read on: the stream has more.
-    Read,
-    /// Wait for the stream to change: the subscriber is up to date.
-    Wait,
-    /// End the events: the stream is closed and all of it sent.
-    End,
 }
 
 /// Subscribes to the stream; the events end when `live` is cancelled (shutdown, or the
@@ -73,32 +66,27 @@ pub async fn subscribe(
     } else {
         Encoding::Base64
     };
+    let (tx, rx) = mpsc::channel(BUFFER);
     let subscriber = Subscriber {
         state: state.clone(),
         key,
         watch,
+        tx,
         encoding,
         cursor: query.cursor,
-        id: first.info.id,
-        pos: first.from,
-        announced: None,
-        deadline: Instant::now() + RECONNECT_AFTER,
-        first: Some(first),
-        after: After::Read,
         live,
         _done: done,
         _slot: slot,
     };
+    tokio::spawn(subscriber.run(first));
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if encoding == Encoding::Base64 {
         set(&mut headers, STREAM_SSE_DATA_ENCODING, "base64");
     }
-    let events = futures::stream::unfold(subscriber, |mut subscriber| async move {
-        let event = subscriber.next_event().await?;
-        Some((Ok::<Bytes, Infallible>(event), subscriber))
-    });
+    let events =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<Bytes, Infallible>(e), rx)) });
     Ok(respond(StatusCode::OK, headers, Body::from_stream(events)))
 }
 
@@ -106,18 +94,9 @@ struct Subscriber {
     state: AppState,
     key: StreamKey,
     watch: Watch,
+    tx: mpsc::Sender<Bytes>,
     encoding: Encoding,
     cursor: Option<String>,
-    /// The stream read: a stream deleted and created again under the key ends the events.
-    id: u64,
-    /// Where the next read starts.
-    pos: u64,
-    /// The position and closure last announced in a control event.
-    announced: Option<(u64, bool)>,
-    deadline: Instant,
-    /// The batch read when subscribing, not sent yet.
-    first: Option<ReadBatch>,
-    after: After,
     /// Cancelled at shutdown or when the session ends.
     live: CancellationToken,
     /// Cancels `live` when the events end, which stops its session watch.
@@ -126,80 +105,68 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    /// The next event, or `None` when the connection should close.
-    async fn next_event(&mut self) -> Option<Bytes> {
+    /// Sends events until the stream ends or the connection should close.
+    async fn run(mut self, mut batch: ReadBatch) {
+        let deadline = Instant::now() + RECONNECT_AFTER;
+        let id = batch.info.id;
+        let mut pos = batch.from;
+        // The position and closure last announced in a control event.
+        let mut announced = None;
         loop {
             if self.live.is_cancelled() {
-                return None;
+                return;
             }
-            let batch = match self.first.take() {
-                Some(batch) => batch,
-                None => self.next_batch().await?,
-            };
-            self.after = if batch.at_end() {
-                After::End
-            } else if batch.up_to_date() {
-                After::Wait
-            } else {
-                After::Read
-            };
-            if let Some(event) = self.events(&batch) {
-                return Some(event);
+            if !batch.slices.is_empty() {
+                // One write, so a reader never sees data without the control after it.
+                let events = [self.data_event(&batch), self.control(&batch)].concat();
+                if !self.send(events.into()).await {
+                    return;
+                }
+                pos = batch.next;
+                announced = Some((pos, batch.at_end()));
+            } else if announced != Some((pos, batch.at_end())) {
+                if !self.send(self.control(&batch)).await {
+                    return;
+                }
+                announced = Some((pos, batch.at_end()));
             }
-        }
-    }
-
-    /// The next batch from the store, once there is one to read.
-    async fn next_batch(&mut self) -> Option<ReadBatch> {
-        let ready = match self.after {
-            After::End => false,
-            After::Wait => self.wait().await,
-            After::Read => true,
-        };
-        if !ready {
-            return None;
-        }
-        match self.state.store.read(&self.key, ReadFrom::At(self.pos), EVENT_LIMIT).await {
-            Ok(batch) if batch.info.id == self.id => Some(batch),
-            _ => None,
+            if batch.at_end() {
+                return;
+            }
+            if batch.up_to_date() && !self.wait(deadline).await {
+                return;
+            }
+            batch = match self.state.store.read(&self.key, ReadFrom::At(pos), EVENT_LIMIT).await {
+                Ok(batch) if batch.info.id == id => batch,
+                _ => return,
+            };
         }
     }
 
     /// Waits for the stream to change; false when the connection should end instead.
-    async fn wait(&mut self) -> bool {
+    async fn wait(&mut self, deadline: Instant) -> bool {
         tokio::select! {
             changed = self.watch.changed() => changed.is_ok() && !self.watch.borrow().gone,
-            () = tokio::time::sleep_until(self.deadline) => false,
+            () = tokio::time::sleep_until(deadline) => false,
             () = self.live.cancelled() => false,
+            () = self.tx.closed() => false,
         }
     }
 
-    /// What `batch` makes known: its data then a control event (in one piece, so a
-    /// reader never sees data without the control after it), or only a control event
-    /// if the position or closure changed, or nothing.
-    fn events(&mut self, batch: &ReadBatch) -> Option<Bytes> {
-        let mut out = String::new();
-        if !batch.slices.is_empty() {
-            self.pos = batch.next;
-            self.data_event(batch, &mut out);
-        } else if self.announced == Some((self.pos, batch.at_end())) {
-            return None;
-        }
-        self.announced = Some((self.pos, batch.at_end()));
-        self.control(batch, &mut out);
-        Some(out.into())
+    async fn send(&self, event: Bytes) -> bool {
+        matches!(tokio::time::timeout(SLOW_CONSUMER, self.tx.send(event)).await, Ok(Ok(())))
     }
 
-    fn data_event(&self, batch: &ReadBatch, out: &mut String) {
+    fn data_event(&self, batch: &ReadBatch) -> Bytes {
         let payload = match self.encoding {
             Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(render(batch, false)),
             Encoding::Text => String::from_utf8_lossy(&render(batch, false)).into_owned(),
             Encoding::Json => String::from_utf8_lossy(&render(batch, true)).into_owned(),
         };
-        event("data", &payload, out);
+        event("data", &payload)
     }
 
-    fn control(&self, batch: &ReadBatch, out: &mut String) {
+    fn control(&self, batch: &ReadBatch) -> Bytes {
         let mut control = serde_json::Map::new();
         control.insert("streamNextOffset".into(), offset::format(batch.next).into());
         if batch.at_end() {
@@ -210,15 +177,15 @@ impl Subscriber {
         if batch.up_to_date() {
             control.insert("upToDate".into(), true.into());
         }
-        event("control", &serde_json::Value::Object(control).to_string(), out);
+        event("control", &serde_json::Value::Object(control).to_string())
     }
 }
 
 /// One SSE event. Every line of the payload (split at CR, LF or CRLF) gets its own
 /// `data:` field, so payload text can never end the event or start another; a line
 /// that begins with a space gets one more, which the client's parser strips.
-fn event(name: &str, payload: &str, out: &mut String) {
-    out.reserve(payload.len() + 32);
+fn event(name: &str, payload: &str) -> Bytes {
+    let mut out = String::with_capacity(payload.len() + 32);
     out.push_str("event: ");
     out.push_str(name);
     out.push('\n');
@@ -231,6 +198,7 @@ fn event(name: &str, payload: &str, out: &mut String) {
         out.push('\n');
     }
     out.push('\n');
+    out.into()
 }
 
 fn lines(text: &str) -> impl Iterator<Item = &str> {
@@ -257,8 +225,7 @@ mod tests {
 
     #[test]
     fn payload_lines_cannot_forge_events() {
-        let mut e = String::new();
-        event("data", "a\r\n\r\nevent: control\rdata: x\n b", &mut e);
-        assert_eq!(e.as_bytes(), b"event: data\ndata:a\ndata:\ndata:event: control\ndata:data: x\ndata:  b\n\n");
+        let e = event("data", "a\r\n\r\nevent: control\rdata: x\n b");
+        assert_eq!(&e[..], b"event: data\ndata:a\ndata:\ndata:event: control\ndata:data: x\ndata:  b\n\n");
     }
 }
