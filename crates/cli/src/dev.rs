@@ -2,6 +2,7 @@
 //! embedded default: SQLite at `$SUPERSET_HOME/dev/auth.db`, streams in a file store
 //! at `$SUPERSET_HOME/dev/streams`, the development sign-in form on.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -32,14 +33,19 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let streams = superset_streams::Server::spawn(streams).await.context("starting the streams server")?;
 
     let (api_addr, streams_addr) = (api.addr, streams.addr);
-    println!("api listening on http://{api_addr}");
-    println!("streams listening on http://{streams_addr}");
+    // The servers outlive whoever reads these lines: a closed stdout must not stop them.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "api listening on http://{api_addr}");
+    let _ = writeln!(out, "streams listening on http://{streams_addr}");
     if (args.api_port, args.streams_port) != (8788, 8787) {
-        println!(
+        let _ = writeln!(
+            out,
             "point the client at them: SUPERSET_API_URL=http://{api_addr} SUPERSET_STREAMS_URL=http://{streams_addr}"
         );
     }
-    println!("data in {}; sign in with `superset login`; Ctrl-C stops", dir.display());
+    let _ = writeln!(out, "data in {}; sign in with `superset login`; Ctrl-C stops", dir.display());
+    let _ = out.flush();
+    drop(out);
 
     // Either server stopping (Ctrl-C, or a failure) stops the other.
     tokio::select! {
