@@ -21,7 +21,6 @@ use std::time::Instant;
 use super::index::{State, APPEND_OVERHEAD};
 use super::log::{self, AppendMeta, CreateMeta, Encoded, Files, RecoverError};
 use super::FileStore;
-use crate::store::Expiry;
 
 /// Compaction starts once dead bytes are a quarter of the closed segments, so they stay
 /// within 4/3 of what is alive (plus the open segment), and a byte alive is copied again
@@ -62,13 +61,8 @@ impl FileStore {
             return None;
         }
         let dir = self.0.shared.files.dir();
-        let numbers = log::segments(dir).ok()?;
-        let closed: u64 = numbers
-            .iter()
-            .filter(|&&n| n <= last)
-            .filter_map(|&n| std::fs::metadata(log::segment_path(dir, n)).ok())
-            .map(|m| m.len())
-            .sum();
+        let closed: Vec<u32> = log::segments(dir).ok()?.into_iter().filter(|&n| n <= last).collect();
+        let closed = log::bytes_of(dir, &closed);
         (dead * DEAD_SHARE >= closed).then_some(last)
     }
 
@@ -97,19 +91,15 @@ impl FileStore {
             old.streams.keys().copied().filter(|id| state.streams.contains_key(id)).collect()
         };
         alive.sort_unstable();
-        let moved = match write_base(files, base, &old, &alive) {
+        let written = write_base(files, base, &old, &alive).map_err(CompactError::from);
+        let moved = match written.and_then(|moved| self.check_moved(base, &old, &moved).map(|()| moved)) {
             Ok(moved) => moved,
             Err(e) => {
                 let _ = std::fs::remove_file(log::unfinished_path(dir, base));
-                return Err(e.into());
+                return Err(e);
             }
         };
-        if let Err(e) = self.check_moved(base, &old, &moved) {
-            let _ = std::fs::remove_file(log::unfinished_path(dir, base));
-            return Err(e);
-        }
-        let before: u64 =
-            numbers.iter().filter_map(|&n| std::fs::metadata(log::segment_path(dir, n)).ok()).map(|m| m.len()).sum();
+        let before = log::bytes_of(dir, &numbers);
         log::install_base(dir, base)?;
         self.point_at_base(base, &old, moved);
         log::remove_below(dir, base)?;
@@ -183,11 +173,7 @@ fn write_base(files: &Files, base: u32, old: &State, alive: &[u64]) -> io::Resul
             data.extend_from_slice(&read_run(files, run.segment, run.at, run.len)?);
             lens.push(run.len);
         }
-        let (ttl, expires_at_ms) = match stream.expiry {
-            Expiry::Never => (None, None),
-            Expiry::Ttl(s) => (Some(s), None),
-            Expiry::At(at) => (None, Some(at.timestamp_millis())),
-        };
+        let (ttl, expires_at_ms) = CreateMeta::expiry_fields(stream.expiry);
         let meta = CreateMeta {
             id,
             owner: stream.key.owner.clone(),
@@ -247,7 +233,9 @@ mod tests {
 
     use super::*;
     use crate::store::payload::Payload;
-    use crate::store::{Append, Appended, CreateStream, ForkFrom, ProducerTag, Quota, ReadFrom, Store, StreamKey};
+    use crate::store::{
+        Append, Appended, CreateStream, Expiry, ForkFrom, ProducerTag, Quota, ReadFrom, Store, StreamKey,
+    };
 
     fn open(dir: &Path) -> FileStore {
         FileStore::open_blocking(dir, Quota { streams: u64::MAX, bytes: u64::MAX }, 4096).unwrap()

@@ -141,7 +141,7 @@ impl State {
             }
             Frame::Append { meta, data_at, data } => {
                 let Some(stream) = self.known(meta.id)? else {
-                    *self.dead.entry(segment).or_default() += len;
+                    self.count_dead(segment, len);
                     return Ok(());
                 };
                 if meta.start != stream.tail {
@@ -154,7 +154,7 @@ impl State {
                 self.streams.get_mut(&meta.id).expect("found above").make_durable();
             }
             Frame::Delete { id, soft } => {
-                *self.dead.entry(segment).or_default() += len;
+                self.count_dead(segment, len);
                 let Some(stream) = self.known(id)? else { return Ok(()) };
                 // A base leaves out forks deleted since, so a soft delete may find none.
                 if !soft && stream.forks > 0 {
@@ -167,13 +167,18 @@ impl State {
                 self.next_id = self.next_id.max(next_id);
             }
             Frame::Touch { id, at_ms } => {
-                *self.dead.entry(segment).or_default() += len;
+                self.count_dead(segment, len);
                 if let (Some(stream), Some(at)) = (self.known(id)?, Utc.timestamp_millis_opt(at_ms).single()) {
                     stream.touched_at(at);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Notes `len` bytes of `segment` that nothing needs any more.
+    pub(super) fn count_dead(&mut self, segment: u32, len: u64) {
+        *self.dead.entry(segment).or_default() += len;
     }
 
     /// The stream a replayed frame names; `None` for one a base left out as deleted.
@@ -216,11 +221,7 @@ impl State {
                 source.forks += 1;
             }
         }
-        let expiry = match (meta.ttl, meta.expires_at_ms) {
-            (Some(ttl), _) => Expiry::Ttl(ttl),
-            (None, Some(ms)) => Utc.timestamp_millis_opt(ms).single().map_or(Expiry::Never, Expiry::At),
-            (None, None) => Expiry::Never,
-        };
+        let expiry = meta.expiry();
         let key = StreamKey::new(meta.owner.clone(), meta.path.clone());
         let now = Utc::now();
         let mut stream = Stream {
@@ -283,7 +284,7 @@ impl State {
                 self.keys.remove(&stream.key);
             }
             for run in &stream.runs {
-                *self.dead.entry(run.segment).or_default() += run.len + APPEND_OVERHEAD;
+                self.count_dead(run.segment, run.len + APPEND_OVERHEAD);
             }
             self.release(&stream);
             gone.push(id);

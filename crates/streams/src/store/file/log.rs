@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::ProducerTag;
+use chrono::{TimeZone, Utc};
+
+use crate::store::{Expiry, ProducerTag};
 
 pub const FRAME_HEADER: usize = 8;
 /// The most frames one fsync covers, so acknowledgements keep flowing under load.
@@ -54,6 +56,25 @@ pub struct CreateMeta {
     /// What a base carries over from the append and delete frames it replaces.
     #[serde(default, skip_serializing_if = "Carried::is_empty")]
     pub carried: Carried,
+}
+
+impl CreateMeta {
+    /// The `ttl` and `expires_at_ms` fields that log `expiry`.
+    pub fn expiry_fields(expiry: Expiry) -> (Option<u64>, Option<i64>) {
+        match expiry {
+            Expiry::Never => (None, None),
+            Expiry::Ttl(s) => (Some(s), None),
+            Expiry::At(at) => (None, Some(at.timestamp_millis())),
+        }
+    }
+
+    pub fn expiry(&self) -> Expiry {
+        match (self.ttl, self.expires_at_ms) {
+            (Some(ttl), _) => Expiry::Ttl(ttl),
+            (None, Some(ms)) => Utc.timestamp_millis_opt(ms).single().map_or(Expiry::Never, Expiry::At),
+            (None, None) => Expiry::Never,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -363,6 +384,11 @@ fn replay(bytes: &[u8], mut apply: impl FnMut(Frame<'_>, u64)) -> Result<usize, 
             Err(reason) => return Err((at, reason)),
         }
     }
+}
+
+/// What segments `numbers` take on disk (those gone meanwhile count nothing).
+pub fn bytes_of(dir: &Path, numbers: &[u32]) -> u64 {
+    numbers.iter().filter_map(|&n| fs::metadata(segment_path(dir, n)).ok()).map(|m| m.len()).sum()
 }
 
 /// Where compaction writes a base before it is installed as segment `number`.

@@ -56,10 +56,7 @@ impl FileStore {
     /// Returns whether the delete was soft.
     pub(super) fn remove(&self, state: &mut State, id: u64) -> Result<bool, StoreError> {
         let soft = state.streams[&id].forks > 0;
-        let frame = log::encode_delete(id, soft);
-        let len = frame.bytes.len() as u64;
-        let (lsn, segment, _) = self.submit(state, frame)?;
-        *state.dead.entry(segment).or_default() += len;
+        let lsn = self.submit_dead(state, log::encode_delete(id, soft))?;
         state.pending.push_back((lsn, None));
         for gone in state.remove(id) {
             self.0.shared.notifier.publish(gone, Version { gone: true, ..Version::default() });
@@ -78,11 +75,17 @@ impl FileStore {
             return Ok(());
         }
         stream.touched = now;
-        let frame = log::encode_touch(id, now.timestamp_millis());
-        let len = frame.bytes.len() as u64;
-        let (_, segment, _) = self.submit(state, frame)?;
-        *state.dead.entry(segment).or_default() += len;
+        self.submit_dead(state, log::encode_touch(id, now.timestamp_millis()))?;
         Ok(())
+    }
+
+    /// Queues a frame that compaction may drop (a delete, a touch): its bytes count as
+    /// dead at once. Returns its LSN.
+    fn submit_dead(&self, state: &mut State, frame: Encoded) -> Result<u64, StoreError> {
+        let len = frame.bytes.len() as u64;
+        let (lsn, segment, _) = self.submit(state, frame)?;
+        state.count_dead(segment, len);
+        Ok(lsn)
     }
 
     pub(super) fn check_usable(state: &State) -> Result<(), StoreError> {
@@ -144,11 +147,7 @@ impl FileStore {
         state.within_quota(&key.owner, 1, runs.iter().map(|r| r.len() as u64).sum(), self.0.quota)?;
         let id = state.next_id;
         state.next_id += 1;
-        let (ttl, expires_at_ms) = match expiry {
-            Expiry::Never => (None, None),
-            Expiry::Ttl(s) => (Some(s), None),
-            Expiry::At(at) => (None, Some(at.timestamp_millis())),
-        };
+        let (ttl, expires_at_ms) = CreateMeta::expiry_fields(expiry);
         let meta = CreateMeta {
             id,
             owner: key.owner.clone(),
