@@ -6,6 +6,8 @@
 //! Shutdown is graceful: the listener closes, idle connections close at once, and the
 //! loop returns when every request in flight has been answered. Responses that would
 //! run on (SSE, long-poll) must be ended by the application on the same signal.
+//!
+//! A response marked [`Detach`](crate::detach::Detach) is sent outside hyper.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,7 +15,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -26,10 +28,13 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::address::client_group;
+use crate::detach::{self, Detach};
 
 /// The server cannot listen where its settings say.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +84,7 @@ pub async fn serve(
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let admission = Arc::new(Admission::new(limits));
     let graceful = GracefulShutdown::new();
+    let detached = TaskTracker::new();
     tokio::pin!(signal);
     loop {
         let (socket, peer) = tokio::select! {
@@ -99,18 +105,21 @@ pub async fn serve(
         let service = PerConnection {
             app: app.clone(),
             peer,
-            body_read_timeout: limits.body_read_timeout,
+            limits,
             activity: activity.clone(),
+            slot: Arc::new(slot),
+            detached: detached.clone(),
         };
-        let io = TokioIo::new(Watched { socket, activity: activity.clone() });
+        let io = TokioIo::new(Watched { socket: Some(socket), activity: activity.clone() });
         let connection = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
         let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
-            let _slot = slot;
             tokio::select! {
                 result = connection => {
                     if let Err(error) = result {
-                        tracing::debug!(%error, "connection ended with an error");
+                        if !activity.is_detached() {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
                     }
                 }
                 () = activity.idle_for(idle_timeout) => tracing::debug!("idle connection closed"),
@@ -119,6 +128,8 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+    detached.close();
+    detached.wait().await;
     Ok(())
 }
 
@@ -134,13 +145,17 @@ async fn pause_after(error: io::Error) {
 
 /// The app as hyper calls it for one connection: the peer's address in every request
 /// (as `into_make_service_with_connect_info` puts it), request bodies under a deadline,
-/// and every request counted in `activity` until its response is done.
+/// every request counted in `activity` until its response is done, and responses
+/// marked [`Detach`] handed to a task of their own.
 #[derive(Clone)]
 struct PerConnection {
     app: Router,
     peer: SocketAddr,
-    body_read_timeout: Duration,
+    limits: Limits,
     activity: Arc<Activity>,
+    /// The connection's place among those open; a detached response keeps it.
+    slot: Arc<Slot>,
+    detached: TaskTracker,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for PerConnection {
@@ -150,13 +165,37 @@ impl hyper::service::Service<http::Request<Incoming>> for PerConnection {
 
     fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ConnectInfo(self.peer));
-        let request = request.map(|body| Deadline::new(body, self.body_read_timeout));
+        let detachable = request.method() == http::Method::GET && request.version() == http::Version::HTTP_11;
+        let request = request.map(|body| Deadline::new(body, self.limits.body_read_timeout));
         let in_flight = Activity::begin(&self.activity);
-        let app = self.app.clone();
+        let this = self.clone();
         Box::pin(async move {
-            let response = app.oneshot(request).await?;
+            let response = this.app.clone().oneshot(request).await?;
+            let response = match response.extensions().get::<Detach>() {
+                Some(&detach) if detachable => this.detach(response, detach),
+                _ => response,
+            };
             Ok(response.map(|body| Tracked { body, _in_flight: in_flight }))
         })
+    }
+}
+
+impl PerConnection {
+    /// Sends `response` from a task of its own once hyper lets go of the socket, and
+    /// leaves hyper an empty response to fail writing, which ends its connection.
+    fn detach(&self, response: http::Response<axum::body::Body>, detach: Detach) -> http::Response<axum::body::Body> {
+        let (sender, socket) = oneshot::channel();
+        self.activity.detach(sender);
+        let (parts, body) = response.into_parts();
+        let head = detach::head(parts);
+        let slot = self.slot.clone();
+        self.detached.spawn(async move {
+            let _slot = slot;
+            if let Ok(socket) = socket.await {
+                detach::send(socket, head, body, detach.stall_timeout).await;
+            }
+        });
+        http::Response::default()
     }
 }
 
@@ -213,17 +252,27 @@ impl Drop for Slot {
     }
 }
 
-/// What a connection is doing: requests in progress, and when it last moved a byte.
+/// What a connection is doing: requests in progress, when it last moved a byte, and
+/// whether its socket is to leave hyper.
 struct Activity {
     opened: std::time::Instant,
     /// Milliseconds after `opened`.
     last_moved: AtomicU64,
     in_flight: AtomicUsize,
+    detached: AtomicBool,
+    /// Where the socket goes once hyper drops it, when detached.
+    handoff: Mutex<Option<oneshot::Sender<TcpStream>>>,
 }
 
 impl Default for Activity {
     fn default() -> Self {
-        Activity { opened: std::time::Instant::now(), last_moved: AtomicU64::new(0), in_flight: AtomicUsize::new(0) }
+        Activity {
+            opened: std::time::Instant::now(),
+            last_moved: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            detached: AtomicBool::new(false),
+            handoff: Mutex::new(None),
+        }
     }
 }
 
@@ -233,6 +282,15 @@ struct InFlight(Arc<Activity>);
 impl Activity {
     fn moved(&self) {
         self.last_moved.store(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn detach(&self, handoff: oneshot::Sender<TcpStream>) {
+        *self.handoff.lock().unwrap_or_else(|e| e.into_inner()) = Some(handoff);
+        self.detached.store(true, Ordering::Release);
+    }
+
+    fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::Acquire)
     }
 
     fn begin(this: &Arc<Self>) -> InFlight {
@@ -261,16 +319,48 @@ impl Drop for InFlight {
     }
 }
 
-/// The socket, noting every byte that moves in `activity`.
+/// The socket, noting every byte that moves in `activity`. Once the connection is
+/// detached, hyper reads an end and fails to write, and the socket goes to the
+/// detached response's task when hyper drops this.
 struct Watched {
-    socket: TcpStream,
+    socket: Option<TcpStream>,
     activity: Arc<Activity>,
+}
+
+impl Watched {
+    /// The socket while hyper still has it.
+    fn socket(&mut self) -> Option<Pin<&mut TcpStream>> {
+        match &mut self.socket {
+            Some(socket) if !self.activity.is_detached() => Some(Pin::new(socket)),
+            _ => None,
+        }
+    }
+
+    fn note_written(&self, polled: &Poll<io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.activity.moved();
+        }
+    }
+}
+
+fn detached() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the connection was detached")
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let handoff = self.activity.handoff.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let (Some(handoff), Some(socket)) = (handoff, self.socket.take()) {
+            let _ = handoff.send(socket);
+        }
+    }
 }
 
 impl AsyncRead for Watched {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let Some(socket) = self.socket() else { return Poll::Ready(Ok(())) };
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.socket).poll_read(cx, buf);
+        let polled = socket.poll_read(cx, buf);
         if buf.filled().len() > before {
             self.activity.moved();
         }
@@ -280,10 +370,9 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.socket).poll_write(cx, data);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.moved();
-        }
+        let Some(socket) = self.socket() else { return Poll::Ready(Err(detached())) };
+        let polled = socket.poll_write(cx, data);
+        self.note_written(&polled);
         polled
     }
 
@@ -294,23 +383,28 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.socket).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.moved();
-        }
+        let Some(socket) = self.socket() else { return Poll::Ready(Err(detached())) };
+        let polled = socket.poll_write_vectored(cx, bufs);
+        self.note_written(&polled);
         polled
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.socket.is_write_vectored()
+        true
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_flush(cx)
+        match self.socket() {
+            Some(socket) => socket.poll_flush(cx),
+            None => Poll::Ready(Err(detached())),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_shutdown(cx)
+        match self.socket() {
+            Some(socket) => socket.poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 }
 

@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use superset_auth_db::{lookup_part, token_digest, AuthDb, Renewal, TokenDigest, ValidSession};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use cache::TokenCache;
@@ -51,6 +52,53 @@ pub struct Bearer {
 impl std::fmt::Debug for Bearer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bearer").field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
+
+/// A session a long-lived response depends on, checked again every [`RECHECK`] (mostly
+/// a cache hit; the cache drops revoked sessions) or at its expiry if sooner. A
+/// database that does not answer is not taken for a revocation. It has no task of its
+/// own: its owner sleeps until [`next_check`](Self::next_check) among its other waits.
+pub struct SessionWatch {
+    auth: Arc<SessionAuth>,
+    bearer: Bearer,
+    next_check: Instant,
+}
+
+impl SessionWatch {
+    /// When [`check`](Self::check) is due.
+    pub fn next_check(&self) -> Instant {
+        self.next_check
+    }
+
+    /// Looks the session up again: false once it was revoked or has expired.
+    pub async fn check(&mut self) -> bool {
+        match self.auth.resolve(&self.bearer.value, None).await {
+            Err(Rejection::Unauthorized) => return false,
+            Ok(user) if user.expires_at <= Utc::now() => return false,
+            Ok(user) => self.bearer.expires_at = user.expires_at,
+            // The database is not answering: that says nothing about the session.
+            Err(_) => {}
+        }
+        self.schedule();
+        true
+    }
+
+    /// Resolves once the session has ended.
+    pub async fn ended(&mut self) {
+        loop {
+            tokio::time::sleep_until(self.next_check).await;
+            if !self.check().await {
+                return;
+            }
+        }
+    }
+
+    fn schedule(&mut self) {
+        let until_expiry = (self.bearer.expires_at - Utc::now()).to_std().unwrap_or_default();
+        // Past the expiry known, only an unanswered lookup brings us here again.
+        let wait = if until_expiry.is_zero() { RECHECK } else { until_expiry.min(RECHECK) };
+        self.next_check = Instant::now() + wait;
     }
 }
 
@@ -170,37 +218,25 @@ impl SessionAuth {
     }
 
     /// A token cancelled when `parent` is, or when the session behind `bearer` is
-    /// revoked or expires, so a long-lived response ends with its session. The session
-    /// is checked again every [`RECHECK`] (mostly a cache hit; the cache drops revoked
-    /// sessions); a database that does not answer is not taken for a revocation.
-    /// Cancel the token when the response is done.
+    /// revoked or expires, so a long-lived response ends with its session (see
+    /// [`SessionWatch`]). Cancel the token when the response is done.
     pub fn until_session_ends(self: &Arc<Self>, bearer: &Bearer, parent: &CancellationToken) -> CancellationToken {
         let live = parent.child_token();
-        let (auth, bearer, watched) = (self.clone(), bearer.clone(), live.clone());
+        let (mut session, watched) = (self.watch(bearer), live.clone());
         tokio::spawn(async move {
             tokio::select! {
-                () = auth.session_ended(&bearer) => watched.cancel(),
+                () = session.ended() => watched.cancel(),
                 () = watched.cancelled() => {}
             }
         });
         live
     }
 
-    async fn session_ended(&self, bearer: &Bearer) {
-        let mut expires_at = bearer.expires_at;
-        loop {
-            let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or_default();
-            // Past the expiry known, only an unanswered lookup brings us here again.
-            let wait = if until_expiry.is_zero() { RECHECK } else { until_expiry.min(RECHECK) };
-            tokio::time::sleep(wait).await;
-            match self.resolve(&bearer.value, None).await {
-                Err(Rejection::Unauthorized) => return,
-                Ok(user) if user.expires_at <= Utc::now() => return,
-                Ok(user) => expires_at = user.expires_at,
-                // The database is not answering: that says nothing about the session.
-                Err(_) => {}
-            }
-        }
+    /// Watches the session behind `bearer` from within a long-lived response.
+    pub fn watch(self: &Arc<Self>, bearer: &Bearer) -> SessionWatch {
+        let mut watch = SessionWatch { auth: self.clone(), bearer: bearer.clone(), next_check: Instant::now() };
+        watch.schedule();
+        watch
     }
 
     /// One session lookup; within the lookup budget unless the token was valid when last

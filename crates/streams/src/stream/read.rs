@@ -97,8 +97,7 @@ pub async fn get(
         }
         Live::Sse => {
             let slot = reader()?;
-            let live = state.auth.until_session_ends(&bearer, &state.shutdown);
-            sse::subscribe(&state, key, query, live, slot).await
+            sse::subscribe(&state, key, query, state.auth.watch(&bearer), slot).await
         }
     }
 }

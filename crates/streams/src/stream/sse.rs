@@ -4,9 +4,10 @@
 //! offset), at shutdown, when the session ends (revoked or expired), or when a client
 //! stops reading.
 //!
-//! A task per subscriber reads from the store at its own pace and hands events to the
-//! response through a small channel. A client that does not take an event within
-//! [`SLOW_CONSUMER`] is dropped, so a stalled reader holds a bounded amount of memory.
+//! The response body reads from the store as the client takes events, and is sent
+//! outside hyper ([`Detach`]): an idle subscriber is this body, its socket and a small
+//! task, a few KiB. A client that takes no bytes for [`SLOW_CONSUMER`] is dropped, so a
+//! stalled reader holds a bounded amount of memory.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -16,23 +17,21 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine;
-use tokio::sync::mpsc;
+use superset_edge::Detach;
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::headers::STREAM_SSE_DATA_ENCODING;
 use super::read::{read_from, render, ReadQuery};
 use super::{cursor, offset, respond, set};
 use crate::api_error::ApiError;
+use crate::auth::SessionWatch;
 use crate::limits::ReaderSlot;
 use crate::store::{is_json, ReadBatch, ReadFrom, StreamKey, Watch};
 use crate::AppState;
 
 /// Data per event.
 const EVENT_LIMIT: usize = 64 << 10;
-/// Events buffered per subscriber.
-const BUFFER: usize = 8;
-/// How long an event may wait for a client that is not reading.
+/// How long a client may take no bytes while an event waits for it.
 const SLOW_CONSUMER: Duration = Duration::from_secs(10);
 /// Connections are closed after this, so CDNs can collapse clients (protocol §10.2).
 const RECONNECT_AFTER: Duration = Duration::from_secs(60);
@@ -45,17 +44,15 @@ enum Encoding {
     Base64,
 }
 
-/// Subscribes to the stream; the events end when `live` is cancelled (shutdown, or the
-/// session ended), and `live` is cancelled when they end. The subscriber holds `slot`,
-/// the caller's place among their live reads, until then.
+/// Subscribes to the stream; the events end at shutdown or when `session` ends. The
+/// subscriber holds `slot`, the caller's place among their live reads, until then.
 pub async fn subscribe(
     state: &AppState,
     key: StreamKey,
     query: ReadQuery,
-    live: CancellationToken,
+    session: SessionWatch,
     slot: ReaderSlot,
 ) -> Result<Response, ApiError> {
-    let done = live.clone().drop_guard();
     let watch = state.store.watch(&key).await?;
     let first = state.store.read(&key, read_from(query.offset), EVENT_LIMIT).await?;
     let content_type = first.info.content_type.to_ascii_lowercase();
@@ -66,95 +63,118 @@ pub async fn subscribe(
     } else {
         Encoding::Base64
     };
-    let (tx, rx) = mpsc::channel(BUFFER);
     let subscriber = Subscriber {
         state: state.clone(),
         key,
         watch,
-        tx,
         encoding,
         cursor: query.cursor,
-        live,
-        _done: done,
+        session,
+        deadline: Instant::now() + RECONNECT_AFTER,
+        id: first.info.id,
+        pos: first.from,
+        announced: None,
+        next: Next::Send(first),
         _slot: slot,
     };
-    tokio::spawn(subscriber.run(first));
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if encoding == Encoding::Base64 {
         set(&mut headers, STREAM_SSE_DATA_ENCODING, "base64");
     }
-    let events =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<Bytes, Infallible>(e), rx)) });
-    Ok(respond(StatusCode::OK, headers, Body::from_stream(events)))
+    let events = futures::stream::unfold(subscriber, |mut subscriber| async move {
+        let event = subscriber.next_event().await?;
+        Some((Ok::<Bytes, Infallible>(event), subscriber))
+    });
+    let mut response = respond(StatusCode::OK, headers, Body::from_stream(events));
+    response.extensions_mut().insert(Detach { stall_timeout: SLOW_CONSUMER });
+    Ok(response)
 }
 
 struct Subscriber {
     state: AppState,
     key: StreamKey,
     watch: Watch,
-    tx: mpsc::Sender<Bytes>,
     encoding: Encoding,
     cursor: Option<String>,
-    /// Cancelled at shutdown or when the session ends.
-    live: CancellationToken,
-    /// Cancels `live` when the events end, which stops its session watch.
-    _done: DropGuard,
+    session: SessionWatch,
+    /// When the connection closes for the client to reconnect.
+    deadline: Instant,
+    id: u64,
+    /// Where the next read starts.
+    pos: u64,
+    /// The position and closure last announced in a control event.
+    announced: Option<(u64, bool)>,
+    next: Next,
     _slot: ReaderSlot,
 }
 
+/// What the subscriber does next.
+enum Next {
+    /// Send this batch's events.
+    Send(ReadBatch),
+    /// Read on from `pos` (after waiting for more, when the last batch was all there was).
+    Read {
+        up_to_date: bool,
+    },
+    Done,
+}
+
 impl Subscriber {
-    /// Sends events until the stream ends or the connection should close.
-    async fn run(mut self, mut batch: ReadBatch) {
-        let deadline = Instant::now() + RECONNECT_AFTER;
-        let id = batch.info.id;
-        let mut pos = batch.from;
-        // The position and closure last announced in a control event.
-        let mut announced = None;
+    /// The next events to send; `None` when the stream ends or the connection should close.
+    async fn next_event(&mut self) -> Option<Bytes> {
         loop {
-            if self.live.is_cancelled() {
-                return;
+            if self.state.shutdown.is_cancelled()
+                || (Instant::now() >= self.session.next_check() && !self.session.check().await)
+            {
+                return None;
             }
-            if !batch.slices.is_empty() {
-                // One write, so a reader never sees data without the control after it.
-                let events = [self.data_event(&batch), self.control(&batch)].concat();
-                if !self.send(events.into()).await {
-                    return;
+            match std::mem::replace(&mut self.next, Next::Done) {
+                Next::Done => return None,
+                Next::Send(batch) => {
+                    let at_end = batch.at_end();
+                    if !at_end {
+                        self.next = Next::Read { up_to_date: batch.up_to_date() };
+                    }
+                    if !batch.slices.is_empty() {
+                        self.pos = batch.next;
+                        self.announced = Some((self.pos, at_end));
+                        // One write, so a reader never sees data without the control after it.
+                        return Some([self.data_event(&batch), self.control(&batch)].concat().into());
+                    }
+                    if self.announced != Some((self.pos, at_end)) {
+                        self.announced = Some((self.pos, at_end));
+                        return Some(self.control(&batch));
+                    }
                 }
-                pos = batch.next;
-                announced = Some((pos, batch.at_end()));
-            } else if announced != Some((pos, batch.at_end())) {
-                if !self.send(self.control(&batch)).await {
-                    return;
+                Next::Read { up_to_date } => {
+                    if up_to_date && !self.wait().await {
+                        return None;
+                    }
+                    match self.state.store.read(&self.key, ReadFrom::At(self.pos), EVENT_LIMIT).await {
+                        Ok(batch) if batch.info.id == self.id => self.next = Next::Send(batch),
+                        _ => return None,
+                    }
                 }
-                announced = Some((pos, batch.at_end()));
             }
-            if batch.at_end() {
-                return;
-            }
-            if batch.up_to_date() && !self.wait(deadline).await {
-                return;
-            }
-            batch = match self.state.store.read(&self.key, ReadFrom::At(pos), EVENT_LIMIT).await {
-                Ok(batch) if batch.info.id == id => batch,
-                _ => return,
-            };
         }
     }
 
     /// Waits for the stream to change; false when the connection should end instead.
-    async fn wait(&mut self, deadline: Instant) -> bool {
-        tokio::select! {
-            changed = self.watch.changed() => changed.is_ok() && !self.watch.borrow().gone,
-            () = tokio::time::sleep_until(deadline) => false,
-            () = self.live.cancelled() => false,
-            () = self.tx.closed() => false,
+    async fn wait(&mut self) -> bool {
+        loop {
+            let wake = self.deadline.min(self.session.next_check());
+            tokio::select! {
+                changed = self.watch.changed() => return changed.is_ok() && !self.watch.borrow().gone,
+                () = tokio::time::sleep_until(wake) => {
+                    if Instant::now() >= self.deadline || !self.session.check().await {
+                        return false;
+                    }
+                }
+                () = self.state.shutdown.cancelled() => return false,
+            }
         }
-    }
-
-    async fn send(&self, event: Bytes) -> bool {
-        matches!(tokio::time::timeout(SLOW_CONSUMER, self.tx.send(event)).await, Ok(Ok(())))
     }
 
     fn data_event(&self, batch: &ReadBatch) -> Bytes {
