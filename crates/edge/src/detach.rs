@@ -2,8 +2,9 @@
 //! a write buffer of 8 KiB each for as long as a connection is open, and a connection
 //! task sized for any request; for a thousand idle subscribers that is most of the
 //! server's memory. A response marked [`Detach`] leaves hyper once the handler returns
-//! it: its head and chunked body go straight to the socket from a small task of its
-//! own, and the connection closes when the body ends.
+//! it: its head and body go straight to the socket from a small task of its own
+//! (chunked over HTTP/1.1, as they come over HTTP/1.0), and the connection closes when
+//! the body ends. Either way a client that stops reading is cut off.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
@@ -17,7 +18,7 @@ use http_body_util::BodyExt;
 use tokio::net::TcpStream;
 
 /// Put in a response's extensions to send it outside hyper (see the module's doc).
-/// Only for long bodies of `GET` over HTTP/1.1; others are sent as usual. The
+/// Only for long bodies of `GET` over HTTP/1.x; others are sent as usual. The
 /// response is its connection's last: a request pipelined behind it goes unanswered.
 #[derive(Clone, Copy, Debug)]
 pub struct Detach {
@@ -25,10 +26,9 @@ pub struct Detach {
     pub stall_timeout: Duration,
 }
 
-/// Writes `head` and then `body` to `socket` as a chunked HTTP/1.1 response, until
-/// the body ends, the client goes away, or a write makes no progress for
-/// `stall_timeout`.
-pub(crate) async fn send(socket: TcpStream, head: Vec<u8>, mut body: Body, stall_timeout: Duration) {
+/// Writes `head` and then `body` to `socket` (in chunks if `chunked`), until the body
+/// ends, the client goes away, or a write makes no progress for `stall_timeout`.
+pub(crate) async fn send(socket: TcpStream, head: Vec<u8>, mut body: Body, chunked: bool, stall_timeout: Duration) {
     // The head goes at once: a subscriber knows it is subscribed before any event.
     if write(&socket, &[&head, b"", b""], stall_timeout).await.is_err() {
         return;
@@ -46,31 +46,42 @@ pub(crate) async fn send(socket: TcpStream, head: Vec<u8>, mut body: Body, stall
             },
             // The body failed: no last chunk, so the client sees the response cut short.
             Some(Err(_)) => return,
-            None => {
+            None if chunked => {
                 let _ = write(&socket, &[b"0\r\n\r\n", b"", b""], stall_timeout).await;
                 return;
             }
+            // HTTP/1.0: the body ends where the connection does.
+            None => return,
         };
-        let size = format!("{:x}\r\n", data.len());
-        if write(&socket, &[size.as_bytes(), &data, b"\r\n"], stall_timeout).await.is_err() {
+        let written = if chunked {
+            let size = format!("{:x}\r\n", data.len());
+            write(&socket, &[size.as_bytes(), &data, b"\r\n"], stall_timeout).await
+        } else {
+            write(&socket, &[&data, b"", b""], stall_timeout).await
+        };
+        if written.is_err() {
             return;
         }
     }
 }
 
-/// The status line and headers, with the framing this connection uses: chunked, and
-/// closed after the body.
-pub(crate) fn head(parts: Parts) -> Vec<u8> {
+/// The status line and headers, with the framing this connection uses: chunked (or,
+/// over HTTP/1.0, none), and closed after the body.
+pub(crate) fn head(parts: Parts, chunked: bool) -> Vec<u8> {
     let mut headers = parts.headers;
     headers.remove(CONTENT_LENGTH);
-    headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    if chunked {
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    }
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
     if !headers.contains_key(DATE) {
         let now = httpdate::fmt_http_date(SystemTime::now());
         headers.insert(DATE, HeaderValue::from_str(&now).expect("an HTTP date is a valid header value"));
     }
     let status = parts.status;
-    let mut out = format!("HTTP/1.1 {} {}\r\n", status.as_str(), status.canonical_reason().unwrap_or("")).into_bytes();
+    let version = if chunked { "HTTP/1.1" } else { "HTTP/1.0" };
+    let reason = status.canonical_reason().unwrap_or("");
+    let mut out = format!("{version} {} {reason}\r\n", status.as_str()).into_bytes();
     for (name, value) in &headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");

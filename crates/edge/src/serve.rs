@@ -165,14 +165,15 @@ impl hyper::service::Service<http::Request<Incoming>> for PerConnection {
 
     fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ConnectInfo(self.peer));
-        let detachable = request.method() == http::Method::GET && request.version() == http::Version::HTTP_11;
+        let detachable = request.method() == http::Method::GET && request.version() <= http::Version::HTTP_11;
+        let chunked = request.version() == http::Version::HTTP_11;
         let request = request.map(|body| Deadline::new(body, self.limits.body_read_timeout));
         let in_flight = Activity::begin(&self.activity);
         let this = self.clone();
         Box::pin(async move {
             let response = this.app.clone().oneshot(request).await?;
             let response = match response.extensions().get::<Detach>() {
-                Some(&detach) if detachable => this.detach(response, detach),
+                Some(&detach) if detachable => this.detach(response, detach, chunked),
                 _ => response,
             };
             Ok(response.map(|body| Tracked { body, _in_flight: in_flight }))
@@ -183,16 +184,21 @@ impl hyper::service::Service<http::Request<Incoming>> for PerConnection {
 impl PerConnection {
     /// Sends `response` from a task of its own once hyper lets go of the socket, and
     /// leaves hyper an empty response to fail writing, which ends its connection.
-    fn detach(&self, response: http::Response<axum::body::Body>, detach: Detach) -> http::Response<axum::body::Body> {
+    fn detach(
+        &self,
+        response: http::Response<axum::body::Body>,
+        detach: Detach,
+        chunked: bool,
+    ) -> http::Response<axum::body::Body> {
         let (sender, socket) = oneshot::channel();
         self.activity.detach(sender);
         let (parts, body) = response.into_parts();
-        let head = detach::head(parts);
+        let head = detach::head(parts, chunked);
         let slot = self.slot.clone();
         self.detached.spawn(async move {
             let _slot = slot;
             if let Ok(socket) = socket.await {
-                detach::send(socket, head, body, detach.stall_timeout).await;
+                detach::send(socket, head, body, chunked, detach.stall_timeout).await;
             }
         });
         http::Response::default()

@@ -1,6 +1,7 @@
-//! Responses marked `Detach` on loopback: sent chunked outside hyper, the connection
-//! closed after them, still counted among the client's connections, cut off when the
-//! client goes away or stops reading, and waited for at shutdown.
+//! Responses marked `Detach` on loopback: sent outside hyper (chunked over HTTP/1.1,
+//! as they come over HTTP/1.0), the connection closed after them, still counted among
+//! the client's connections, cut off when the client goes away or stops reading, and
+//! waited for at shutdown.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -78,9 +79,17 @@ async fn start(dropped: Dropped) -> Running {
     Running::spawn(listener.local_addr().unwrap(), |stop| serve(listener, app, LIMITS, stop))
 }
 
-async fn request(addr: std::net::SocketAddr, path: &str) -> TcpStream {
+async fn request(addr: std::net::SocketAddr, path: &str, version: &str) -> TcpStream {
     let mut socket = TcpStream::connect(addr).await.unwrap();
-    socket.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    socket.write_all(format!("GET {path} {version}\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    socket
+}
+
+/// A request whose `200` head has arrived, the body not yet read.
+async fn answered(addr: std::net::SocketAddr, path: &str, version: &str) -> TcpStream {
+    let mut socket = request(addr, path, version).await;
+    let head = head(&mut socket).await;
+    assert!(head.starts_with(&format!("{version} 200 OK\r\n")), "{head}");
     socket
 }
 
@@ -125,7 +134,7 @@ fn dechunk(mut body: &str) -> (String, bool) {
 async fn a_detached_response_is_sent_chunked_and_its_connection_closed() {
     let dropped = Dropped::default();
     let server = start(dropped.clone()).await;
-    let mut socket = request(server.addr, "/events").await;
+    let mut socket = request(server.addr, "/events", "HTTP/1.1").await;
     let answer = until_closed(&mut socket).await;
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
@@ -137,19 +146,31 @@ async fn a_detached_response_is_sent_chunked_and_its_connection_closed() {
 }
 
 #[tokio::test]
+async fn over_http_1_0_a_detached_response_is_sent_as_it_comes_and_ended_by_closing() {
+    let dropped = Dropped::default();
+    let server = start(dropped.clone()).await;
+    let mut socket = request(server.addr, "/events", "HTTP/1.0").await;
+    let answer = until_closed(&mut socket).await;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200 OK\r\n") && head.contains("connection: close"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert_eq!(body, "one\ntwo\n");
+    dropped.within(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
 async fn a_detached_response_keeps_its_place_until_the_client_goes() {
     let dropped = Dropped::default();
     let server = start(dropped.clone()).await;
-    let mut first = request(server.addr, "/endless").await;
-    assert!(head(&mut first).await.starts_with("HTTP/1.1 200"));
+    let first = answered(server.addr, "/endless", "HTTP/1.1").await;
     // The client may have one connection, and the detached response is it.
-    let mut second = request(server.addr, "/health").await;
+    let mut second = request(server.addr, "/health", "HTTP/1.1").await;
     assert_eq!(until_closed(&mut second).await, "");
     drop(first);
     dropped.within(Duration::from_secs(5)).await;
     let started = Instant::now();
     loop {
-        let mut again = request(server.addr, "/health").await;
+        let mut again = request(server.addr, "/health", "HTTP/1.1").await;
         if until_closed(&mut again).await.starts_with("HTTP/1.1 200") {
             break;
         }
@@ -160,19 +181,19 @@ async fn a_detached_response_keeps_its_place_until_the_client_goes() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_cut_off() {
-    let dropped = Dropped::default();
-    let server = start(dropped.clone()).await;
-    let mut socket = request(server.addr, "/endless").await;
-    assert!(head(&mut socket).await.starts_with("HTTP/1.1 200"));
-    // Read nothing more: the socket's buffers fill, and a second later the server gives up.
-    dropped.within(Duration::from_secs(15)).await;
+    for version in ["HTTP/1.1", "HTTP/1.0"] {
+        let dropped = Dropped::default();
+        let server = start(dropped.clone()).await;
+        let _socket = answered(server.addr, "/endless", version).await;
+        // Read nothing more: the socket's buffers fill, and a second later the server gives up.
+        dropped.within(Duration::from_secs(15)).await;
+    }
 }
 
 #[tokio::test]
 async fn shutdown_waits_for_a_detached_response_to_end() {
     let server = start(Dropped::default()).await;
-    let mut socket = request(server.addr, "/slow").await;
-    assert!(head(&mut socket).await.starts_with("HTTP/1.1 200"));
+    let mut socket = answered(server.addr, "/slow", "HTTP/1.1").await;
     let started = Instant::now();
     let stopped = tokio::spawn(server.stop());
     let (body, ended) = dechunk(&until_closed(&mut socket).await);
