@@ -124,7 +124,7 @@ async fn start_ours(name: &'static str, postgres: bool) -> Target {
         .env("STREAMS_USER_MAX_READERS", u64::MAX.to_string())
         // All subscribers connect from 127.0.0.1.
         .env("STREAMS_MAX_CONNECTIONS_PER_CLIENT", "0")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use superset_streams::store::{
-    Append, AppendError, CreateStream, Payload, PgStore, ProducerTag, Quota, ReadFrom, Store,
+    Append, AppendError, CreateError, CreateStream, ForkFrom, Payload, PgStore, ProducerTag, Quota, ReadFrom, Store,
 };
 use superset_streams::store::{Appended, StoreError, StreamKey};
 use superset_testkit::TestDatabase;
@@ -112,12 +112,19 @@ async fn concurrent_appends_share_transactions_and_each_is_stored_once_in_order(
     let owner_bytes: i64 =
         sqlx::query_scalar("SELECT bytes FROM streams.owners WHERE owner = 'owner'").fetch_one(&pool).await.unwrap();
     assert_eq!(owner_bytes, stored, "the owner's count is what is stored");
-    // Rows a transaction inserts carry its id: fewer ids than runs means shared commits.
-    let (runs, transactions): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM streams.runs").fetch_one(&pool).await.unwrap();
-    println!("{runs} appends in {transactions} transactions");
-    assert_eq!(runs, (WRITERS as u64 * EACH) as i64);
-    assert!(transactions < runs, "{runs} appends in {transactions} transactions: none shared a commit");
+    // Rows a transaction inserts carry its id: fewer ids than appends means shared
+    // commits; fewer rows than appends, appends to one stream sharing a row.
+    let (rows, appends, transactions): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) + coalesce(sum(cardinality(bounds)), 0), count(DISTINCT xmin::text) \
+         FROM streams.runs",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    println!("{appends} appends in {rows} rows and {transactions} transactions");
+    assert_eq!(appends, (WRITERS as u64 * EACH) as i64);
+    assert!(transactions < appends, "{appends} appends in {transactions} transactions: none shared a commit");
+    assert!(rows < appends, "{appends} appends in {rows} rows: none shared a row");
     stop.cancel();
 }
 
@@ -167,4 +174,115 @@ async fn a_batch_refuses_exactly_the_appends_past_a_close_or_the_quota() {
     let after_close = store.append(&closing, text("late;", None)).await;
     assert!(matches!(after_close, Err(StoreError::Append(AppendError::Closed { .. }))));
     stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_sharing_a_row_keep_their_own_offsets() {
+    let database = TestDatabase::postgres().await;
+    let (store, pool, stop) = open(&database, UNLIMITED).await;
+    let key = StreamKey::new("owner", "chat");
+    store.create(&key, CreateStream::new("application/json")).await.unwrap();
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM streams.streams WHERE path = 'chat' FOR UPDATE").execute(&mut *holder).await.unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..16 {
+        let store = store.clone();
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            // Two messages per append, so an append's inside is not one of its ends.
+            let body = format!(r#"[{{"w":{writer},"m":0}},{{"w":{writer},"m":1}}]"#);
+            let append = Append {
+                content_type: Some("application/json".into()),
+                payload: Some(Payload::frame("application/json", body.as_bytes(), false)),
+                close: false,
+                stream_seq: None,
+                producer: None,
+            };
+            match store.append(&key, append).await.unwrap() {
+                Appended::Written { tail, .. } => tail,
+                other => panic!("{other:?}"),
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    holder.commit().await.unwrap();
+    let mut tails = vec![0];
+    for task in tasks {
+        tails.push(task.await.unwrap());
+    }
+    tails.sort_unstable();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM streams.runs").fetch_one(&pool).await.unwrap();
+    assert!(rows < 16, "the appends share rows ({rows} rows)");
+
+    // Read with the smallest budget, each read gives out one whole append and ends
+    // where the next starts: the offsets a reader sees are exactly the appends' ends.
+    let mut seen = vec![0];
+    let mut at = 0;
+    while at < *tails.last().unwrap() {
+        let batch = store.read(&key, ReadFrom::At(at), 1).await.unwrap();
+        assert_eq!(batch.slices.len(), 1);
+        assert_eq!(batch.slices[0].data.iter().filter(|&&b| b == b'{').count(), 2, "one append, both messages");
+        at = batch.next;
+        seen.push(at);
+    }
+    assert_eq!(seen, tails);
+    for pair in tails.windows(2) {
+        let inside = pair[0] + 1;
+        assert!(matches!(store.read(&key, ReadFrom::At(inside), 1 << 20).await, Err(StoreError::OffsetNotBoundary(_))));
+    }
+    // A fork from inside a shared row takes its messages from the append that starts there.
+    let fork = |offset, sub_offset| CreateStream {
+        fork: Some(ForkFrom { path: "chat".into(), offset: Some(offset), sub_offset }),
+        ..CreateStream::new("application/json")
+    };
+    let (at, next) = (tails[5], tails[6]);
+    let forked = StreamKey::new("owner", "fork");
+    store.create(&forked, fork(at, 1)).await.unwrap();
+    let batch = store.read(&forked, ReadFrom::At(at), 1 << 20).await.unwrap();
+    assert_eq!(batch.slices.iter().map(|s| s.data.iter().filter(|&&b| b == b'{').count()).sum::<usize>(), 1);
+    let too_far = store.create(&StreamKey::new("owner", "fork2"), fork(at, 3)).await;
+    assert!(
+        matches!(too_far, Err(StoreError::Create(CreateError::SubOffsetTooFar { available: 2, .. }))),
+        "{too_far:?}"
+    );
+    let inside = store.create(&StreamKey::new("owner", "fork3"), fork(next - 1, 0)).await;
+    assert!(matches!(inside, Err(StoreError::Create(CreateError::ForkOffsetNotBoundary(_)))), "{inside:?}");
+    stop.cancel();
+}
+
+/// Each process remembers the streams its batches wrote and writes the next batch
+/// without locking them, checking they did not change: two processes taking turns on
+/// one stream must each notice the other's appends, producers and close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_taking_turns_on_one_stream_see_each_others_writes() {
+    let database = TestDatabase::postgres().await;
+    let (a, pool, stop_a) = open(&database, UNLIMITED).await;
+    let (b, _, stop_b) = open(&database, UNLIMITED).await;
+    let key = StreamKey::new("owner", "shared");
+    a.create(&key, CreateStream::new("text/plain")).await.unwrap();
+    let mut expected = String::new();
+    for seq in 0..40 {
+        let (store, writer) = if seq % 2 == 0 { (&a, 0) } else { (&b, 1) };
+        let body = record(writer, seq);
+        let appended = store.append(&key, text(&body, tag(9, seq))).await.unwrap();
+        expected.push_str(&body);
+        assert!(
+            matches!(appended, Appended::Written { tail, .. } if tail == expected.len() as u64),
+            "append {seq}: {appended:?}"
+        );
+    }
+    // A retry of the last append through the other process is a duplicate.
+    let again = a.append(&key, text(&record(1, 39), tag(9, 39))).await.unwrap();
+    assert!(matches!(again, Appended::Duplicate { .. }), "{again:?}");
+    assert_eq!(read_all(&a, &key).await, expected);
+
+    let close = Append { payload: None, close: true, ..text("", None) };
+    b.append(&key, close).await.unwrap();
+    let late = a.append(&key, text(&record(0, 99), None)).await;
+    assert!(matches!(late, Err(StoreError::Append(AppendError::Closed { .. }))), "{late:?}");
+    let owner_bytes: i64 =
+        sqlx::query_scalar("SELECT bytes FROM streams.owners WHERE owner = 'owner'").fetch_one(&pool).await.unwrap();
+    assert_eq!(owner_bytes as usize, expected.len());
+    stop_a.cancel();
+    stop_b.cancel();
 }

@@ -10,10 +10,14 @@
 //! commit, and the server managed about 1,000 appends/s however many writers there
 //! were. A batch takes each owner's row once.
 //!
-//! A lone append, and any batch that meets something unusual (an expired stream to
-//! remove, an owner over quota, a database error before the commit), is written the
-//! ordinary way, one transaction per append, which has the exact answers for those
-//! cases.
+//! A batch that meets something unusual (an expired stream to remove, an owner over
+//! quota, a database error before the commit) is written the ordinary way, one
+//! transaction per append, which has the exact answers for those cases.
+//!
+//! Writers answered by one batch send their next appends together, a little later: a
+//! batch starts with the first append and waits a moment (`GATHER`) for as many as the
+//! last batches held. Without that wait, 16 writers alternated between a batch of one
+//! and one of fifteen, each paying a whole commit.
 
 use std::collections::HashMap;
 
@@ -30,6 +34,9 @@ use crate::store::{Append, Appended, ProducerTag, StoreError, StreamKey};
 const MAX_BATCH: usize = 256;
 /// Appends waiting for a batch; more wait for room (back-pressure on the requests).
 const QUEUE: usize = 4096;
+/// How long a batch waits for the appends it expects. Less than a commit takes: a
+/// batch that waited for its writers' next appends saves the commit they would cost.
+const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// An append waiting for its batch.
 pub(super) struct Pending {
@@ -61,6 +68,10 @@ impl Batcher {
 }
 
 async fn write_batches(store: PgStore, mut queue: mpsc::Receiver<Pending>, shutdown: CancellationToken) {
+    // The appends of the last two batches: writers answered by a batch usually append
+    // again right away, so the next batch waits (up to GATHER) until that many are in.
+    let mut expected = [1, 1];
+    let mut known = Known::default();
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -70,13 +81,19 @@ async fn write_batches(store: PgStore, mut queue: mpsc::Receiver<Pending>, shutd
             },
         };
         let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + GATHER;
+        let wanted = expected[0].max(expected[1]).min(MAX_BATCH);
         while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(pending) => batch.push(pending),
-                Err(_) => break,
-            }
+            let next = match queue.try_recv() {
+                Ok(pending) => Some(pending),
+                Err(_) if batch.len() >= wanted => None,
+                Err(_) => tokio::time::timeout_at(deadline, queue.recv()).await.ok().flatten(),
+            };
+            let Some(pending) = next else { break };
+            batch.push(pending);
         }
-        store.write_batch(batch).await;
+        expected = [expected[1], batch.len()];
+        store.write_batch(batch, &mut known).await;
     }
 }
 
@@ -97,12 +114,77 @@ impl From<sqlx::Error> for Unbatched {
 }
 
 /// A stream of the batch, as its appends so far left it.
+#[derive(Clone)]
 struct Locked {
     row: Row,
     owner: String,
+    /// Its tail and closure before the batch: the batch's write checks them.
+    was: (i64, bool),
     added: u64,
     changed: bool,
 }
+
+impl Locked {
+    fn new(row: Row, owner: String) -> Locked {
+        Locked { was: (row.tail, row.closed), row, owner, added: 0, changed: false }
+    }
+}
+
+type Answers = Vec<Option<Result<Appended, StoreError>>>;
+
+/// What the batch writer remembers of the streams it wrote: each as its last batch
+/// left it, and the producers that wrote to them. A batch whose streams and producers
+/// are all remembered, and whose appends would all be written, is judged against this
+/// and written with one statement, without a transaction or locks (`try_known`): one
+/// round trip and the commit, instead of four. The statement checks that each stream's
+/// tail, closure and deletion are still as remembered, and fails whole if another
+/// process changed them; the batch then takes the locking path.
+#[derive(Default)]
+struct Known {
+    streams: HashMap<(String, String), Locked>,
+    producers: HashMap<(i64, String), ProducerState>,
+}
+
+/// The SQLSTATE of `Writes::apply` refusing a batch: division by zero.
+const REFUSED: &str = "22012";
+
+/// Streams remembered at most; past this, `Known` starts over.
+const KNOWN_STREAMS: usize = 4096;
+
+impl Known {
+    /// The batch's streams and producers as remembered, if all are.
+    fn recall(&self, batch: &[Pending]) -> Option<(Streams, Producers)> {
+        let (mut streams, mut producers) = (HashMap::new(), HashMap::new());
+        for p in batch {
+            let key = (p.key.owner.clone(), p.key.path.clone());
+            let stream = self.streams.get(&key)?;
+            if let Some(tag) = &p.request.producer {
+                let producer = (stream.row.id, tag.id.clone());
+                producers.insert(producer.clone(), *self.producers.get(&producer)?);
+            }
+            streams.entry(key).or_insert_with(|| Locked::new(stream.row.clone(), stream.owner.clone()));
+        }
+        Some((streams, producers))
+    }
+
+    fn learn(&mut self, streams: Streams, producers: Producers) {
+        if self.streams.len() + streams.len() > KNOWN_STREAMS || self.producers.len() + producers.len() > KNOWN_STREAMS
+        {
+            *self = Known::default();
+        }
+        self.streams.extend(streams);
+        self.producers.extend(producers);
+    }
+
+    fn forget(&mut self, batch: &[Pending]) {
+        for p in batch {
+            self.streams.remove(&(p.key.owner.clone(), p.key.path.clone()));
+        }
+    }
+}
+
+type Streams = HashMap<(String, String), Locked>;
+type Producers = HashMap<(i64, String), ProducerState>;
 
 #[derive(sqlx::FromRow)]
 struct LockedRow {
@@ -113,31 +195,41 @@ struct LockedRow {
 }
 
 impl PgStore {
-    async fn write_batch(&self, batch: Vec<Pending>) {
-        if batch.len() > 1 {
-            match self.try_batch(&batch).await {
-                Ok(answers) => {
-                    let mut alone = Vec::new();
-                    for (pending, answer) in batch.into_iter().zip(answers) {
-                        match answer {
-                            Some(answer) => drop(pending.reply.send(answer)),
-                            None => alone.push(pending),
-                        }
+    async fn write_batch(&self, batch: Vec<Pending>, known: &mut Known) {
+        let started = std::time::Instant::now();
+        let outcome = match self.try_known(&batch, known).await {
+            Some(outcome) => outcome,
+            None => self.try_batch(&batch, known).await,
+        };
+        match outcome {
+            Ok(answers) => {
+                tracing::debug!(
+                    appends = batch.len(),
+                    us = started.elapsed().as_micros() as u64,
+                    "a batch of appends committed"
+                );
+                let mut alone = Vec::new();
+                for (pending, answer) in batch.into_iter().zip(answers) {
+                    match answer {
+                        Some(answer) => drop(pending.reply.send(answer)),
+                        None => alone.push(pending),
                     }
-                    return self.write_one_by_one(alone).await;
                 }
-                Err(Unbatched::Commit(error)) => {
-                    tracing::warn!(%error, appends = batch.len(), "committing a batch of appends failed");
-                    for pending in batch {
-                        let error = sqlx::Error::Protocol(format!("commit failed: {error}"));
-                        let _ = pending.reply.send(Err(StoreError::Database(error)));
-                    }
-                    return;
+                self.write_one_by_one(alone).await;
+            }
+            Err(Unbatched::Commit(error)) => {
+                tracing::warn!(%error, appends = batch.len(), "committing a batch of appends failed");
+                known.forget(&batch);
+                for pending in batch {
+                    let error = sqlx::Error::Protocol(format!("commit failed: {error}"));
+                    let _ = pending.reply.send(Err(StoreError::Database(error)));
                 }
-                Err(Unbatched::OneByOne) => {}
+            }
+            Err(Unbatched::OneByOne) => {
+                known.forget(&batch);
+                self.write_one_by_one(batch).await;
             }
         }
-        self.write_one_by_one(batch).await;
     }
 
     async fn write_one_by_one(&self, batch: Vec<Pending>) {
@@ -147,24 +239,59 @@ impl PgStore {
         }
     }
 
-    /// Writes the batch in one transaction; `None` for an append to leave to the
-    /// one-transaction path (its stream expired), after this commit.
-    async fn try_batch(&self, batch: &[Pending]) -> Result<Vec<Option<Result<Appended, StoreError>>>, Unbatched> {
+    /// Writes the batch as `known` has it, with one statement; `None` when it cannot
+    /// (something not remembered, an append that would not be written, another process
+    /// wrote meanwhile, a database error): nothing was written then.
+    async fn try_known(&self, batch: &[Pending], known: &mut Known) -> Option<Result<Answers, Unbatched>> {
+        let (mut streams, mut producers) = known.recall(batch)?;
+        let (answers, writes) = judge_all(batch, &mut streams, &mut producers);
+        if !answers.iter().all(|a| matches!(a, Some(Ok(Appended::Written { .. })))) {
+            return None;
+        }
+        match writes.apply(&self.pool, &streams, self.quota.bytes).await {
+            Ok(()) => {
+                known.learn(streams, producers);
+                Some(Ok(answers))
+            }
+            // Refused by the database (or never sent): rolled back as a whole.
+            Err(sqlx::Error::Database(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => {
+                known.forget(batch);
+                None
+            }
+            Err(e) => Some(Err(Unbatched::Commit(e.to_string()))),
+        }
+    }
+
+    /// Writes the batch in one transaction that locks its streams; `None` for an
+    /// append to leave to the one-transaction path (its stream expired), after this
+    /// commit.
+    async fn try_batch(&self, batch: &[Pending], known: &mut Known) -> Result<Answers, Unbatched> {
         let mut tx = self.pool.begin().await?;
         let mut streams = lock_streams(&mut tx, batch).await?;
         let mut producers = load_producers(&mut tx, batch, &streams).await?;
-        let mut writes = Writes::default();
-        let answers = batch
-            .iter()
-            .map(|p| {
-                let locked = streams.get_mut(&(p.key.owner.clone(), p.key.path.clone()));
-                judge(locked, &mut producers, &p.request, &mut writes)
-            })
-            .collect();
-        writes.apply(&mut tx, &streams, self.quota.bytes).await?;
+        let (answers, writes) = judge_all(batch, &mut streams, &mut producers);
+        writes.apply(&mut *tx, &streams, self.quota.bytes).await.map_err(|e| match e {
+            // Over quota: which append crossed the line is for the one-by-one path.
+            sqlx::Error::Database(e) if e.code().as_deref() == Some(REFUSED) => Unbatched::OneByOne,
+            e => e.into(),
+        })?;
         tx.commit().await.map_err(|e| Unbatched::Commit(e.to_string()))?;
+        known.learn(streams, producers);
         Ok(answers)
     }
+}
+
+/// Judges each append in arrival order against its stream as the batch left it.
+fn judge_all(batch: &[Pending], streams: &mut Streams, producers: &mut Producers) -> (Answers, Writes) {
+    let mut writes = Writes::default();
+    let answers = batch
+        .iter()
+        .map(|p| {
+            let locked = streams.get_mut(&(p.key.owner.clone(), p.key.path.clone()));
+            judge(locked, producers, &p.request, &mut writes)
+        })
+        .collect();
+    (answers, writes)
 }
 
 /// Locks every stream of the batch, in id order (so batches of other processes cannot
@@ -180,10 +307,7 @@ async fn lock_streams(
          WHERE (owner, path) IN (SELECT * FROM UNNEST($1::text[], $2::text[])) ORDER BY id FOR UPDATE"
     );
     let rows: Vec<LockedRow> = sqlx::query_as(&sql).bind(owners).bind(paths).fetch_all(&mut **tx).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ((r.owner.clone(), r.path), Locked { row: r.row, owner: r.owner, added: 0, changed: false }))
-        .collect())
+    Ok(rows.into_iter().map(|r| ((r.owner.clone(), r.path), Locked::new(r.row, r.owner))).collect())
 }
 
 /// The producers the batch names, by (stream id, producer id).
@@ -282,38 +406,85 @@ fn judge(
 /// What a batch writes, besides each changed stream's new state.
 #[derive(Default)]
 struct Writes {
-    /// (stream id, start, data): one run per append, as the one-by-one path writes.
+    /// (stream id, start, data): one run per append, in arrival order.
     runs: Vec<(i64, i64, bytes::Bytes)>,
     /// The last (epoch, seq) of each producer that wrote.
     producers: HashMap<(i64, String), (u64, u64)>,
+}
+
+/// A row of `streams.runs`: appends to one stream, one after the other.
+struct StoredRow {
+    stream: i64,
+    start: i64,
+    data: Vec<u8>,
+    /// Where each append after the first starts, relative to `start`.
+    bounds: Vec<i32>,
+}
+
+/// A row holds the batch's appends to one stream up to this size; an append larger
+/// than this is a row of its own.
+const MAX_ROW: usize = 256 * 1024;
+
+/// The runs as rows: each stream's appends in as few rows as `MAX_ROW` allows.
+fn stored_rows(runs: &[(i64, i64, bytes::Bytes)]) -> Vec<StoredRow> {
+    let mut rows: Vec<StoredRow> = Vec::new();
+    let mut open: HashMap<i64, usize> = HashMap::new();
+    for (stream, start, data) in runs {
+        match open.get(stream).map(|&i| &mut rows[i]) {
+            Some(row) if row.data.len() + data.len() <= MAX_ROW => {
+                row.bounds.push(row.data.len() as i32);
+                row.data.extend_from_slice(data);
+            }
+            _ => {
+                open.insert(*stream, rows.len());
+                rows.push(StoredRow { stream: *stream, start: *start, data: data.to_vec(), bounds: Vec::new() });
+            }
+        }
+    }
+    rows
 }
 
 impl Writes {
     /// Writes the batch with one statement: the runs, the producers, the streams' new
     /// state, the owners' byte counts and the notifications. Each is a data-modifying
     /// CTE, so the batch costs one round trip however much it holds.
-    async fn apply(
+    ///
+    /// The statement fails whole, with a division by zero (`REFUSED`), when a stream's tail,
+    /// closure or deletion is no longer what the batch was judged against, or when an
+    /// owner goes over quota (which append crossed the line is for the one-by-one path
+    /// to say).
+    async fn apply<'e>(
         self,
-        tx: &mut Transaction<'_, Postgres>,
+        executor: impl sqlx::PgExecutor<'e>,
         streams: &HashMap<(String, String), Locked>,
         quota_bytes: u64,
-    ) -> Result<(), Unbatched> {
-        let changed: Vec<&Locked> = streams.values().filter(|s| s.changed).collect();
+    ) -> Result<(), sqlx::Error> {
+        let mut changed: Vec<&Locked> = streams.values().filter(|s| s.changed).collect();
         if changed.is_empty() {
             return Ok(());
         }
+        // In id order, as the locking path locks them, so that two processes' batches
+        // rarely wait for each other crosswise (PostgreSQL would end that after
+        // `deadlock_timeout`, and the batch take the locking path).
+        changed.sort_unstable_by_key(|s| s.row.id);
         let (producer_keys, producer_states): (Vec<_>, Vec<_>) = self.producers.into_iter().unzip();
         let (producer_ids, producer_names): (Vec<i64>, Vec<String>) = producer_keys.into_iter().unzip();
         let (epochs, seqs): (Vec<i64>, Vec<i64>) =
             producer_states.into_iter().map(|(e, s)| (e as i64, s as i64)).unzip();
         let rows = changed.iter().map(|s| &s.row);
         let (owners, added) = added_by_owner(&changed);
+        let stored = stored_rows(&self.runs);
+        let bounds = stored.iter().map(|r| {
+            let bounds: Vec<String> = r.bounds.iter().map(i32::to_string).collect();
+            (!bounds.is_empty()).then(|| format!("{{{}}}", bounds.join(",")))
+        });
         let payloads: Vec<String> =
             changed.iter().map(|s| format!("{}:{}:{}:0", s.row.id, s.row.tail, u8::from(s.row.closed))).collect();
-        let over_quota: bool = sqlx::query_scalar(
+        sqlx::query(
             "WITH runs AS ( \
-                 INSERT INTO streams.runs (stream_id, start_pos, data) \
-                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::bytea[]) \
+                 INSERT INTO streams.runs (stream_id, start_pos, data, bounds) \
+                 SELECT id, start_pos, data, bounds::int4[] \
+                 FROM UNNEST($1::int8[], $2::int8[], $3::bytea[], $21::text[]) AS u(id, start_pos, data, bounds) \
              ), producers AS ( \
                  INSERT INTO streams.producers (stream_id, producer_id, epoch, last_seq) \
                  SELECT * FROM UNNEST($4::int8[], $5::text[], $6::int8[], $7::int8[]) \
@@ -321,8 +492,10 @@ impl Writes {
              ), streams AS ( \
                  UPDATE streams.streams s SET tail = u.tail, closed = u.closed, closed_by_producer = u.producer, \
                  closed_by_epoch = u.epoch, closed_by_seq = u.seq, last_stream_seq = u.stream_seq, last_access = $15 \
-                 FROM UNNEST($8::int8[], $9::int8[], $10::bool[], $11::text[], $12::int8[], $13::int8[], $14::text[]) \
-                 AS u(id, tail, closed, producer, epoch, seq, stream_seq) WHERE s.id = u.id \
+                 FROM UNNEST($8::int8[], $9::int8[], $10::bool[], $11::text[], $12::int8[], $13::int8[], $14::text[], \
+                 $22::int8[], $23::bool[]) AS u(id, tail, closed, producer, epoch, seq, stream_seq, was_tail, was_closed) \
+                 WHERE s.id = u.id AND s.tail = u.was_tail AND s.closed = u.was_closed AND NOT s.soft_deleted \
+                 RETURNING s.id \
              ), owners AS ( \
                  UPDATE streams.owners o SET bytes = o.bytes + u.added \
                  FROM (SELECT * FROM UNNEST($16::text[], $17::int8[]) AS u(owner, added) ORDER BY owner) u \
@@ -330,12 +503,13 @@ impl Writes {
              ), notified AS ( \
                  SELECT pg_notify($18, p) FROM UNNEST($19::text[]) AS p \
              ) \
-             SELECT coalesce(bool_or(o.bytes > $20), false) \
+             SELECT 1 / (CASE WHEN (SELECT count(*) FROM streams) = cardinality($8::int8[]) \
+                 AND NOT coalesce(bool_or(o.bytes > $20), false) THEN 1 ELSE 0 END) \
              FROM (SELECT count(*) FROM notified) n LEFT JOIN owners o ON true",
         )
-        .bind(self.runs.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(self.runs.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind(self.runs.iter().map(|r| &r.2[..]).collect::<Vec<_>>())
+        .bind(stored.iter().map(|r| r.stream).collect::<Vec<_>>())
+        .bind(stored.iter().map(|r| r.start).collect::<Vec<_>>())
+        .bind(stored.iter().map(|r| &r.data[..]).collect::<Vec<_>>())
         .bind(producer_ids)
         .bind(producer_names)
         .bind(epochs)
@@ -353,12 +527,11 @@ impl Writes {
         .bind(super::listen::CHANNEL)
         .bind(payloads)
         .bind(i64::try_from(quota_bytes).unwrap_or(i64::MAX))
-        .fetch_one(&mut **tx)
+        .bind(bounds.collect::<Vec<_>>())
+        .bind(changed.iter().map(|s| s.was.0).collect::<Vec<_>>())
+        .bind(changed.iter().map(|s| s.was.1).collect::<Vec<_>>())
+        .execute(executor)
         .await?;
-        if over_quota {
-            // Which append crossed the line is for the one-by-one path to say.
-            return Err(Unbatched::OneByOne);
-        }
         Ok(())
     }
 }

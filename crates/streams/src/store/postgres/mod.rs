@@ -47,7 +47,7 @@ pub struct PgStore {
     batcher: Option<Batcher>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone)]
 struct Row {
     id: i64,
     content_type: String,
@@ -59,6 +59,7 @@ struct Row {
     closed_by_epoch: Option<i64>,
     closed_by_seq: Option<i64>,
     last_stream_seq: Option<String>,
+    fork_source: Option<i64>,
     fork_path: Option<String>,
     fork_offset: Option<i64>,
     fork_sub_offset: Option<i64>,
@@ -68,7 +69,7 @@ struct Row {
 }
 
 const COLUMNS: &str = "id, content_type, ttl_seconds, expires_at, tail, closed, closed_by_producer, \
-     closed_by_epoch, closed_by_seq, last_stream_seq, fork_path, fork_offset, fork_sub_offset, \
+     closed_by_epoch, closed_by_seq, last_stream_seq, fork_source, fork_path, fork_offset, fork_sub_offset, \
      forks, soft_deleted, last_access";
 
 impl Row {

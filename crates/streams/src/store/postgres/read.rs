@@ -1,11 +1,18 @@
 //! The read path: a stream's data, following forks to their sources, up to a size
 //! limit; reading renews a sliding TTL.
+//!
+//! A read takes neither a lock nor a transaction: stored runs never change, and the
+//! stream's row, read first, bounds what is read after it. Each statement is a round
+//! trip, and at catch-up rates the round trips, not the rows, were the cost.
+//!
+//! A stored row holds one or more appends of one stream (`bounds`: where each after
+//! the first starts); reads give them out one by one, as they were appended.
 
 use bytes::Bytes;
 use chrono::Utc;
-use sqlx::{Postgres, Transaction};
+use sqlx::PgConnection;
 
-use super::PgStore;
+use super::{PgStore, Row, COLUMNS};
 use crate::store::payload::is_json;
 use crate::store::{ReadBatch, ReadFrom, Slice, StoreError, StreamKey};
 
@@ -16,42 +23,43 @@ impl PgStore {
         from: ReadFrom,
         limit: usize,
     ) -> Result<ReadBatch, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = self.locate(&mut tx, key).await;
-        let row = match row? {
-            Ok(row) => row,
-            Err(e) => {
-                tx.commit().await?;
-                return Err(e);
-            }
+        let sql = format!("SELECT {COLUMNS} FROM streams.streams WHERE owner = $1 AND path = $2");
+        let row: Option<Row> = sqlx::query_as(&sql).bind(&key.owner).bind(&key.path).fetch_optional(&self.pool).await?;
+        let row = match row {
+            None => return Err(StoreError::NotFound),
+            Some(row) if row.soft_deleted => return Err(StoreError::Gone),
+            Some(row) if !row.expired() => row,
+            // Removed as a write removes it; it may have been created again meanwhile.
+            Some(_) => self.in_tx(async |tx| self.locate(tx, key).await).await?,
         };
+        let mut conn = self.pool.acquire().await?;
         if row.ttl_seconds.is_some() {
             sqlx::query("UPDATE streams.streams SET last_access = $2 WHERE id = $1")
                 .bind(row.id)
                 .bind(Utc::now())
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
         let info = row.info();
         let pos = from.position(info.tail)?;
         let json = is_json(&row.content_type);
-        if json && !is_boundary(&mut tx, row.id, pos).await? {
+        let at_edge = pos == row.own_start() || pos == info.tail;
+        if json && !at_edge && !is_boundary(&mut conn, row.id, pos).await? {
             return Err(StoreError::OffsetNotBoundary(pos));
         }
-        let slices = collect(&mut tx, row.id, pos, info.tail, limit as u64, json).await?;
-        tx.commit().await?;
+        let slices = collect(&mut conn, &row, pos, limit as u64, json).await?;
         let next = slices.last().map_or(pos, |s| s.start + s.data.len() as u64);
         Ok(ReadBatch { from: pos, next, slices, info })
     }
 }
 
-/// Whether `pos` starts or ends a stored run of stream `id` (or of its sources).
-pub(super) async fn is_boundary(tx: &mut Transaction<'_, Postgres>, mut id: i64, pos: u64) -> Result<bool, StoreError> {
+/// Whether `pos` starts or ends an append to stream `id` (or to its sources).
+pub(super) async fn is_boundary(conn: &mut PgConnection, mut id: i64, pos: u64) -> Result<bool, StoreError> {
     loop {
         let (tail, source, offset): (i64, Option<i64>, Option<i64>) =
             sqlx::query_as("SELECT tail, fork_source, fork_offset FROM streams.streams WHERE id = $1")
                 .bind(id)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *conn)
                 .await?;
         let own = offset.unwrap_or(0) as u64;
         if pos == own || pos == tail as u64 {
@@ -60,30 +68,31 @@ pub(super) async fn is_boundary(tx: &mut Transaction<'_, Postgres>, mut id: i64,
         match source {
             Some(source) if pos < own => id = source,
             _ => {
-                let found: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM streams.runs WHERE stream_id = $1 AND start_pos = $2")
-                        .bind(id)
-                        .bind(pos as i64)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                return Ok(found.is_some());
+                let row: Option<(i64, Option<Vec<i32>>)> = sqlx::query_as(
+                    "SELECT start_pos, bounds FROM streams.runs WHERE stream_id = $1 AND start_pos <= $2 \
+                     ORDER BY start_pos DESC LIMIT 1",
+                )
+                .bind(id)
+                .bind(pos as i64)
+                .fetch_optional(&mut *conn)
+                .await?;
+                return Ok(row.is_some_and(|(start, bounds)| {
+                    let at = pos - start as u64;
+                    at == 0 || bounds.unwrap_or_default().iter().any(|&b| b as u64 == at)
+                }));
             }
         }
     }
 }
 
-/// The stored run containing `pos` of stream `id` (following forks), from `pos` on.
-pub(super) async fn run_at(
-    tx: &mut Transaction<'_, Postgres>,
-    mut id: i64,
-    pos: u64,
-) -> Result<Option<Slice>, StoreError> {
+/// The append containing `pos` of stream `id` (following forks), from `pos` on.
+pub(super) async fn run_at(conn: &mut PgConnection, mut id: i64, pos: u64) -> Result<Option<Slice>, StoreError> {
     let mut limit = u64::MAX;
     loop {
         let (source, offset): (Option<i64>, Option<i64>) =
             sqlx::query_as("SELECT fork_source, fork_offset FROM streams.streams WHERE id = $1")
                 .bind(id)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *conn)
                 .await?;
         let own = offset.unwrap_or(0) as u64;
         if let Some(source) = source.filter(|_| pos < own) {
@@ -91,63 +100,66 @@ pub(super) async fn run_at(
             limit = limit.min(own);
             continue;
         }
-        let run: Option<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT start_pos, data FROM streams.runs WHERE stream_id = $1 AND start_pos <= $2 ORDER BY start_pos DESC LIMIT 1",
+        let row: Option<(i64, Vec<u8>, Option<Vec<i32>>)> = sqlx::query_as(
+            "SELECT start_pos, data, bounds FROM streams.runs WHERE stream_id = $1 AND start_pos <= $2 \
+             ORDER BY start_pos DESC LIMIT 1",
         )
         .bind(id)
         .bind(pos as i64)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?;
-        return Ok(run.and_then(|(start, data)| {
-            let start = start as u64;
-            let end = (start + data.len() as u64).min(limit);
-            (end > pos).then(|| Slice {
-                start: pos,
-                data: Bytes::from(data).slice((pos - start) as usize..(end - start) as usize),
-            })
+        let Some((start, data, bounds)) = row else { return Ok(None) };
+        let append =
+            appends(start as u64, data.into(), bounds).into_iter().find(|a| a.start + a.data.len() as u64 > pos);
+        return Ok(append.and_then(|a| {
+            let end = (a.start + a.data.len() as u64).min(limit);
+            (end > pos)
+                .then(|| Slice { start: pos, data: a.data.slice((pos - a.start) as usize..(end - a.start) as usize) })
         }));
     }
 }
 
-/// `[from, to)` of stream `id`, following forks, up to about `budget` bytes (JSON
-/// runs are never cut).
+/// A stored row's appends, each with where it starts.
+fn appends(start: u64, data: Bytes, bounds: Option<Vec<i32>>) -> Vec<Slice> {
+    let mut cuts = vec![0];
+    cuts.extend(bounds.unwrap_or_default().into_iter().map(|b| b as usize));
+    cuts.push(data.len());
+    cuts.windows(2).map(|w| Slice { start: start + w[0] as u64, data: data.slice(w[0]..w[1]) }).collect()
+}
+
+/// From `from` to the tail of `row`'s stream, following forks, up to about `budget`
+/// bytes (JSON appends are never cut).
 async fn collect(
-    tx: &mut Transaction<'_, Postgres>,
-    id: i64,
+    conn: &mut PgConnection,
+    row: &Row,
     from: u64,
-    to: u64,
     mut budget: u64,
     json: bool,
 ) -> Result<Vec<Slice>, StoreError> {
-    // The chain of (stream, own range) from the oldest source to `id`.
-    let mut ranges = Vec::new();
-    let (mut current, mut hi) = (id, to);
-    loop {
-        let (source, offset): (Option<i64>, Option<i64>) =
+    // The chain of (stream, own range) from `row`'s stream to the oldest source read.
+    let mut ranges = vec![(row.id, row.own_start().max(from), row.tail as u64)];
+    let (mut source, mut own) = (row.fork_source, row.own_start());
+    while let Some(id) = source.filter(|_| from < own) {
+        let (next, offset): (Option<i64>, Option<i64>) =
             sqlx::query_as("SELECT fork_source, fork_offset FROM streams.streams WHERE id = $1")
-                .bind(current)
-                .fetch_one(&mut **tx)
+                .bind(id)
+                .fetch_one(&mut *conn)
                 .await?;
-        let own = offset.unwrap_or(0) as u64;
-        ranges.push((current, own.max(from), hi));
-        match source {
-            Some(source) if from < own => {
-                current = source;
-                hi = own;
-            }
-            _ => break,
-        }
+        let source_own = offset.unwrap_or(0) as u64;
+        ranges.push((id, source_own.max(from), own));
+        (source, own) = (next, source_own);
     }
     let mut slices = Vec::new();
     for (stream, lo, hi) in ranges.into_iter().rev() {
         if lo >= hi {
             continue;
         }
-        // Only the runs within the budget bring their data (the run holding `lo`
+        // Only the rows within the budget bring their data (the row holding `lo`
         // always does): the others come as NULL, without being read, and end the read.
-        let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT start_pos, CASE WHEN before < $5 OR start_pos <= $2 THEN data END FROM ( \
-             SELECT start_pos, data, sum(octet_length(data)) OVER (ORDER BY start_pos) - octet_length(data) AS before \
+        let rows: Vec<(i64, Option<Vec<u8>>, Option<Vec<i32>>)> = sqlx::query_as(
+            "SELECT start_pos, CASE WHEN before < $5 OR start_pos <= $2 THEN data END, bounds FROM ( \
+             SELECT start_pos, data, bounds, \
+             sum(octet_length(data)) OVER (ORDER BY start_pos) - octet_length(data) AS before \
              FROM streams.runs WHERE stream_id = $1 AND start_pos < $3 AND start_pos >= \
              COALESCE((SELECT max(start_pos) FROM streams.runs WHERE stream_id = $1 AND start_pos <= $2), 0) \
              ORDER BY start_pos LIMIT $4) runs ORDER BY start_pos",
@@ -157,27 +169,27 @@ async fn collect(
         .bind(hi as i64)
         .bind(10_000_i64)
         .bind(budget.min(i64::MAX as u64) as i64)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await?;
-        for (start, data) in rows {
-            let Some(data) = data.filter(|_| budget > 0 || slices.is_empty()) else {
-                return Ok(slices);
-            };
-            let start = start as u64;
-            let end = start + data.len() as u64;
-            let lo = lo.max(start);
-            let mut end = end.min(hi);
-            if lo >= end {
-                continue;
+        for (start, data, bounds) in rows {
+            let Some(data) = data else { return Ok(slices) };
+            for append in appends(start as u64, data.into(), bounds) {
+                if budget == 0 && !slices.is_empty() {
+                    return Ok(slices);
+                }
+                let start = append.start;
+                let lo = lo.max(start);
+                let mut end = (start + append.data.len() as u64).min(hi);
+                if lo >= end {
+                    continue;
+                }
+                if !json {
+                    end = end.min(lo + budget.max(1));
+                }
+                budget = budget.saturating_sub(end - lo);
+                slices
+                    .push(Slice { start: lo, data: append.data.slice((lo - start) as usize..(end - start) as usize) });
             }
-            if !json {
-                end = end.min(lo + budget.max(1));
-            }
-            budget = budget.saturating_sub(end - lo);
-            slices.push(Slice {
-                start: lo,
-                data: Bytes::from(data).slice((lo - start) as usize..(end - start) as usize),
-            });
         }
     }
     Ok(slices)
