@@ -19,7 +19,9 @@
 //! To iterate on one figure, `BENCH_SECTIONS` (any of `appends,catch-up,fan-out`) and
 //! `BENCH_TARGETS` (any of `file,official,postgres,node`) narrow the run; left out,
 //! everything runs. What is skipped shows as NaN. `BENCH_WRAP` runs this server under
-//! a profiler: `BENCH_WRAP="perf record -g -o /tmp/perf.data --"`.
+//! a profiler: `BENCH_WRAP="perf record -g -o /tmp/perf.data --"`; `BENCH_RUST_LOG`
+//! sets its log filter (`warn` otherwise), e.g.
+//! `superset_streams::store::postgres=debug` logs each batch of appends.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
