@@ -27,12 +27,13 @@ use serde_json::json;
 #[path = "window/footprint.rs"]
 mod footprint;
 
-/// The app as shipped: the release build `scripts/build-desktop-linux` makes, which
-/// serves the embedded UI (a debug build would load the dev server's URL instead).
+/// The app as shipped: the build `scripts/build-desktop-linux` makes (Cargo's `desktop`
+/// profile), which serves the embedded UI (a debug build would load the dev server's
+/// URL instead).
 fn app() -> PathBuf {
     let app = std::env::var_os("SUPERSET_DESKTOP_APP")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("release/superset-desktop"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("desktop/superset-desktop"));
     assert!(app.is_file(), "{} is not built: run scripts/build-desktop-linux first", app.display());
     app
 }
@@ -698,9 +699,9 @@ fn unpacked_deb(dir: &Path) -> PathBuf {
     root
 }
 
-/// The newest `.deb` the release build made.
+/// The newest `.deb` the shipping build made.
 fn built_deb() -> PathBuf {
-    let debs = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("release/bundle/deb");
+    let debs = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("desktop/bundle/deb");
     std::fs::read_dir(&debs)
         .into_iter()
         .flatten()

@@ -1,4 +1,4 @@
-//! The app's footprint, measured on the release build in the real window (issue 19):
+//! The app's footprint, measured on the shipping build in the real window (issue 19):
 //! start-up times, the memory of the app and its WebKit processes at rest, with a
 //! 200-message chat rendered and scrolled, with a 500-turn chat open (and how long that
 //! chat takes to show its last screen after the click), after a long idle, and the
@@ -253,7 +253,7 @@ async fn footprint_of_the_release_build_in_the_real_window() {
 }
 
 fn print_table(rows: &[(String, String)]) {
-    let mut text = String::from("| release build under Xvfb | measured |\n| --- | --- |\n");
+    let mut text = String::from("| shipping build under Xvfb | measured |\n| --- | --- |\n");
     for (what, value) in rows {
         writeln!(text, "| {what} | {value} |").unwrap();
     }
