@@ -207,7 +207,7 @@ pub async fn stop(state: State<'_, AppState>, session_id: String, message_id: Op
 }
 
 /// Follows the chat, from its local copy (or the start) and then live, and sends the UI what each batch of
-/// its events changed in the conversation.
+/// its events changed in the conversation; its history in one batch (see `feed`).
 /// Async so it runs on the async runtime, which the subscription's task needs.
 #[tauri::command]
 pub async fn subscribe_session(
@@ -231,11 +231,16 @@ pub async fn subscribe_session(
                 _ = stop.cancelled() => return,
                 event = subscription.next() => event,
             };
-            let Some((item, last)) = feed.next(event) else { return };
-            if matches!(&item, ChatFeed::Updates { updates } if !updates.is_empty()) {
+            let Some(step) = feed.next(event) else { return };
+            if step.send.iter().any(|item| matches!(item, ChatFeed::Updates { updates } if !updates.is_empty())) {
                 search.put(&session_id, feed.conversation());
             }
-            if on_event.send(item).is_err() || last {
+            for item in step.send {
+                if on_event.send(item).is_err() {
+                    return;
+                }
+            }
+            if step.last {
                 return;
             }
         }

@@ -84,8 +84,9 @@ pub enum Screen {
 #[derive(Clone, Debug, PartialEq, Serialize, TS)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ChatFeed {
-    /// What a batch of events changed, in order. Empty when the subscription caught up
-    /// (also after a reconnect): that clears "reconnecting".
+    /// What a batch of events changed, in order; the history (up to the stream's first
+    /// up-to-date, and what a reconnect catches up) as one batch of whole messages.
+    /// Empty when the subscription caught up with nothing new: that clears "reconnecting".
     Updates { updates: Vec<Update> },
     /// The chat's stream was closed (the chat was deleted); nothing more comes.
     Closed,

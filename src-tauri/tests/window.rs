@@ -24,12 +24,16 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-/// The app as shipped: the release build `scripts/build-desktop-linux` makes, which
-/// serves the embedded UI (a debug build would load the dev server's URL instead).
+#[path = "window/footprint.rs"]
+mod footprint;
+
+/// The app as shipped: the build `scripts/build-desktop-linux` makes (Cargo's `desktop`
+/// profile), which serves the embedded UI (a debug build would load the dev server's
+/// URL instead).
 fn app() -> PathBuf {
     let app = std::env::var_os("SUPERSET_DESKTOP_APP")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("release/superset-desktop"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("desktop/superset-desktop"));
     assert!(app.is_file(), "{} is not built: run scripts/build-desktop-linux first", app.display());
     app
 }
@@ -148,6 +152,19 @@ impl Stack {
 /// no session bus unless `env` gives one, and an `xdg-open` that records the URL
 /// instead of opening a browser.
 fn tauri_driver(port: u16, display: &str, home: &Path, stack: &Stack, opened: &Path, env: &[(&str, &str)]) -> Killed {
+    let mut command = driver_command(port, display, home, stack, opened, env);
+    Killed(command.stderr(Stdio::inherit()).spawn().unwrap())
+}
+
+/// The command `tauri_driver` runs, for a test that wants the app's log elsewhere.
+fn driver_command(
+    port: u16,
+    display: &str,
+    home: &Path,
+    stack: &Stack,
+    opened: &Path,
+    env: &[(&str, &str)],
+) -> Command {
     let driver = find("tauri-driver", "cargo install tauri-driver --locked");
     find("WebKitWebDriver", "apt-get install webkit2gtk-driver");
     let bin = home.join("fake-bin");
@@ -156,7 +173,8 @@ fn tauri_driver(port: u16, display: &str, home: &Path, stack: &Stack, opened: &P
     std::fs::write(&opener, format!("#!/bin/sh\necho \"$1\" >> '{}'\n", opened.display())).unwrap();
     std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let child = Command::new(driver)
+    let mut command = Command::new(driver);
+    command
         .process_group(0)
         .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
         .env("DISPLAY", display)
@@ -172,11 +190,8 @@ fn tauri_driver(port: u16, display: &str, home: &Path, stack: &Stack, opened: &P
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Killed(child)
+        .stdout(Stdio::null());
+    command
 }
 
 async fn launch(port: u16) -> Client {
@@ -240,25 +255,57 @@ async fn screenshot(client: &Client, name: &str) {
     eprintln!("screenshot: {}", path.display());
 }
 
-/// Resident memory of the running app and the WebKit processes it started, in KiB.
-fn app_memory_kib() -> u64 {
-    let mut total = 0;
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else { continue };
-        let comm = comm.trim();
-        if comm.starts_with("superset-deskto")
-            || comm.starts_with("WebKitWebProces")
-            || comm.starts_with("WebKitNetworkPr")
-        {
-            let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-            let rss = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().split(' ').next()?.parse().ok());
-            total += rss.unwrap_or(0u64);
+/// Proportional memory (PSS, /proc/PID/smaps_rollup) of the app tauri-driver `driver`
+/// started and of every process the app started (WebKit's web and network processes),
+/// summed, in KiB: shared pages counted once across them, so the figure is what the
+/// app costs the machine. The drivers themselves are not counted.
+fn app_pss_kib(driver: u32) -> u64 {
+    let tree = ProcessTree::read();
+    tree.app(driver).map_or(0, |app| tree.descendants(app).into_iter().map(pss_kib).sum())
+}
+
+/// The processes running now: each one's children, and its name.
+struct ProcessTree {
+    children: std::collections::HashMap<u32, Vec<u32>>,
+    names: std::collections::HashMap<u32, String>,
+}
+
+impl ProcessTree {
+    fn read() -> ProcessTree {
+        let mut tree = ProcessTree { children: Default::default(), names: Default::default() };
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+            let ppid = rest.split(' ').nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+            tree.children.entry(ppid).or_default().push(pid);
+            tree.names.insert(pid, head.split_once(" (").map_or("", |(_, comm)| comm).to_owned());
         }
+        tree
     }
-    total
+
+    /// `root` and every process under it.
+    fn descendants(&self, root: u32) -> Vec<u32> {
+        let mut found = vec![root];
+        let mut i = 0;
+        while i < found.len() {
+            found.extend(self.children.get(&found[i]).into_iter().flatten().copied());
+            i += 1;
+        }
+        found
+    }
+
+    /// The app tauri-driver `driver` started, if it runs.
+    fn app(&self, driver: u32) -> Option<u32> {
+        self.descendants(driver).into_iter().find(|p| self.names[p].starts_with("superset-deskto"))
+    }
+}
+
+fn pss_kib(pid: u32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let pss = rollup.lines().find_map(|l| l.strip_prefix("Pss:"));
+    pss.and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
 }
 
 /// Plays the person at the browser up to the auth server's redirect back to the app:
@@ -355,7 +402,7 @@ async fn sign_in_chat_relaunch_and_sign_out_in_the_real_window() {
     let home = tempfile::tempdir().unwrap();
     let opened = home.path().join("opened-urls");
     let port = free_port();
-    let _driver = tauri_driver(port, &display, home.path(), &stack, &opened, &[]);
+    let driver = tauri_driver(port, &display, home.path(), &stack, &opened, &[]);
 
     let started = Instant::now();
     let client = launch(port).await;
@@ -364,7 +411,7 @@ async fn sign_in_chat_relaunch_and_sign_out_in_the_real_window() {
     // memory of the app and its WebKit processes once idle.
     eprintln!("cold start to first paint: {} ms", started.elapsed().as_millis());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    eprintln!("idle memory (app + WebKit processes): {} MiB", app_memory_kib() / 1024);
+    eprintln!("idle memory (PSS of the app + WebKit processes): {} MiB", app_pss_kib(driver.0.id()) / 1024);
     sign_in.click().await.unwrap();
     let message = signed_in_through_loopback(&client, &opened).await;
     screenshot(&client, "signed-in").await;
@@ -644,20 +691,25 @@ async fn signed_in_by_link(client: Client, home: &Path, stack: &Stack, shot: &st
 /// The `.deb` the release build made (`scripts/build-desktop-linux`), unpacked into `dir`:
 /// returns the folder holding its `usr/`.
 fn unpacked_deb(dir: &Path) -> PathBuf {
-    let debs = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("release/bundle/deb");
-    let deb = std::fs::read_dir(&debs)
+    let deb = built_deb();
+    let root = dir.join("deb");
+    let status =
+        Command::new(find("dpkg-deb", "apt-get install dpkg")).arg("-x").arg(&deb).arg(&root).status().unwrap();
+    assert!(status.success(), "dpkg-deb -x {} failed", deb.display());
+    root
+}
+
+/// The newest `.deb` the shipping build made.
+fn built_deb() -> PathBuf {
+    let debs = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("desktop/bundle/deb");
+    std::fs::read_dir(&debs)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "deb"))
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .unwrap_or_else(|| panic!("no .deb in {}: run scripts/build-desktop-linux first", debs.display()));
-    let root = dir.join("deb");
-    let status =
-        Command::new(find("dpkg-deb", "apt-get install dpkg")).arg("-x").arg(&deb).arg(&root).status().unwrap();
-    assert!(status.success(), "dpkg-deb -x {} failed", deb.display());
-    root
+        .unwrap_or_else(|| panic!("no .deb in {}: run scripts/build-desktop-linux first", debs.display()))
 }
 
 /// The installed app's path for a `superset://` link: the desktop entry the `.deb`

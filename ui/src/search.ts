@@ -3,6 +3,7 @@
 
 import { api, isCommandError, type SearchHit } from "./ipc";
 import type { Store } from "./store";
+import { bringIntoPage } from "./virtual";
 
 /** Results asked of the shell per query: enough to scan, few enough to read. */
 export const RESULT_LIMIT = 30;
@@ -34,6 +35,8 @@ export function revealMessage(messageId: string, timeoutMs = 4000): Promise<bool
   return new Promise((resolve) => {
     const attempt = () => {
       const element = find();
+      // Only the messages near the view are in the page: scroll the list to this one.
+      if (!element) bringIntoPage(messageId);
       if (element) {
         element.scrollIntoView?.({ block: "center" });
         element.classList.add("search-match");

@@ -219,6 +219,60 @@ describe("Store", () => {
     });
   });
 
+  describe("history", () => {
+    /** A chat of `turns` questions, each answered. */
+    function longChat(turns: number): Scenario["sessions"] {
+      const messages: Array<["user" | "assistant", string]> = [];
+      for (let i = 0; i < turns; i++) messages.push(["user", `Question ${i}`], ["assistant", `Answer ${i}\n\n\`\`\`ts\nconst n = ${i};\n\`\`\``]);
+      return [{ title: "Long", messages }];
+    }
+
+    /** Every chat view the store showed from now on, and whether a reply looked running then. */
+    function watch(): Array<{ shown: number; running: boolean }> {
+      const seen: Array<{ shown: number; running: boolean }> = [];
+      store.subscribe(() => seen.push({ shown: store.state.chat?.thread.length ?? -1, running: store.replyRunning() }));
+      return seen;
+    }
+
+    it("opens a 500-turn chat from its one history batch: whole at once, never running", async () => {
+      await boot({ signedIn: true, sessions: longChat(500) });
+      const seen = watch();
+      await store.openSession(store.state.sessions[0].sessionId);
+      await settle();
+      // Nothing (-1), the empty chat while it loads (0), then all of it: never a part.
+      expect(seen.map((s) => s.shown).filter((n) => n > 0 && n < 1000)).toEqual([]);
+      expect(seen.at(-1)!.shown).toBe(1000);
+      expect(seen.some((s) => s.running)).toBe(false);
+      expect(store.state.chat!.thread.at(-1)).toMatchObject({ role: "assistant", status: "complete", text: expect.stringContaining("Answer 499") });
+    });
+
+    it("a re-subscribe keeps the chat on screen until the new history batch replaces it", async () => {
+      const shell = await boot({ signedIn: true, sessions: longChat(50) });
+      const id = store.state.sessions[0].sessionId;
+      await store.openSession(id);
+      await settle();
+      const seen = watch();
+      shell.feed(id, { kind: "error", message: "Not found.", detail: "GET /v1/stream/x: 404", retrying: false, retryInSecs: null });
+      await new Promise((r) => setTimeout(r, 1100));
+      await settle();
+      expect(shell.callsOf("subscribe_session").length).toBe(2);
+      expect(new Set(seen.map((s) => s.shown))).toEqual(new Set([100]));
+      expect(store.state.chat?.live).toBe(true);
+    });
+
+    it("a reset in a batch drops what was shown before the messages after it", async () => {
+      const shell = await boot({ signedIn: true, sessions: longChat(3) });
+      const id = store.state.sessions[0].sessionId;
+      await store.openSession(id);
+      await settle();
+      const fresh = { ...store.state.chat!.messages[0], id: "fresh", text: "Started over", parentId: null };
+      shell.feed(id, { kind: "updates", updates: [{ kind: "reset" }, { kind: "message", message: fresh }] });
+      expect(store.state.chat!.thread.map((m) => m.text)).toEqual(["Started over"]);
+      shell.feed(id, { kind: "updates", updates: [{ kind: "delta", id: "fresh", text: "!" }] });
+      expect(store.state.chat!.thread.map((m) => m.text)).toEqual(["Started over!"]);
+    });
+  });
+
   it("ignores feed items from a closed subscription", async () => {
     const shell = await boot({ signedIn: true, sessions: [{ title: "a", messages: [["user", "one"], ["assistant", "two"]] }, { title: "b" }] });
     const [first, second] = store.state.sessions;

@@ -83,32 +83,34 @@ export interface State {
 interface Conversation {
   title: string | null;
   messages: Message[];
+  /** Where each message is in `messages`: a chat's history comes as one batch of
+   *  whole messages, which would otherwise be looked up one by one. */
+  at: Map<string, number>;
 }
 
 function emptyConversation(): Conversation {
-  return { title: null, messages: [] };
+  return { title: null, messages: [], at: new Map() };
 }
 
 /** Applies one of the shell's conversation updates. */
 function applyUpdate(c: Conversation, update: Update): void {
   switch (update.kind) {
     case "message": {
-      const i = c.messages.findIndex((m) => m.id === update.message.id);
-      if (i >= 0) c.messages[i] = update.message;
-      else c.messages.push(update.message);
+      const i = c.at.get(update.message.id);
+      if (i !== undefined) c.messages[i] = update.message;
+      else c.at.set(update.message.id, c.messages.push(update.message) - 1);
       break;
     }
     case "delta": {
-      const i = c.messages.findIndex((m) => m.id === update.id);
-      if (i >= 0) c.messages[i] = { ...c.messages[i], text: c.messages[i].text + update.text };
+      const i = c.at.get(update.id);
+      if (i !== undefined) c.messages[i] = { ...c.messages[i], text: c.messages[i].text + update.text };
       break;
     }
     case "title":
       c.title = update.title;
       break;
     case "reset":
-      c.title = null;
-      c.messages = [];
+      Object.assign(c, emptyConversation());
       break;
   }
 }

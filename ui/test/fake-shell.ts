@@ -504,11 +504,12 @@ export class FakeShell {
     if (!match) throw { kind: "invalid", message: "onEvent must be a Channel" };
     const id = stored.meta.sessionId;
     this.channels.set(id, { id: Number(match[1]), index: 0 });
-    // Like the real shell: the history from the start, then live events, after the reply.
+    // Like the real shell: the history folded into one batch (the title and each
+    // message as it stands), then live events, after the reply.
     setTimeout(() => {
       // A replay still due when its test ended (the mocks cleared) has no window to go to.
       if (!FakeShell.windowOpen()) return;
-      if (this.channels.get(id)?.id === Number(match[1])) this.feed(id, { kind: "updates", updates: [...stored.updates] });
+      if (this.channels.get(id)?.id === Number(match[1])) this.feed(id, { kind: "updates", updates: this.history(stored) });
     }, 0);
     return null;
   }
@@ -758,6 +759,17 @@ export class FakeShell {
   }
 
   // ---- search ----
+
+  /** The batch the shell sends a new subscriber: the title and every message as they stand. */
+  history(stored: StoredSession): Update[] {
+    let title: string | null = null;
+    for (const update of stored.updates) {
+      if (update.kind === "reset") title = null;
+      if (update.kind === "title") title = update.title;
+    }
+    const messages = this.messagesOf(stored).map((message): Update => ({ kind: "message", message }));
+    return title === null ? messages : [{ kind: "title", title }, ...messages];
+  }
 
   /** The messages as the updates so far leave them. */
   private messagesOf(stored: StoredSession): Message[] {

@@ -8,6 +8,7 @@ import { MessageItem } from "./MessageItem";
 import { ModelPicker } from "./ModelPicker";
 import type { Outgoing } from "../ipc";
 import { PendingItem } from "./Offline";
+import { useMessageWindow } from "./useMessageWindow";
 
 async function copyCode(button: HTMLElement): Promise<void> {
   const code = button.closest(".code-block")?.querySelector("code, pre");
@@ -20,16 +21,15 @@ async function copyCode(button: HTMLElement): Promise<void> {
   setTimeout(() => (button.textContent = "Copy"), 1500);
 }
 
+/** The open thread, only the messages on screen and a margin in the page (see
+ *  useMessageWindow): it opens at its end and follows new messages while there. */
 export function Messages({ store, chat, pending = [] }: { store: Store; chat: ChatView | null; pending?: Outgoing[] }) {
-  const list = useRef<HTMLDivElement>(null);
-  const pinned = useRef(true);
+  const scroller = useRef<HTMLDivElement>(null);
+  const list = useRef<HTMLOListElement>(null);
   const messages = chat?.thread ?? [];
   const last = messages[messages.length - 1];
   const idle = store.canRework();
-  useLayoutEffect(() => {
-    const el = list.current;
-    if (el && pinned.current) el.scrollTop = el.scrollHeight;
-  }, [messages.length, last?.text, last?.status, pending.length]);
+  const { span, before, after, onScroll } = useMessageWindow(scroller, list, messages, store.state.activeId);
   const onClick = (e: MouseEvent) => {
     const target = e.target as HTMLElement;
     const link = target.closest("a");
@@ -53,20 +53,18 @@ export function Messages({ store, chat, pending = [] }: { store: Store; chat: Ch
   }
   return (
     <div
-      ref={list}
+      ref={scroller}
       class="messages-scroll"
       role="log"
       aria-label="Conversation"
       tabIndex={0}
       onClick={onClick}
       onAuxClick={onClick}
-      onScroll={(e) => {
-        const el = e.currentTarget;
-        pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-      }}
+      onScroll={onScroll}
     >
-      <ol class="messages">
-        {messages.map((m) => (
+      <ol ref={list} class="messages">
+        {before > 0 && <li class="spacer" aria-hidden="true" style={{ height: `${before}px` }} />}
+        {messages.slice(span.start, span.end).map((m) => (
           <MessageItem
             key={m.id}
             store={store}
@@ -76,6 +74,7 @@ export function Messages({ store, chat, pending = [] }: { store: Store; chat: Ch
             idle={idle}
           />
         ))}
+        {after > 0 && <li class="spacer" aria-hidden="true" style={{ height: `${after}px` }} />}
         {pending.map((m) => (
           <PendingItem key={m.messageId} message={m} />
         ))}
