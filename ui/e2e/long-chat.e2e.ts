@@ -69,6 +69,19 @@ describe("a 500-turn chat in Chromium", () => {
     await scroller.hover();
     for (let i = 0; i < 40; i++) await page.mouse.wheel(0, -1200);
     await expect.poll(async () => Math.max(...turnsShown((await inPage(page)).visible))).toBeLessThan(450);
+    // The wheel's scrolling goes on after the last event is sent: wait until it ends.
+    let last = -1;
+    await expect
+      .poll(
+        async () => {
+          const top = await scroller.evaluate((el) => el.scrollTop);
+          const settled = top === last;
+          last = top;
+          return settled;
+        },
+        { interval: 250 },
+      )
+      .toBe(true);
     const before = await inPage(page);
     expect(before.count).toBeLessThan(40);
     expect(turnsShown(before.visible).length).toBeGreaterThan(0);
