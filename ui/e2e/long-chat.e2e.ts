@@ -43,6 +43,22 @@ function inPage(page: Page) {
   });
 }
 
+/** Waits until the wheel's scrolling ends: it goes on after the last event is sent. */
+async function scrollEnded(page: Page) {
+  let last = -1;
+  await expect
+    .poll(
+      async () => {
+        const top = await page.locator(".messages-scroll").evaluate((el) => el.scrollTop);
+        const still = top === last;
+        last = top;
+        return still;
+      },
+      { interval: 250 },
+    )
+    .toBe(true);
+}
+
 /** The turns the texts on screen belong to. */
 function turnsShown(texts: string[]): number[] {
   return texts.map((t) => /(?:answer|Question) (\d+)/.exec(t)).filter((m) => m !== null).map((m) => Number(m![1]));
@@ -69,19 +85,7 @@ describe("a 500-turn chat in Chromium", () => {
     await scroller.hover();
     for (let i = 0; i < 40; i++) await page.mouse.wheel(0, -1200);
     await expect.poll(async () => Math.max(...turnsShown((await inPage(page)).visible))).toBeLessThan(450);
-    // The wheel's scrolling goes on after the last event is sent: wait until it ends.
-    let last = -1;
-    await expect
-      .poll(
-        async () => {
-          const top = await scroller.evaluate((el) => el.scrollTop);
-          const settled = top === last;
-          last = top;
-          return settled;
-        },
-        { interval: 250 },
-      )
-      .toBe(true);
+    await scrollEnded(page);
     const before = await inPage(page);
     expect(before.count).toBeLessThan(40);
     expect(turnsShown(before.visible).length).toBeGreaterThan(0);
@@ -111,7 +115,7 @@ describe("a 500-turn chat in Chromium", () => {
     const scroller = page.locator(".messages-scroll");
     await scroller.hover();
     for (let i = 0; i < 5; i++) await page.mouse.wheel(0, -1000);
-    await page.waitForTimeout(200);
+    await scrollEnded(page);
     const shown = (await inPage(page)).visible;
     await box.fill("And another");
     await box.press("Enter");
