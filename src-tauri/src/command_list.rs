@@ -40,6 +40,10 @@ macro_rules! with_commands {
             search(query: String, limit: u32) -> Vec<SearchHit>;
             export_chat(session_id: String, format: String) -> Option<String>;
             import_chat() -> Option<ChatInfo>;
+            update_status() -> UpdateStatus;
+            check_for_update() -> UpdateStatus;
+            set_update_schedule(schedule: UpdateSchedule) -> UpdateStatus;
+            install_update() -> ();
         }
     };
 }

@@ -21,11 +21,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::contract::{
     AssistantSettings, ChatFeed, Config, ConnectionTest, KeyStore, NetworkChanged, ProviderInfo, RevokedDevice, Screen,
-    Sent, SignInUrl, SignedIn, StoredKey, User, SIGN_IN_URL,
+    Sent, SignInUrl, SignedIn, StoredKey, UpdateSchedule, UpdateStatus, User, SIGN_IN_URL,
 };
 use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::offline;
 use crate::state::AppState;
+use crate::update::{self, Updates};
 
 #[tauri::command]
 pub async fn get_config(state: State<'_, AppState>) -> CommandResult<Config> {
@@ -706,4 +707,26 @@ mod tests {
         // The CLI reads the very same file.
         assert_eq!(Settings::load(home.path()), saved);
     }
+}
+
+#[tauri::command]
+pub async fn update_status(updates: State<'_, Updates>) -> CommandResult<UpdateStatus> {
+    Ok(updates.status())
+}
+
+#[tauri::command]
+pub async fn check_for_update(app: AppHandle) -> CommandResult<UpdateStatus> {
+    Ok(update::check(&app).await)
+}
+
+#[tauri::command]
+pub async fn set_update_schedule(app: AppHandle, schedule: UpdateSchedule) -> CommandResult<UpdateStatus> {
+    update::reschedule(&app, schedule)
+}
+
+/// Installs what the last check found and restarts into it; on failure the running
+/// version stays.
+#[tauri::command]
+pub async fn install_update(app: AppHandle) -> CommandResult<()> {
+    update::install(app).await
 }

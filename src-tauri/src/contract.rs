@@ -112,10 +112,63 @@ pub struct SignInUrl {
     pub url: String,
 }
 
-/// `update:available`: a newer signed release.
+/// How often the app asks the release feed for a newer version (kept in `updates.json`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateSchedule {
+    /// At start, then every day the app stays open.
+    #[default]
+    Daily,
+    Weekly,
+    Never,
+}
+
+/// A signed release newer than the one running.
 #[derive(Clone, Debug, Serialize, TS)]
-pub struct UpdateAvailable {
+pub struct AvailableUpdate {
     pub version: String,
+    /// The release notes, as the release wrote them (Markdown).
+    pub notes: Option<String>,
+}
+
+/// What the updater is doing. A failed check is quiet (Settings shows it); a failed
+/// install is shown where the person asked for it.
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum UpdatePhase {
+    Idle,
+    Checking,
+    CheckFailed {
+        message: String,
+    },
+    /// Bytes received so far, of `total` when the server said.
+    Downloading {
+        #[ts(type = "number")]
+        received: u64,
+        #[ts(type = "number | null")]
+        total: Option<u64>,
+    },
+    /// Verified; the system's installer runs (it may ask for the administrator's password).
+    Installing,
+    InstallFailed {
+        message: String,
+    },
+}
+
+/// `update:changed`, and the update commands' answer.
+#[derive(Clone, Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateStatus {
+    /// The running version.
+    pub current: String,
+    /// Whether this build has a release feed (a development build has none).
+    pub feed: bool,
+    pub schedule: UpdateSchedule,
+    pub available: Option<AvailableUpdate>,
+    pub phase: UpdatePhase,
+    /// When the feed last answered.
+    #[ts(type = "string | null")]
+    pub checked_at: Option<DateTime<Utc>>,
 }
 
 // ---- models ----
@@ -239,7 +292,8 @@ events! {
     /// The server refused the stored token: sign in again (`reason`: ended or expired).
     AUTH_REQUIRED = "auth:required": AuthRequired;
     SIGN_IN_URL = "auth:sign-in-url": SignInUrl;
-    UPDATE_AVAILABLE = "update:available": UpdateAvailable;
+    /// The updater's status changed (a check, a download's progress, a failure).
+    UPDATE_CHANGED = "update:changed": UpdateStatus;
     /// The servers became reachable, or stopped being.
     NETWORK_CHANGED = "network:changed": NetworkChanged;
     /// What waits in the outbox now (every chat's), oldest first.
@@ -324,7 +378,10 @@ mod bindings {
             ChatFeed::decl(&cfg),
             AuthChanged::decl(&cfg),
             SignInUrl::decl(&cfg),
-            UpdateAvailable::decl(&cfg),
+            UpdateSchedule::decl(&cfg),
+            AvailableUpdate::decl(&cfg),
+            UpdatePhase::decl(&cfg),
+            UpdateStatus::decl(&cfg),
             ErrorKind::decl(&cfg),
             CommandError::decl(&cfg),
             ProviderKind::decl(&cfg),

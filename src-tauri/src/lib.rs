@@ -10,7 +10,8 @@
 //!   can be reached.
 //! - `state`: what the commands share: the session manager and running work.
 //! - `error`: errors as the UI receives them (`{kind, message}`).
-//! - `events`: sign-in changes and updates pushed to the UI.
+//! - `events`: sign-in changes pushed to the UI.
+//! - `update`: the release feed, checked on a schedule; updates installed when asked.
 //! - `links`: `superset://` links from the OS (the sign-in's app-link return).
 //! - `search`: the search index of every chat, filled in the background.
 //! - `csp`: the webview's policy, naming the servers configured for this run.
@@ -27,6 +28,7 @@ mod links;
 mod offline;
 mod search;
 mod state;
+mod update;
 
 use tauri::Manager;
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -58,6 +60,8 @@ pub fn run() {
     };
     let mut context = tauri::generate_context!("tauri.conf.json");
     csp::allow_servers(context.config_mut(), state.manager.urls());
+    let version = context.package_info().version.to_string();
+    let updates = update::Updates::new(&state.home, version, update::has_feed(context.config()));
     tauri::Builder::default()
         // First, so a second launch (say, by a superset:// link) hands its arguments
         // to the running app instead of starting another.
@@ -80,6 +84,7 @@ pub fn run() {
                 .build(),
         )
         .manage(state)
+        .manage(updates)
         .setup(|app| {
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
             if let Err(e) = app.deep_link().register_all() {
@@ -91,8 +96,7 @@ pub fn run() {
                 links::open(app.handle(), urls);
             }
             events::forward_auth_events(app.handle().clone());
-            #[cfg(not(debug_assertions))]
-            events::announce_update(app.handle().clone());
+            update::start(app.handle().clone());
             Ok(())
         })
         .invoke_handler(with_commands!(handler))

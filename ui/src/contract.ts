@@ -62,7 +62,29 @@ export type AuthChanged = { signedIn: boolean, expiresAt: string | null, };
 
 export type SignInUrl = { url: string, };
 
-export type UpdateAvailable = { version: string, };
+export type UpdateSchedule = "daily" | "weekly" | "never";
+
+export type AvailableUpdate = { version: string, 
+/**
+ * The release notes, as the release wrote them (Markdown).
+ */
+notes: string | null, };
+
+export type UpdatePhase = { "phase": "idle" } | { "phase": "checking" } | { "phase": "check_failed", message: string, } | { "phase": "downloading", received: number, total: number | null, } | { "phase": "installing" } | { "phase": "install_failed", message: string, };
+
+export type UpdateStatus = { 
+/**
+ * The running version.
+ */
+current: string, 
+/**
+ * Whether this build has a release feed (a development build has none).
+ */
+feed: boolean, schedule: UpdateSchedule, available: AvailableUpdate | null, phase: UpdatePhase, 
+/**
+ * When the feed last answered.
+ */
+checkedAt: string | null, };
 
 export type ErrorKind = "auth_required" | "network" | "server" | "invalid" | "not_found" | "cancelled" | "timeout";
 
@@ -169,7 +191,7 @@ export const STATUS_KINDS: Record<number, ErrorKind> = {
   504: "network",
 };
 
-export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "stop", "subscribe_session", "unsubscribe_session", "ui_ready", "send_message", "regenerate", "edit_message", "get_settings", "save_settings", "set_api_key", "delete_api_key", "list_models", "test_connection", "set_system_prompt", "queued_messages", "network_status", "search", "export_chat", "import_chat"] as const;
+export const COMMANDS = ["get_config", "current_user", "sign_in", "cancel_sign_in", "sign_out", "list_devices", "revoke_device", "revoke_other_devices", "list_sessions", "start_session", "rename_session", "delete_session", "stop", "subscribe_session", "unsubscribe_session", "ui_ready", "send_message", "regenerate", "edit_message", "get_settings", "save_settings", "set_api_key", "delete_api_key", "list_models", "test_connection", "set_system_prompt", "queued_messages", "network_status", "search", "export_chat", "import_chat", "update_status", "check_for_update", "set_update_schedule", "install_update"] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -206,6 +228,10 @@ export interface Commands {
   search: { args: { query: string; limit: number }; result: Array<SearchHit> };
   export_chat: { args: { sessionId: string; format: string }; result: string | null };
   import_chat: { args: Record<string, never>; result: ChatInfo | null };
+  update_status: { args: Record<string, never>; result: UpdateStatus };
+  check_for_update: { args: Record<string, never>; result: UpdateStatus };
+  set_update_schedule: { args: { schedule: UpdateSchedule }; result: UpdateStatus };
+  install_update: { args: Record<string, never>; result: null };
 }
 
 /** Each event's payload. */
@@ -213,7 +239,7 @@ export interface Events {
   "auth:changed": AuthChanged;
   "auth:required": AuthRequired;
   "auth:sign-in-url": SignInUrl;
-  "update:available": UpdateAvailable;
+  "update:changed": UpdateStatus;
   "network:changed": NetworkChanged;
   "outbox:changed": Array<Outgoing>;
 }

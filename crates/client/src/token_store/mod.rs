@@ -11,7 +11,7 @@
 //! CLI and the desktop app can sign in at the same moment; readers need no lock, as
 //! every file is replaced in one rename.
 
-pub(crate) mod atomic_file;
+pub mod atomic_file;
 pub mod key;
 mod sealed;
 pub mod writer_lock;
