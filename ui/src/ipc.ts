@@ -40,6 +40,8 @@ export type {
   SearchHit,
   SessionEnd,
   Update,
+  UpdateSchedule,
+  UpdateStatus,
   User,
 } from "./contract";
 
@@ -166,6 +168,14 @@ export const api = {
   exportChat: (sessionId: string, format: "markdown" | "json") => call("export_chat", { sessionId, format }),
   /** Imports a JSON export chosen in the system's open dialog; null if cancelled. */
   importChat: () => call("import_chat"),
+  /** The running version, the update schedule, and any newer release found. */
+  updateStatus: () => call("update_status"),
+  checkForUpdate: () => call("check_for_update"),
+  setUpdateSchedule: (schedule: Commands["set_update_schedule"]["args"]["schedule"]) =>
+    call("set_update_schedule", { schedule }),
+  /** Downloads, verifies and installs the update found, then restarts into it. */
+  installUpdate: () => call("install_update"),
+  onUpdateChanged: (handler: (status: Events["update:changed"]) => void) => on("update:changed", handler),
 };
 
 export type Api = typeof api;

@@ -19,6 +19,7 @@ import {
 import { choose, showNewest, turnKey, visibleThread, type VersionChoice } from "./branches";
 import { Assistant } from "./settings";
 import { Offline } from "./offline";
+import { Updates } from "./updates";
 import { forgetChat, lastChat, rememberChat } from "./lastChat";
 
 export type Phase = "loading" | "signed-out" | "signed-in";
@@ -174,10 +175,13 @@ export class Store {
   readonly assistant: Assistant;
   /** The servers' reachability and the outbox (see offline.ts). */
   readonly offline: Offline;
-  
+  /** Newer releases, and installing them (see updates.ts). */
+  readonly updates: Updates;
+
   constructor(private readonly api: Api) {
     this.assistant = new Assistant(api);
     this.offline = new Offline(api);
+    this.updates = new Updates(api);
   }
 
   subscribe(listener: () => void): () => void {
@@ -199,6 +203,7 @@ export class Store {
       }),
     );
     void this.assistant.load();
+    void this.updates.start();
     await this.offline.start();
     try {
       const config = await this.api.getConfig();
@@ -214,6 +219,7 @@ export class Store {
     for (const unlisten of this.unlisteners) unlisten();
     this.unlisteners = [];
     this.offline.stopAll();
+    this.updates.stop();
     this.clearRetry();
     this.subscription++;
   }

@@ -25,6 +25,9 @@ import {
   type SearchHit,
   type SessionEnd,
   type Update,
+  type AvailableUpdate,
+  type UpdateSchedule,
+  type UpdateStatus,
   type User,
 } from "../src/contract";
 
@@ -178,6 +181,14 @@ export class FakeShell {
   /** Where each key is, as the shell answers it (the keys themselves stay in `secrets`). */
   keys: Partial<Record<ProviderKind, StoredKey>> = {};
   private secrets: Partial<Record<ProviderKind, string>> = {};
+  /** The updater as the shell reports it; `offerUpdate` puts a release in the feed. */
+  updater: UpdateStatus = { current: "0.1.0", feed: true, schedule: "daily", available: null, phase: { phase: "idle" }, checkedAt: null };
+  /** What the feed holds: a newer release, or none. */
+  feedRelease: AvailableUpdate | null = null;
+  /** The next install fails with these words (a bad signature, a refused password). */
+  installFailure: string | null = null;
+  /** Set when an installed update restarted the app. */
+  restartedInto: string | null = null;
 
   constructor(scenario: Scenario = {}) {
     this.assistant = { provider: "echo", model: null, baseUrl: null, ...scenario.assistant };
@@ -318,6 +329,44 @@ export class FakeShell {
     return this.generations.size > 0;
   }
 
+  // ---- updates ----
+
+  /** The feed gets a newer release, and the shell's scheduled check finds it. */
+  offerUpdate(version: string, notes: string | null = null): void {
+    this.feedRelease = { version, notes };
+    void this.checkForUpdate();
+  }
+
+  private setUpdate(patch: Partial<UpdateStatus>): UpdateStatus {
+    this.updater = { ...this.updater, ...patch };
+    void this.emit("update:changed", this.updater);
+    return this.updater;
+  }
+
+  private checkForUpdate(): UpdateStatus {
+    return this.setUpdate({ available: this.feedRelease, phase: { phase: "idle" }, checkedAt: iso() });
+  }
+
+  /** As the shell does: progress in steps, then the restart; or a failure, and the running version stays. */
+  private async installUpdate(): Promise<null> {
+    const release = this.updater.available;
+    if (!release) throw { kind: "invalid", message: "There is no update to install: check for updates first." };
+    const total = 3_000_000;
+    for (const received of [0, 1_000_000, 2_000_000]) {
+      this.setUpdate({ phase: { phase: "downloading", received, total } });
+      await new Promise((done) => setTimeout(done, 5));
+    }
+    if (this.installFailure) {
+      const message = this.installFailure;
+      this.installFailure = null;
+      this.setUpdate({ phase: { phase: "install_failed", message } });
+      throw { kind: "invalid", message };
+    }
+    this.setUpdate({ phase: { phase: "installing" } });
+    this.restartedInto = release.version;
+    return null;
+  }
+
   // ---- the commands ----
 
   private emit<E extends keyof Events>(event: E, payload: Events[E]): Promise<void> {
@@ -378,6 +427,15 @@ export class FakeShell {
         return this.listModels(args.provider as ProviderKind, args.baseUrl as string | undefined);
       case "test_connection":
         return this.testConnection(args.provider as ProviderKind, args.baseUrl as string | undefined);
+      // ---- updates: the shell's own, signed in or not ----
+      case "update_status":
+        return this.updater;
+      case "check_for_update":
+        return this.checkForUpdate();
+      case "set_update_schedule":
+        return this.setUpdate({ schedule: args.schedule as UpdateSchedule });
+      case "install_update":
+        return this.installUpdate();
     }
     if (!this.signedIn) throw { kind: "auth_required", message: "not signed in" };
     switch (cmd) {
@@ -728,6 +786,10 @@ export class FakeShell {
       case "network_status":
       case "sign_out":
       case "search":
+      case "update_status":
+      case "check_for_update":
+      case "set_update_schedule":
+      case "install_update":
         return undefined;
       case "subscribe_session": {
         const answer = this.subscribe(this.session(args), args.onEvent);

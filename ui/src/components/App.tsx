@@ -11,6 +11,7 @@ import { Sidebar, sessionTitle } from "./Sidebar";
 import { ExpiredDialog, SignInScreen } from "./SignIn";
 import { SystemPrompt } from "./ModelPicker";
 import { ExportMenu } from "./Transfer";
+import { UpdateBanner } from "./Updates";
 
 export function App({ store }: { store: Store }) {
   const state = useObserved(store);
@@ -32,6 +33,7 @@ export function App({ store }: { store: Store }) {
     return (
       <>
         <ConnectionBanner store={store} banner={state.banner} />
+        <UpdateBanner store={store} />
         <Notice store={store} text={state.notice} detail={state.noticeDetail} />
         <SignInScreen store={store} signIn={state.signIn} sessionEnd={state.sessionEnd} />
         <ShortcutHelp registry={shortcuts} />
@@ -48,6 +50,7 @@ export function App({ store }: { store: Store }) {
       ) : (
         <ConnectionBanner store={store} banner={state.banner} />
       )}
+      <UpdateBanner store={store} />
       <div class="body">
         <Sidebar store={store} sessions={state.sessions} activeId={state.activeId} />
         <main class="chat" aria-labelledby="chat-title">

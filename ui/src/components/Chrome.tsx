@@ -88,7 +88,7 @@ export function TopBar({ store, user }: { store: Store; user: User | null }) {
         </button>
       </div>
       <DevicesDialog store={store} open={devicesOpen} close={() => setDevicesOpen(false)} />
-      <SettingsDialog assistant={store.assistant} />
+      <SettingsDialog assistant={store.assistant} updates={store.updates} />
     </header>
   );
 }

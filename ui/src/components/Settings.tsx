@@ -1,12 +1,15 @@
 // Settings: which assistant replies (offline echo, Anthropic, or any OpenAI-compatible
-// server), its model, base URL and API key. A typed key goes to the shell once and is
-// never shown back: only where it is kept and its last characters.
+// server), its model, base URL and API key; then updates (Updates.tsx). A typed key
+// goes to the shell once and is never shown back: only where it is kept and its last
+// characters.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { AssistantSettings, CommandError, ConnectionTest, ProviderKind, StoredKey } from "../ipc";
 import { api, isCommandError } from "../ipc";
 import { Assistant, keyWhere, PRESETS, PROVIDER_LABEL } from "../settings";
+import type { Updates } from "../updates";
 import { useObserved } from "./hooks";
+import { UpdateSettings } from "./Updates";
 
 const KINDS: ProviderKind[] = ["echo", "anthropic", "openai"];
 /** The model list's last choice: a name the server did not list. */
@@ -28,7 +31,7 @@ function formOf(s: AssistantSettings): Form {
   return { provider: s.provider, model: s.model ?? "", baseUrl: s.baseUrl ?? "" };
 }
 
-export function SettingsDialog({ assistant }: { assistant: Assistant }) {
+export function SettingsDialog({ assistant, updates }: { assistant: Assistant; updates: Updates }) {
   const { settings, dialogOpen } = useObserved(assistant);
   const ref = useRef<HTMLDialogElement>(null);
   const [form, setForm] = useState<Form | null>(null);
@@ -285,6 +288,7 @@ export function SettingsDialog({ assistant }: { assistant: Assistant }) {
           <button type="button" class="secondary small" onClick={() => void reload()}>Try again</button>
         </div>
       )}
+      <UpdateSettings updates={updates} />
     </dialog>
   );
 }

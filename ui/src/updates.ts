@@ -1,0 +1,85 @@
+// Updates as the shell reports them (`update:changed`): the running version, whether a
+// newer signed release is available, and the download and install of it. The shell
+// checks on its schedule; the person decides when to install.
+
+import type { Api, UpdateSchedule, UpdateStatus } from "./ipc";
+
+export interface UpdatesState {
+  status: UpdateStatus | null;
+  /** The version the person put off with "Later": its banner stays hidden until the app starts again. */
+  later: string | null;
+}
+
+export class Updates {
+  state: UpdatesState = { status: null, later: null };
+  private listeners = new Set<() => void>();
+  private unlisten: (() => void) | null = null;
+
+  constructor(private readonly api: Api) {}
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private set(patch: Partial<UpdatesState>): void {
+    this.state = { ...this.state, ...patch };
+    for (const listener of this.listeners) listener();
+  }
+
+  /** Listens to the shell, then asks where things stand (events first: none is missed). */
+  async start(): Promise<void> {
+    this.unlisten = await this.api.onUpdateChanged((status) => this.set({ status }));
+    try {
+      this.set({ status: await this.api.updateStatus() });
+    } catch {
+      // An older shell, or none: no updates to show.
+    }
+  }
+
+  stop(): void {
+    this.unlisten?.();
+    this.unlisten = null;
+  }
+
+  /** Whether the banner shows: an update the person has not put off, or one being installed. */
+  bannerShown(): boolean {
+    const { status, later } = this.state;
+    if (!status) return false;
+    const phase = status.phase.phase;
+    if (phase === "downloading" || phase === "installing" || phase === "install_failed") return true;
+    return !!status.available && status.available.version !== later;
+  }
+
+  later(): void {
+    this.set({ later: this.state.status?.available?.version ?? null });
+  }
+
+  /** Downloads, installs and restarts; a failure is in the status the shell sends. */
+  async install(): Promise<void> {
+    this.set({ later: null });
+    try {
+      await this.api.installUpdate();
+    } catch {
+      // The shell reported it as `install_failed`, with words for the banner.
+    }
+  }
+
+  async check(): Promise<void> {
+    try {
+      this.set({ status: await this.api.checkForUpdate() });
+    } catch {
+      // Reported in the status as `check_failed`.
+    }
+  }
+
+  async setSchedule(schedule: UpdateSchedule): Promise<void> {
+    this.set({ status: await this.api.setUpdateSchedule(schedule) });
+  }
+}
+
+/** "12.5 of 40.0 MB", or what has arrived when the size is unknown. */
+export function progressText(received: number, total: number | null): string {
+  const mb = (bytes: number) => (bytes / 1_000_000).toFixed(1);
+  return total ? `${mb(received)} of ${mb(total)} MB` : `${mb(received)} MB`;
+}
