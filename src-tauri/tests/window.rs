@@ -7,6 +7,8 @@
 //! running app over D-Bus; a third opens the link with `gio open` through the desktop
 //! entry the `.deb` installs. Screenshots go to the test's target tmp dir.
 //!
+//! The installed app updating itself from a local feed is `window/update.rs`.
+//!
 //! And a new developer's first run: `./scripts/run` in a fresh clone brings up the
 //! development build (`tauri dev`) against the Vite dev server, with hot reload.
 //!
@@ -26,6 +28,8 @@ use serde_json::json;
 
 #[path = "window/footprint.rs"]
 mod footprint;
+#[path = "window/update.rs"]
+mod update;
 
 /// The app as shipped: the build `scripts/build-desktop-linux` makes (Cargo's `desktop`
 /// profile), which serves the embedded UI (a debug build would load the dev server's
@@ -195,8 +199,12 @@ fn driver_command(
 }
 
 async fn launch(port: u16) -> Client {
+    launch_app(port, &app()).await
+}
+
+async fn launch_app(port: u16, app: &Path) -> Client {
     let started = Instant::now();
-    let capabilities = json!({"tauri:options": {"application": app()}, "browserName": "wry"});
+    let capabilities = json!({"tauri:options": {"application": app}, "browserName": "wry"});
     loop {
         let mut builder = ClientBuilder::rustls().unwrap();
         builder.capabilities(capabilities.as_object().unwrap().clone());
