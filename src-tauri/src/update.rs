@@ -173,8 +173,17 @@ pub async fn install(app: AppHandle) -> CommandResult<()> {
     let installed = download_and_install(&app, update.clone()).await;
     if let Err(e) = installed {
         tracing::warn!(version = %update.version, error = %e, "the update was not installed");
-        let message = failure(&e, &update);
-        set(&app, |s| s.phase = UpdatePhase::InstallFailed { message: message.clone() });
+        let (message, forged) = failure(&e, &update);
+        if forged {
+            // Not worth a retry: the feed must change first.
+            *updates.found.lock().unwrap() = None;
+        }
+        set(&app, |s| {
+            s.phase = UpdatePhase::InstallFailed { message: message.clone() };
+            if forged {
+                s.available = None;
+            }
+        });
         return Err(CommandError::invalid(message));
     }
     tracing::info!(version = %update.version, "update installed; restarting into it");
@@ -203,24 +212,31 @@ async fn download_and_install(app: &AppHandle, update: Update) -> Result<(), Err
         .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
 }
 
-/// A failed install in plain words; the technical account goes to the log.
-fn failure(e: &Error, update: &Update) -> String {
+/// A failed install in plain words (the technical account goes to the log), and whether
+/// the download was refused for its signature.
+fn failure(e: &Error, update: &Update) -> (String, bool) {
     let (version, current) = (&update.version, &update.current_version);
     match e {
         Error::Minisign(_)
         | Error::SignatureUtf8(_)
         | Error::Base64(_)
         | Error::SignedVersionMismatch { .. }
-        | Error::MissingSignedVersion => format!(
-            "The download of version {version} isn't signed by Superset's release key, so it was not installed. \
-             You're still on {current}."
+        | Error::MissingSignedVersion => (
+            format!(
+                "The download of version {version} isn't signed by Superset's release key, so it was not installed. \
+                 You're still on {current}."
+            ),
+            true,
         ),
         Error::Reqwest(_) | Error::Network(_) | Error::Io(_) => {
-            format!("Couldn't download version {version}. Check your connection and try again.")
+            (format!("Couldn't download version {version}. Check your connection and try again."), false)
         }
-        _ => format!(
-            "Version {version} couldn't be installed: the system's installer refused it or was cancelled. \
-             You're still on {current}."
+        _ => (
+            format!(
+                "Version {version} couldn't be installed: the system's installer refused it or was cancelled. \
+                 You're still on {current}."
+            ),
+            false,
         ),
     }
 }

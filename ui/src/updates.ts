@@ -6,8 +6,13 @@ import type { Api, UpdateSchedule, UpdateStatus } from "./ipc";
 
 export interface UpdatesState {
   status: UpdateStatus | null;
-  /** The version the person put off with "Later": its banner stays hidden until the app starts again. */
+  /** What the person put off with "Later" (`bannerKey`): hidden until the app starts again. */
   later: string | null;
+}
+
+/** What the banner is about: a version on offer, or a failed install of one. */
+function bannerKey(status: UpdateStatus): string {
+  return `${status.phase.phase === "install_failed" ? "failed " : ""}${status.available?.version ?? ""}`;
 }
 
 export class Updates {
@@ -42,17 +47,18 @@ export class Updates {
     this.unlisten = null;
   }
 
-  /** Whether the banner shows: an update the person has not put off, or one being installed. */
+  /** Whether the banner shows: an update or a failed install the person has not put off, or an install running. */
   bannerShown(): boolean {
     const { status, later } = this.state;
     if (!status) return false;
     const phase = status.phase.phase;
-    if (phase === "downloading" || phase === "installing" || phase === "install_failed") return true;
-    return !!status.available && status.available.version !== later;
+    if (phase === "downloading" || phase === "installing") return true;
+    return (phase === "install_failed" || !!status.available) && bannerKey(status) !== later;
   }
 
   later(): void {
-    this.set({ later: this.state.status?.available?.version ?? null });
+    const { status } = this.state;
+    this.set({ later: status ? bannerKey(status) : null });
   }
 
   /** Downloads, installs and restarts; a failure is in the status the shell sends. */

@@ -185,8 +185,8 @@ export class FakeShell {
   updater: UpdateStatus = { current: "0.1.0", feed: true, schedule: "daily", available: null, phase: { phase: "idle" }, checkedAt: null };
   /** What the feed holds: a newer release, or none. */
   feedRelease: AvailableUpdate | null = null;
-  /** The next install fails with these words (a bad signature, a refused password). */
-  installFailure: string | null = null;
+  /** The next install fails with these words; `refused`: for its signature (the offer is then withdrawn). */
+  installFailure: { message: string; refused: boolean } | null = null;
   /** Set when an installed update restarted the app. */
   restartedInto: string | null = null;
 
@@ -357,9 +357,9 @@ export class FakeShell {
       await new Promise((done) => setTimeout(done, 5));
     }
     if (this.installFailure) {
-      const message = this.installFailure;
+      const { message, refused } = this.installFailure;
       this.installFailure = null;
-      this.setUpdate({ phase: { phase: "install_failed", message } });
+      this.setUpdate({ phase: { phase: "install_failed", message }, available: refused ? null : release });
       throw { kind: "invalid", message };
     }
     this.setUpdate({ phase: { phase: "installing" } });

@@ -112,7 +112,7 @@ fn keys(dir: &Path, name: &str) -> Keys {
         .status()
         .unwrap();
     assert!(status.success(), "tauri signer generate failed (run npm ci at the repository root)");
-    let public = std::fs::read_to_string(private.with_extension("pub")).unwrap();
+    let public = std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
     Keys { private, public }
 }
 
@@ -193,6 +193,12 @@ impl Drop for Shipping {
     fn drop(&mut self) {
         for (i, file) in self.files.iter().enumerate() {
             let _ = std::fs::copy(self.saved.join(i.to_string()), file);
+        }
+        // The test's builds leave their staging folders beside the shipping .deb.
+        for entry in std::fs::read_dir(bundles()).into_iter().flatten().flatten() {
+            if entry.path().is_dir() && !entry.file_name().to_string_lossy().contains(env!("CARGO_PKG_VERSION")) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
         }
     }
 }
@@ -347,6 +353,7 @@ async fn the_installed_app_updates_itself_and_refuses_what_it_should() {
     wait_for(&client, &button("Install and restart")).await.click().await.unwrap();
     let refused = banner_says(&client, "isn't signed by Superset's release key").await;
     assert!(refused.contains(&format!("You're still on {A}")), "{refused}");
+    assert!(client.find(fantoccini::Locator::XPath(&button("Try again"))).await.is_err(), "a forgery is not retried");
     screenshot(&client, "update-refused").await;
     assert_eq!(package.version(), A, "nothing was installed");
     assert_eq!(running_app(), vec![(a_pid, INSTALLED.to_owned())], "A still runs, from its own file");

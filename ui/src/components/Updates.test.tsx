@@ -48,16 +48,31 @@ describe("Updates", () => {
     expect(screen.getByTestId("update-banner").textContent).toContain("Installing version 0.2.0…");
   });
 
-  it("a failed install says why, keeps the running version and offers to try again", async () => {
+  it("a failed download says why, keeps the running version and offers to try again", async () => {
     const shell = await start(false);
-    shell.installFailure = "The download of version 0.2.0 isn't signed by Superset's release key, so it was not installed. You're still on 0.1.0.";
+    shell.installFailure = { message: "Couldn't download version 0.2.0. Check your connection and try again.", refused: false };
     shell.offerUpdate("0.2.0");
     const banner = await screen.findByTestId("update-banner");
     fireEvent.click(within(banner).getByRole("button", { name: "Install and restart" }));
-    await waitFor(() => expect(banner.textContent).toContain("isn't signed by Superset's release key"));
+    await waitFor(() => expect(banner.textContent).toContain("Couldn't download version 0.2.0."));
     expect(shell.restartedInto).toBeNull();
     fireEvent.click(within(banner).getByRole("button", { name: "Try again" }));
     await waitFor(() => expect(shell.restartedInto).toBe("0.2.0"));
+  });
+
+  it("a download refused for its signature is not offered again, and Later puts the notice away", async () => {
+    const shell = await start();
+    const refused = "The download of version 0.2.0 isn't signed by Superset's release key, so it was not installed. You're still on 0.1.0.";
+    shell.installFailure = { message: refused, refused: true };
+    shell.offerUpdate("0.2.0");
+    fireEvent.click(within(await screen.findByTestId("update-banner")).getByRole("button", { name: "Install and restart" }));
+    await waitFor(() => expect(screen.getByTestId("update-banner").textContent).toContain(refused));
+    const banner = screen.getByTestId("update-banner");
+    expect(within(banner).queryByRole("button", { name: "Try again" })).toBeNull();
+    expect(within(banner).queryByRole("button", { name: "Install and restart" })).toBeNull();
+    fireEvent.click(within(banner).getByRole("button", { name: "Later" }));
+    await waitFor(() => expect(screen.queryByTestId("update-banner")).toBeNull());
+    expect(shell.restartedInto).toBeNull();
   });
 
   it("Settings shows the version, changes the schedule, checks by hand; a failed check stays out of the way", async () => {
