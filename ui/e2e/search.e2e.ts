@@ -40,7 +40,8 @@ describe("search in Chromium", () => {
     await box.click();
     await box.pressSequentially("Quokka", { delay: 20 });
     const results = page.getByRole("list", { name: "Search results" });
-    const hit = results.getByRole("button", { name: /Animals/ });
+    // While the last letters are typed, a shorter query's results may still show.
+    const hit = results.getByRole("button", { name: /Animals/ }).filter({ has: page.locator("mark", { hasText: /^quokka$/i }) });
     await hit.waitFor();
     expect(await hit.locator("mark").textContent()).toBe("quokka");
     expect(await shell((s) => s.callsOf("search").length)).toBeLessThan(6);

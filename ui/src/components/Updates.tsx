@@ -116,7 +116,7 @@ export function UpdateSettings({ updates }: { updates: Updates }) {
             >
               Check now
             </button>
-            <span class="muted" role="status">
+            <span class="muted" aria-live="polite">
               {checkText(status)}
             </span>
           </div>
