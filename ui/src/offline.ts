@@ -3,6 +3,7 @@
 // chats read from that copy, and what is typed is shown pending until it is sent.
 
 import type { Api, Outgoing } from "./ipc";
+import { Observed } from "./observed";
 
 export interface OfflineState {
   offline: boolean;
@@ -10,21 +11,11 @@ export interface OfflineState {
   queued: Outgoing[];
 }
 
-export class Offline {
-  state: OfflineState = { offline: false, queued: [] };
-  private listeners = new Set<() => void>();
+export class Offline extends Observed<OfflineState> {
   private unlisteners: Array<() => void> = [];
 
-  constructor(private readonly api: Api) {}
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private set(patch: Partial<OfflineState>): void {
-    this.state = { ...this.state, ...patch };
-    for (const listener of this.listeners) listener();
+  constructor(private readonly api: Api) {
+    super({ offline: false, queued: [] });
   }
 
   /** Listens to the shell, then asks where things stand (events first: none is missed). */

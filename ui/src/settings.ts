@@ -3,6 +3,7 @@
 // never here: the shell keeps them and answers only where they are.
 
 import type { Api, AssistantSettings, Message, ProviderKind, StoredKey } from "./ipc";
+import { Observed } from "./observed";
 
 /** OpenAI-compatible servers people run, and the base URL each listens at by default. */
 export const PRESETS: ReadonlyArray<{ name: string; baseUrl: string }> = [
@@ -52,20 +53,10 @@ export interface AssistantState {
   dialogOpen: boolean;
 }
 
-export class Assistant {
-  state: AssistantState = { settings: null, models: [], picks: {}, dialogOpen: false };
-  private listeners = new Set<() => void>();
+export class Assistant extends Observed<AssistantState> {
 
-  constructor(private readonly api: Api) {}
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private set(patch: Partial<AssistantState>): void {
-    this.state = { ...this.state, ...patch };
-    for (const listener of this.listeners) listener();
+  constructor(private readonly api: Api) {
+    super({ settings: null, models: [], picks: {}, dialogOpen: false });
   }
 
   /** Reads the settings and lists the chosen provider's models; a failed listing leaves the list empty. */

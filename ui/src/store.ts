@@ -18,6 +18,7 @@ import {
 } from "./ipc";
 import { choose, showNewest, turnKey, visibleThread, type VersionChoice } from "./branches";
 import { Assistant } from "./settings";
+import { Observed } from "./observed";
 import { Offline } from "./offline";
 import { Updates } from "./updates";
 import { forgetChat, lastChat, rememberChat } from "./lastChat";
@@ -155,9 +156,7 @@ function byActivity(a: ChatInfo, b: ChatInfo): number {
   return b.lastActivityAt.localeCompare(a.lastActivityAt);
 }
 
-export class Store {
-  state: State = initialState();
-  private listeners = new Set<() => void>();
+export class Store extends Observed<State> {
   private conversation: Conversation | null = null;
   /** Bumped on every (un)subscribe so feed items from an old channel are dropped. */
   private subscription = 0;
@@ -179,19 +178,10 @@ export class Store {
   readonly updates: Updates;
 
   constructor(private readonly api: Api) {
+    super(initialState());
     this.assistant = new Assistant(api);
     this.offline = new Offline(api);
     this.updates = new Updates(api);
-  }
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private set(patch: Partial<State>): void {
-    this.state = { ...this.state, ...patch };
-    for (const listener of this.listeners) listener();
   }
 
   async start(): Promise<void> {

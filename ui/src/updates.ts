@@ -3,6 +3,7 @@
 // checks on its schedule; the person decides when to install.
 
 import type { Api, UpdateSchedule, UpdateStatus } from "./ipc";
+import { Observed } from "./observed";
 
 export interface UpdatesState {
   status: UpdateStatus | null;
@@ -15,21 +16,11 @@ function bannerKey(status: UpdateStatus): string {
   return `${status.phase.phase === "install_failed" ? "failed " : ""}${status.available?.version ?? ""}`;
 }
 
-export class Updates {
-  state: UpdatesState = { status: null, later: null };
-  private listeners = new Set<() => void>();
+export class Updates extends Observed<UpdatesState> {
   private unlisten: (() => void) | null = null;
 
-  constructor(private readonly api: Api) {}
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private set(patch: Partial<UpdatesState>): void {
-    this.state = { ...this.state, ...patch };
-    for (const listener of this.listeners) listener();
+  constructor(private readonly api: Api) {
+    super({ status: null, later: null });
   }
 
   /** Listens to the shell, then asks where things stand (events first: none is missed). */

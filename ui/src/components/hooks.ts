@@ -1,14 +1,8 @@
 import { useLayoutEffect, useState } from "preact/hooks";
-
-/** Something whose `state` components render: the store, the assistant's settings,
- *  the offline state. */
-export interface Observable<T> {
-  readonly state: T;
-  subscribe(listener: () => void): () => void;
-}
+import type { Observed } from "../observed";
 
 /** Re-renders the component whenever `source` changes; returns its state. */
-export function useObserved<T>(source: Observable<T>): T {
+export function useObserved<T extends object>(source: Observed<T>): T {
   const [, setVersion] = useState(0);
   const rendered = source.state;
   useLayoutEffect(() => {
