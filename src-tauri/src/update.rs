@@ -58,10 +58,24 @@ impl Updates {
     pub fn status(&self) -> UpdateStatus {
         self.status.lock().unwrap().clone()
     }
+}
 
-    fn busy(&self) -> bool {
-        matches!(self.status().phase, UpdatePhase::Checking | UpdatePhase::Downloading { .. } | UpdatePhase::Installing)
-    }
+/// Moves to `phase` and tells the UI, unless a check or an install is under way: one at a
+/// time, so two clicks never run the installer twice.
+fn begin(app: &AppHandle, phase: UpdatePhase) -> bool {
+    let status = {
+        let updates = app.state::<Updates>();
+        let mut status = updates.status.lock().unwrap();
+        let busy =
+            matches!(status.phase, UpdatePhase::Checking | UpdatePhase::Downloading { .. } | UpdatePhase::Installing);
+        if busy || !status.feed {
+            return false;
+        }
+        status.phase = phase;
+        status.clone()
+    };
+    UPDATE_CHANGED.emit(app, status);
+    true
 }
 
 /// Changes the status and tells the UI.
@@ -118,10 +132,9 @@ pub fn start(app: AppHandle) {
 /// Asks the feed now. A failure is only noted in the status: the app works without it.
 pub async fn check(app: &AppHandle) -> UpdateStatus {
     let updates = app.state::<Updates>();
-    if !updates.status().feed || updates.busy() {
+    if !begin(app, UpdatePhase::Checking) {
         return updates.status();
     }
-    set(app, |s| s.phase = UpdatePhase::Checking);
     let found = match app.updater_builder().timeout(TIMEOUT).build() {
         Ok(updater) => updater.check().await,
         Err(e) => Err(e),
@@ -152,7 +165,8 @@ pub async fn check(app: &AppHandle) -> UpdateStatus {
 pub fn reschedule(app: &AppHandle, schedule: UpdateSchedule) -> CommandResult<UpdateStatus> {
     let updates = app.state::<Updates>();
     let bytes = serde_json::to_vec_pretty(&Saved { schedule }).expect("the schedule serializes");
-    atomic_file::write(&updates.file, &bytes).map_err(|e| {
+    let home = updates.file.parent().expect("updates.json is in the home");
+    atomic_file::private_dir(home).and_then(|()| atomic_file::write(&updates.file, &bytes)).map_err(|e| {
         CommandError::invalid(format!("Couldn't save the update setting in {}: {e}", updates.file.display()))
     })?;
     let status = set(app, |s| s.schedule = schedule);
@@ -167,8 +181,8 @@ pub async fn install(app: AppHandle) -> CommandResult<()> {
     let Some(update) = updates.found.lock().unwrap().clone() else {
         return Err(CommandError::invalid("There is no update to install: check for updates first."));
     };
-    if updates.busy() {
-        return Err(CommandError::invalid("The update is already being installed."));
+    if !begin(&app, UpdatePhase::Downloading { received: 0, total: None }) {
+        return Err(CommandError::invalid("An update check or install is already under way."));
     }
     let installed = download_and_install(&app, update.clone()).await;
     if let Err(e) = installed {
@@ -191,7 +205,6 @@ pub async fn install(app: AppHandle) -> CommandResult<()> {
 }
 
 async fn download_and_install(app: &AppHandle, update: Update) -> Result<(), Error> {
-    set(app, |s| s.phase = UpdatePhase::Downloading { received: 0, total: None });
     let (mut received, mut reported) = (0u64, Instant::now());
     let bytes = update
         .download(
@@ -238,5 +251,39 @@ fn failure(e: &Error, update: &Update) -> (String, bool) {
             ),
             false,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_is_read_back_and_a_bad_file_means_daily() {
+        let home = tempfile::tempdir().unwrap();
+        assert_eq!(Updates::new(home.path(), "1.0.0".into(), true).status().schedule, UpdateSchedule::Daily);
+        std::fs::write(home.path().join(FILE), r#"{"schedule": "never"}"#).unwrap();
+        let status = Updates::new(home.path(), "1.0.0".into(), true).status();
+        assert_eq!(
+            (status.schedule, status.current.as_str(), status.phase),
+            (UpdateSchedule::Never, "1.0.0", UpdatePhase::Idle)
+        );
+        std::fs::write(home.path().join(FILE), "not json").unwrap();
+        assert_eq!(Updates::new(home.path(), "1.0.0".into(), true).status().schedule, UpdateSchedule::Daily);
+    }
+
+    #[test]
+    fn a_build_has_a_feed_only_when_it_names_an_endpoint() {
+        let config = |updater: serde_json::Value| {
+            let mut config: tauri::Config =
+                serde_json::from_str(include_str!("../../tauri.conf.json")).expect("tauri.conf.json parses");
+            config.plugins.0.insert("updater".into(), updater);
+            config
+        };
+        assert!(!has_feed(&config(serde_json::json!({"pubkey": "k", "endpoints": []}))));
+        assert!(!has_feed(&config(serde_json::json!({"pubkey": "k"}))));
+        assert!(has_feed(&config(
+            serde_json::json!({"pubkey": "k", "endpoints": ["https://example.com/latest.json"]})
+        )));
     }
 }
