@@ -53,6 +53,20 @@ impl PgStore {
     }
 }
 
+/// A row of `streams.runs` as a read takes it: where it starts, its bytes (NULL past the
+/// read's budget) and where its appends end.
+type RunRow = (i64, Option<Vec<u8>>, Option<Vec<i32>>);
+
+/// The stream `id` was forked from, if any, and where its own appends start.
+async fn fork_of(conn: &mut PgConnection, id: i64) -> Result<(Option<i64>, u64), StoreError> {
+    let (source, offset): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT fork_source, fork_offset FROM streams.streams WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok((source, offset.unwrap_or(0) as u64))
+}
+
 /// Whether `pos` starts or ends an append to stream `id` (or to its sources).
 pub(super) async fn is_boundary(conn: &mut PgConnection, mut id: i64, pos: u64) -> Result<bool, StoreError> {
     loop {
@@ -89,12 +103,7 @@ pub(super) async fn is_boundary(conn: &mut PgConnection, mut id: i64, pos: u64) 
 pub(super) async fn run_at(conn: &mut PgConnection, mut id: i64, pos: u64) -> Result<Option<Slice>, StoreError> {
     let mut limit = u64::MAX;
     loop {
-        let (source, offset): (Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT fork_source, fork_offset FROM streams.streams WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?;
-        let own = offset.unwrap_or(0) as u64;
+        let (source, own) = fork_of(conn, id).await?;
         if let Some(source) = source.filter(|_| pos < own) {
             id = source;
             limit = limit.min(own);
@@ -140,12 +149,7 @@ async fn collect(
     let mut ranges = vec![(row.id, row.own_start().max(from), row.tail as u64)];
     let (mut source, mut own) = (row.fork_source, row.own_start());
     while let Some(id) = source.filter(|_| from < own) {
-        let (next, offset): (Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT fork_source, fork_offset FROM streams.streams WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?;
-        let source_own = offset.unwrap_or(0) as u64;
+        let (next, source_own) = fork_of(conn, id).await?;
         ranges.push((id, source_own.max(from), own));
         (source, own) = (next, source_own);
     }
@@ -156,7 +160,7 @@ async fn collect(
         }
         // Only the rows within the budget bring their data (the row holding `lo`
         // always does): the others come as NULL, without being read, and end the read.
-        let rows: Vec<(i64, Option<Vec<u8>>, Option<Vec<i32>>)> = sqlx::query_as(
+        let rows: Vec<RunRow> = sqlx::query_as(
             "SELECT start_pos, CASE WHEN before < $5 OR start_pos <= $2 THEN data END, bounds FROM ( \
              SELECT start_pos, data, bounds, \
              sum(octet_length(data)) OVER (ORDER BY start_pos) - octet_length(data) AS before \

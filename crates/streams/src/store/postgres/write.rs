@@ -86,12 +86,12 @@ impl PgStore {
                 if offset > source.tail as u64 {
                     return Ok(Err(CreateError::ForkOffsetPastTail(offset).into()));
                 }
-                if is_json(&source.content_type) && !is_boundary(&mut **tx, source.id, offset).await? {
+                if is_json(&source.content_type) && !is_boundary(tx, source.id, offset).await? {
                     return Ok(Err(CreateError::ForkOffsetNotBoundary(offset).into()));
                 }
                 let next = match fork.sub_offset {
                     0 => None,
-                    _ => run_at(&mut **tx, source.id, offset).await?,
+                    _ => run_at(tx, source.id, offset).await?,
                 };
                 let prefix = match rules::sub_offset_prefix(&source.content_type, next.as_ref(), fork.sub_offset) {
                     Ok(p) => p,
