@@ -63,31 +63,40 @@ impl Updates {
 /// Moves to `phase` and tells the UI, unless a check or an install is under way: one at a
 /// time, so two clicks never run the installer twice.
 fn begin(app: &AppHandle, phase: UpdatePhase) -> bool {
-    let status = {
-        let updates = app.state::<Updates>();
-        let mut status = updates.status.lock().unwrap();
+    change(app, |status| {
         let busy =
             matches!(status.phase, UpdatePhase::Checking | UpdatePhase::Downloading { .. } | UpdatePhase::Installing);
         if busy || !status.feed {
             return false;
         }
         status.phase = phase;
-        status.clone()
-    };
-    UPDATE_CHANGED.emit(app, status);
-    true
+        true
+    })
+    .is_some()
 }
 
 /// Changes the status and tells the UI.
-fn set(app: &AppHandle, change: impl FnOnce(&mut UpdateStatus)) -> UpdateStatus {
+fn set(app: &AppHandle, update: impl FnOnce(&mut UpdateStatus)) -> UpdateStatus {
+    change(app, |status| {
+        update(status);
+        true
+    })
+    .expect("an unconditional change")
+}
+
+/// Applies `update` under the lock; when it says it changed something, tells the UI and
+/// returns the new status.
+fn change(app: &AppHandle, update: impl FnOnce(&mut UpdateStatus) -> bool) -> Option<UpdateStatus> {
     let status = {
         let updates = app.state::<Updates>();
         let mut status = updates.status.lock().unwrap();
-        change(&mut status);
+        if !update(&mut status) {
+            return None;
+        }
         status.clone()
     };
     UPDATE_CHANGED.emit(app, status.clone());
-    status
+    Some(status)
 }
 
 /// Whether this build names a feed: a release build does, a development build need not.
