@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use superset_streams::store::{Append, CreateStream, PgStore, Quota, ReadFrom, Store, StreamKey};
+use superset_streams::store::{Append, CreateStream, ForkFrom, PgStore, Quota, ReadFrom, Store, StreamKey};
 use superset_streams::StorageKind;
 
 /// The stores these tests open directly hold no per-user limit.
@@ -281,5 +281,59 @@ async fn an_append_made_while_the_notification_connection_was_down_is_read_after
     tokio::time::timeout(Duration::from_secs(5), watch.changed()).await.expect("woken once back").unwrap();
     let after = here.read(&key, ReadFrom::At(tail), 1 << 16).await.unwrap();
     assert!(after.next > tail, "the append made during the gap is read once the connection is back");
+    stop.cancel();
+}
+
+/// The messages of `key` from `at` on, and where they end.
+async fn messages(store: &PgStore, key: &StreamKey, at: u64) -> (Vec<Value>, u64) {
+    let batch = store.read(key, ReadFrom::At(at), 1 << 20).await.unwrap();
+    assert!(batch.up_to_date());
+    let parts: Vec<&str> = batch.slices.iter().map(|s| std::str::from_utf8(&s.data).unwrap()).collect();
+    (serde_json::from_str(&format!("[{}]", parts.join(","))).unwrap(), batch.next)
+}
+
+/// Each process keeps the appends it read and wrote; what another process appends,
+/// deletes and creates again, or forks, is still read as it is now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_see_what_another_instance_changed_whatever_this_one_keeps() {
+    let database = TestDatabase::postgres().await;
+    let stop = CancellationToken::new();
+    let open = || async {
+        PgStore::open(sqlx::PgPool::connect(database.url()).await.unwrap(), stop.clone(), UNLIMITED).await.unwrap()
+    };
+    let (here, other) = (open().await, open().await);
+    let key = StreamKey::new("owner", "kept");
+    here.create(&key, CreateStream::new("application/json")).await.unwrap();
+    for n in 0..3 {
+        here.append(&key, Append::json(&json!({"n": n}))).await.unwrap();
+    }
+    let (first, tail) = messages(&here, &key, 0).await;
+    assert_eq!(first, [json!({"n": 0}), json!({"n": 1}), json!({"n": 2})]);
+
+    other.append(&key, Append::json(&json!({"n": 3}))).await.unwrap();
+    let (all, _) = messages(&here, &key, 0).await;
+    assert_eq!(all.len(), 4, "the kept appends, then the other instance's");
+    assert_eq!(all[3], json!({"n": 3}));
+    assert_eq!(messages(&here, &key, tail).await.0, [json!({"n": 3})]);
+    assert!(matches!(
+        here.read(&key, ReadFrom::At(tail - 1), 1 << 20).await,
+        Err(superset_streams::store::StoreError::OffsetNotBoundary(_))
+    ));
+
+    let fork = StreamKey::new("owner", "kept-fork");
+    let from_tail = CreateStream {
+        fork: Some(ForkFrom { path: "kept".into(), offset: Some(tail), sub_offset: 0 }),
+        ..CreateStream::new("application/json")
+    };
+    other.create(&fork, from_tail).await.unwrap();
+    other.append(&fork, Append::json(&json!({"fork": true}))).await.unwrap();
+    let (forked, _) = messages(&here, &fork, 0).await;
+    assert_eq!(forked, [json!({"n": 0}), json!({"n": 1}), json!({"n": 2}), json!({"fork": true})]);
+
+    other.delete(&fork).await.unwrap();
+    other.delete(&key).await.unwrap();
+    other.create(&key, CreateStream::new("application/json")).await.unwrap();
+    other.append(&key, Append::json(&json!({"again": 0}))).await.unwrap();
+    assert_eq!(messages(&here, &key, 0).await.0, [json!({"again": 0})], "created again: nothing kept is read");
     stop.cancel();
 }

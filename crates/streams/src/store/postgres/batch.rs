@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{PgStore, Row, COLUMNS};
 use crate::store::rules::{self, AppendPlan, AppendTarget, ProducerState};
-use crate::store::{Append, Appended, ProducerTag, StoreError, StreamKey};
+use crate::store::{Append, Appended, ProducerTag, Slice, StoreError, StreamKey};
 
 /// At most this many appends share a transaction.
 const MAX_BATCH: usize = 256;
@@ -248,8 +248,10 @@ impl PgStore {
         if !answers.iter().all(|a| matches!(a, Some(Ok(Appended::Written { .. })))) {
             return None;
         }
+        let runs = writes.runs.clone();
         match writes.apply(&self.pool, &streams, self.quota.bytes).await {
             Ok(()) => {
+                self.remember(&runs);
                 known.learn(streams, producers);
                 Some(Ok(answers))
             }
@@ -270,14 +272,27 @@ impl PgStore {
         let mut streams = lock_streams(&mut tx, batch).await?;
         let mut producers = load_producers(&mut tx, batch, &streams).await?;
         let (answers, writes) = judge_all(batch, &mut streams, &mut producers);
+        let runs = writes.runs.clone();
         writes.apply(&mut *tx, &streams, self.quota.bytes).await.map_err(|e| match e {
             // Over quota: which append crossed the line is for the one-by-one path.
             sqlx::Error::Database(e) if e.code().as_deref() == Some(REFUSED) => Unbatched::OneByOne,
             e => e.into(),
         })?;
         tx.commit().await.map_err(|e| Unbatched::Commit(e.to_string()))?;
+        self.remember(&runs);
         known.learn(streams, producers);
         Ok(answers)
+    }
+
+    /// Keeps a committed batch's appends for this process's readers.
+    fn remember(&self, runs: &[(i64, i64, bytes::Bytes)]) {
+        let mut by_stream: HashMap<i64, Vec<Slice>> = HashMap::new();
+        for (stream, start, data) in runs {
+            by_stream.entry(*stream).or_default().push(Slice { start: *start as u64, data: data.clone() });
+        }
+        for (stream, appends) in by_stream {
+            self.runs.put(stream, &appends);
+        }
     }
 }
 

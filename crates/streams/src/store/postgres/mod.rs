@@ -11,9 +11,11 @@
 //! - `batch`: appends that arrive together, group-committed in one transaction;
 //! - `read`: reads, following forks to their sources;
 //! - `memo`: reads shared by the live readers of one process;
+//! - `cache`: the appends a process has read lately, which never change;
 //! - `listen`: the `streams_changed` channel, both ends.
 
 mod batch;
+mod cache;
 mod listen;
 mod memo;
 mod read;
@@ -27,6 +29,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use self::batch::Batcher;
+use self::cache::RunCache;
 use self::memo::ReadMemo;
 use super::notify::{Notifier, Version};
 use super::rules;
@@ -41,6 +44,7 @@ pub struct PgStore {
     pool: PgPool,
     notifier: Arc<Notifier>,
     memo: Arc<ReadMemo>,
+    runs: Arc<RunCache>,
     quota: Quota,
     /// Where appends queue for group commit; `None` in the batch writer's own copy,
     /// which writes directly.
@@ -120,7 +124,14 @@ impl PgStore {
         write::recount_owners(&pool).await?;
         let notifier = Arc::new(Notifier::default());
         tokio::spawn(listen::relay(pool.clone(), notifier.clone(), shutdown.clone()));
-        let mut store = PgStore { pool, notifier, memo: Arc::new(ReadMemo::default()), quota, batcher: None };
+        let mut store = PgStore {
+            pool,
+            notifier,
+            memo: Arc::new(ReadMemo::default()),
+            runs: Arc::new(RunCache::default()),
+            quota,
+            batcher: None,
+        };
         store.batcher = Some(Batcher::start(store.clone(), shutdown));
         Ok(store)
     }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use sqlx::PgConnection;
 
+use super::cache::RunCache;
 use super::{PgStore, Row, COLUMNS};
 use crate::store::payload::is_json;
 use crate::store::{ReadBatch, ReadFrom, Slice, StoreError, StreamKey};
@@ -43,19 +44,17 @@ impl PgStore {
         let info = row.info();
         let pos = from.position(info.tail)?;
         let json = is_json(&row.content_type);
-        let at_edge = pos == row.own_start() || pos == info.tail;
-        if json && !at_edge && !is_boundary(&mut conn, row.id, pos).await? {
-            return Err(StoreError::OffsetNotBoundary(pos));
-        }
-        let slices = collect(&mut conn, &row, pos, limit as u64, json).await?;
+        // A JSON read must start where an append does; `collect` checks on its way.
+        let check = json && pos != row.own_start() && pos != info.tail;
+        let slices = collect(&mut conn, &row, pos, limit as u64, json, check, &self.runs).await?;
         let next = slices.last().map_or(pos, |s| s.start + s.data.len() as u64);
         Ok(ReadBatch { from: pos, next, slices, info })
     }
 }
 
-/// A row of `streams.runs` as a read takes it: where it starts, its bytes (NULL past the
-/// read's budget) and where its appends end.
-type RunRow = (i64, Option<Vec<u8>>, Option<Vec<i32>>);
+/// A row of `streams.runs` as a read takes it: where it starts, its bytes and where its
+/// appends after the first start.
+type RunRow = (i64, Vec<u8>, Option<Vec<i32>>);
 
 /// The stream `id` was forked from, if any, and where its own appends start.
 async fn fork_of(conn: &mut PgConnection, id: i64) -> Result<(Option<i64>, u64), StoreError> {
@@ -137,15 +136,18 @@ fn appends(start: u64, data: Bytes, bounds: Option<Vec<i32>>) -> Vec<Slice> {
 }
 
 /// From `from` to the tail of `row`'s stream, following forks, up to about `budget`
-/// bytes (JSON appends are never cut).
+/// bytes (JSON appends are never cut). With `check`, `from` must start an append.
 async fn collect(
     conn: &mut PgConnection,
     row: &Row,
     from: u64,
     mut budget: u64,
     json: bool,
+    mut check: bool,
+    cache: &RunCache,
 ) -> Result<Vec<Slice>, StoreError> {
-    // The chain of (stream, own range) from `row`'s stream to the oldest source read.
+    // The chain of (stream, own range) from `row`'s stream to the oldest source read;
+    // the oldest range starts at `from`.
     let mut ranges = vec![(row.id, row.own_start().max(from), row.tail as u64)];
     let (mut source, mut own) = (row.fork_source, row.own_start());
     while let Some(id) = source.filter(|_| from < own) {
@@ -158,43 +160,59 @@ async fn collect(
         if lo >= hi {
             continue;
         }
-        // Only the rows within the budget bring their data (the row holding `lo`
-        // always does): the others come as NULL, without being read, and end the read.
-        let rows: Vec<RunRow> = sqlx::query_as(
-            "SELECT start_pos, CASE WHEN before < $5 OR start_pos <= $2 THEN data END, bounds FROM ( \
-             SELECT start_pos, data, bounds, \
-             sum(octet_length(data)) OVER (ORDER BY start_pos) - octet_length(data) AS before \
-             FROM streams.runs WHERE stream_id = $1 AND start_pos < $3 AND start_pos >= \
-             COALESCE((SELECT max(start_pos) FROM streams.runs WHERE stream_id = $1 AND start_pos <= $2), 0) \
-             ORDER BY start_pos LIMIT $4) runs ORDER BY start_pos",
-        )
-        .bind(stream)
-        .bind(lo as i64)
-        .bind(hi as i64)
-        .bind(10_000_i64)
-        .bind(budget.min(i64::MAX as u64) as i64)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (start, data, bounds) in rows {
-            let Some(data) = data else { return Ok(slices) };
-            for append in appends(start as u64, data.into(), bounds) {
-                if budget == 0 && !slices.is_empty() {
-                    return Ok(slices);
-                }
-                let start = append.start;
-                let lo = lo.max(start);
-                let mut end = (start + append.data.len() as u64).min(hi);
-                if lo >= end {
-                    continue;
-                }
-                if !json {
-                    end = end.min(lo + budget.max(1));
-                }
-                budget = budget.saturating_sub(end - lo);
-                slices
-                    .push(Slice { start: lo, data: append.data.slice((lo - start) as usize..(end - start) as usize) });
+        let mut appends = cache.get(stream, lo, hi);
+        // What the budget allows: the appends starting before `lo + budget`.
+        let wanted = hi.min(lo.saturating_add(budget.max(1))).min(i64::MAX as u64);
+        let fetch_from = appends.last().map_or(lo, |a| a.start + a.data.len() as u64);
+        if fetch_from < wanted {
+            let fetched = fetch(conn, stream, fetch_from, wanted).await?;
+            cache.put(stream, &fetched);
+            appends.extend(fetched.into_iter().filter(|a| a.start + a.data.len() as u64 > fetch_from));
+        }
+        if std::mem::take(&mut check) && appends.first().is_none_or(|a| a.start != lo) {
+            return Err(StoreError::OffsetNotBoundary(lo));
+        }
+        let end_of_appends = appends.last().map_or(lo, |a| a.start + a.data.len() as u64);
+        for append in appends {
+            if budget == 0 && !slices.is_empty() {
+                return Ok(slices);
             }
+            let start = append.start;
+            let lo = lo.max(start);
+            let mut end = (start + append.data.len() as u64).min(hi);
+            if lo >= end {
+                continue;
+            }
+            if !json {
+                end = end.min(lo + budget.max(1));
+            }
+            budget = budget.saturating_sub(end - lo);
+            slices.push(Slice { start: lo, data: append.data.slice((lo - start) as usize..(end - start) as usize) });
+        }
+        // Stopped short of this range's end (the budget or the row cap): the read ends here.
+        if end_of_appends < hi {
+            return Ok(slices);
         }
     }
     Ok(slices)
 }
+
+/// The appends of stream `id` in the rows from the one holding `from` to those starting
+/// before `until`.
+async fn fetch(conn: &mut PgConnection, id: i64, from: u64, until: u64) -> Result<Vec<Slice>, StoreError> {
+    let rows: Vec<RunRow> = sqlx::query_as(
+        "SELECT start_pos, data, bounds FROM streams.runs WHERE stream_id = $1 AND start_pos < $3 AND \
+         start_pos >= COALESCE((SELECT max(start_pos) FROM streams.runs WHERE stream_id = $1 AND start_pos <= $2), 0) \
+         ORDER BY start_pos LIMIT $4",
+    )
+    .bind(id)
+    .bind(from as i64)
+    .bind(until as i64)
+    .bind(ROWS_PER_READ)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().flat_map(|(start, data, bounds)| appends(start as u64, data.into(), bounds)).collect())
+}
+
+/// Rows read at most by one read; the byte budget usually ends it first.
+const ROWS_PER_READ: i64 = 10_000;
