@@ -55,13 +55,23 @@ impl Notifier {
         }
     }
 
+    /// Wakes `stream`'s subscribers if `version` is news. A stream's versions only move
+    /// forward (its tail grows, it closes, it goes), but two processes' announcements
+    /// may arrive out of order: one that is behind what is known changes nothing.
     pub fn publish(&self, stream: u64, version: Version) {
         let mut senders = self.senders.lock().expect("notifier lock");
         if let Some(sender) = senders.get(&stream) {
             if sender.receiver_count() == 0 {
                 senders.remove(&stream);
             } else {
-                sender.send_replace(version);
+                sender.send_if_modified(|known| {
+                    let newer = Version {
+                        tail: known.tail.max(version.tail),
+                        closed: known.closed || version.closed,
+                        gone: known.gone || version.gone,
+                    };
+                    std::mem::replace(known, newer) != newer
+                });
             }
         }
     }

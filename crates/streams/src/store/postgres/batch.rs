@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{PgStore, Row, COLUMNS};
+use crate::store::notify::Version;
 use crate::store::rules::{self, AppendPlan, AppendTarget, ProducerState};
 use crate::store::{Append, Appended, ProducerTag, Slice, StoreError, StreamKey};
 
@@ -220,6 +221,9 @@ impl PgStore {
             Err(Unbatched::Commit(error)) => {
                 tracing::warn!(%error, appends = batch.len(), "committing a batch of appends failed");
                 known.forget(&batch);
+                // It may have been committed, and its notification is left to this
+                // process to pass on: everyone looks again.
+                self.notifier.wake_all();
                 for pending in batch {
                     let error = sqlx::Error::Protocol(format!("commit failed: {error}"));
                     let _ = pending.reply.send(Err(StoreError::Database(error)));
@@ -249,9 +253,9 @@ impl PgStore {
             return None;
         }
         let runs = writes.runs.clone();
-        match writes.apply(&self.pool, &streams, self.quota.bytes).await {
+        match writes.apply(&self.pool, &streams, self.quota.bytes, self.origin).await {
             Ok(()) => {
-                self.remember(&runs);
+                self.committed(&runs, &streams);
                 known.learn(streams, producers);
                 Some(Ok(answers))
             }
@@ -273,25 +277,31 @@ impl PgStore {
         let mut producers = load_producers(&mut tx, batch, &streams).await?;
         let (answers, writes) = judge_all(batch, &mut streams, &mut producers);
         let runs = writes.runs.clone();
-        writes.apply(&mut *tx, &streams, self.quota.bytes).await.map_err(|e| match e {
+        writes.apply(&mut *tx, &streams, self.quota.bytes, self.origin).await.map_err(|e| match e {
             // Over quota: which append crossed the line is for the one-by-one path.
             sqlx::Error::Database(e) if e.code().as_deref() == Some(REFUSED) => Unbatched::OneByOne,
             e => e.into(),
         })?;
         tx.commit().await.map_err(|e| Unbatched::Commit(e.to_string()))?;
-        self.remember(&runs);
+        self.committed(&runs, &streams);
         known.learn(streams, producers);
         Ok(answers)
     }
 
-    /// Keeps a committed batch's appends for this process's readers.
-    fn remember(&self, runs: &[(i64, i64, bytes::Bytes)]) {
+    /// Keeps a committed batch's appends for this process's readers, then wakes them:
+    /// the batch's notification says it came from here, so it is not passed on again,
+    /// and a woken reader finds the appends kept (see `recall`).
+    fn committed(&self, runs: &[(i64, i64, bytes::Bytes)], streams: &Streams) {
         let mut by_stream: HashMap<i64, Vec<Slice>> = HashMap::new();
         for (stream, start, data) in runs {
             by_stream.entry(*stream).or_default().push(Slice { start: *start as u64, data: data.clone() });
         }
         for (stream, appends) in by_stream {
             self.runs.put(stream, &appends);
+        }
+        for Locked { row, .. } in streams.values().filter(|s| s.changed) {
+            let version = Version { tail: row.tail as u64, closed: row.closed, gone: false };
+            self.notifier.publish(row.id as u64, version);
         }
     }
 }
@@ -473,6 +483,7 @@ impl Writes {
         executor: impl sqlx::PgExecutor<'e>,
         streams: &HashMap<(String, String), Locked>,
         quota_bytes: u64,
+        origin: u64,
     ) -> Result<(), sqlx::Error> {
         let mut changed: Vec<&Locked> = streams.values().filter(|s| s.changed).collect();
         if changed.is_empty() {
@@ -493,8 +504,10 @@ impl Writes {
             let bounds: Vec<String> = r.bounds.iter().map(i32::to_string).collect();
             (!bounds.is_empty()).then(|| format!("{{{}}}", bounds.join(",")))
         });
-        let payloads: Vec<String> =
-            changed.iter().map(|s| format!("{}:{}:{}:0", s.row.id, s.row.tail, u8::from(s.row.closed))).collect();
+        let payloads: Vec<String> = changed
+            .iter()
+            .map(|s| format!("{}:{}:{}:0:{origin}", s.row.id, s.row.tail, u8::from(s.row.closed)))
+            .collect();
         sqlx::query(
             "WITH runs AS ( \
                  INSERT INTO streams.runs (stream_id, start_pos, data, bounds) \

@@ -1,5 +1,6 @@
 //! The `streams_changed` channel: every change is announced on commit, and every
-//! process relays what it hears to its own long-polls and SSE subscribers.
+//! process relays what it hears to its own long-polls and SSE subscribers, except the
+//! batches of appends it wrote itself (the batch writer wakes their readers directly).
 
 use std::sync::Arc;
 
@@ -20,35 +21,41 @@ pub(super) async fn notify(tx: &mut Transaction<'_, Postgres>, id: i64, v: Versi
     Ok(())
 }
 
-fn parse_notification(payload: &str) -> Option<(u64, Version)> {
+/// A notification's stream, version and, for a batch of appends, the process that
+/// wrote it (it told its own subscribers itself).
+fn parse_notification(payload: &str) -> Option<(u64, Version, Option<u64>)> {
     let mut parts = payload.split(':');
     let id = parts.next()?.parse().ok()?;
     let tail = parts.next()?.parse().ok()?;
     let closed = parts.next()? == "1";
     let gone = parts.next()? == "1";
-    Some((id, Version { tail, closed, gone }))
+    let origin = parts.next().and_then(|o| o.parse().ok());
+    Some((id, Version { tail, closed, gone }, origin))
 }
 
 /// Relays `streams_changed` notifications to this process's subscribers until
-/// `shutdown`.
-pub(super) async fn relay(pool: PgPool, notifier: Arc<Notifier>, shutdown: CancellationToken) {
-    listener::follow(&pool, CHANNEL, &shutdown, Relay(notifier)).await;
+/// `shutdown`, except those of batches this process (`origin`) wrote.
+pub(super) async fn relay(pool: PgPool, notifier: Arc<Notifier>, origin: u64, shutdown: CancellationToken) {
+    listener::follow(&pool, CHANNEL, &shutdown, Relay { notifier, origin }).await;
 }
 
-struct Relay(Arc<Notifier>);
+struct Relay {
+    notifier: Arc<Notifier>,
+    origin: u64,
+}
 
 impl listener::Follow for Relay {
     async fn connection(&mut self, listener: &mut PgListener) -> Lost {
-        listener::relay(listener, |payload| {
-            if let Some((id, version)) = parse_notification(payload) {
-                self.0.publish(id, version);
-            }
+        listener::relay(listener, |payload| match parse_notification(payload) {
+            Some((_, _, Some(origin))) if origin == self.origin => {}
+            Some((id, version, _)) => self.notifier.publish(id, version),
+            None => {}
         })
         .await
     }
 
     /// Everyone looks again.
     fn missed(&mut self) {
-        self.0.wake_all();
+        self.notifier.wake_all();
     }
 }

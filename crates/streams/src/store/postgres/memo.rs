@@ -16,8 +16,9 @@ use crate::store::{Expiry, ReadBatch, StreamInfo, StreamKey};
 /// expiry must be checked each time).
 #[derive(Default)]
 pub(super) struct ReadMemo {
-    /// Streams seen by reads, so a read can find the version it is after.
-    ids: Mutex<HashMap<StreamKey, u64>>,
+    /// Streams seen by reads, so a read can find the version it is after: each as a
+    /// database read found it, and the notifier's epoch that read began in.
+    known: Mutex<HashMap<StreamKey, (StreamInfo, u64)>>,
     entries: Mutex<HashMap<(StreamKey, u64, usize), MemoEntry>>,
 }
 
@@ -35,7 +36,7 @@ impl ReadMemo {
     /// The shared read for `(key, pos, limit)` at the stream's current version, if the
     /// stream is known and someone in this process watches it.
     pub(super) fn entry(&self, key: &StreamKey, pos: u64, limit: usize, notifier: &Notifier) -> Option<MemoEntry> {
-        let id = *self.ids.lock().expect("memo lock").get(key)?;
+        let id = self.known.lock().expect("memo lock").get(key)?.0.id;
         let version = (notifier.latest(id)?, notifier.epoch());
         let mut entries = self.entries.lock().expect("memo lock");
         let slot = (key.clone(), pos, limit);
@@ -50,16 +51,24 @@ impl ReadMemo {
         Some(fresh)
     }
 
-    /// Remembers which stream a key named, if its reads may be shared.
-    pub(super) fn learn(&self, key: &StreamKey, info: &StreamInfo) {
-        let mut ids = self.ids.lock().expect("memo lock");
+    /// Remembers which stream a key named, as a database read that began in `epoch`
+    /// found it, if its reads may be shared.
+    pub(super) fn learn(&self, key: &StreamKey, info: &StreamInfo, epoch: u64) {
+        let mut known = self.known.lock().expect("memo lock");
         if info.expiry != Expiry::Never {
-            ids.remove(key);
+            known.remove(key);
             return;
         }
-        if ids.len() >= MEMO_ENTRIES {
-            ids.clear();
+        if known.len() >= MEMO_ENTRIES {
+            known.clear();
         }
-        ids.insert(key.clone(), info.id);
+        known.insert(key.clone(), (info.clone(), epoch));
+    }
+
+    /// The stream `key` names, if a database read in `epoch` found it: since then, only
+    /// notifications can have changed it.
+    pub(super) fn known(&self, key: &StreamKey, epoch: u64) -> Option<StreamInfo> {
+        let known = self.known.lock().expect("memo lock");
+        known.get(key).filter(|(_, learned)| *learned == epoch).map(|(info, _)| info.clone())
     }
 }

@@ -45,6 +45,8 @@ pub struct PgStore {
     notifier: Arc<Notifier>,
     memo: Arc<ReadMemo>,
     runs: Arc<RunCache>,
+    /// Names this process in the notifications of the batches it writes.
+    origin: u64,
     quota: Quota,
     /// Where appends queue for group commit; `None` in the batch writer's own copy,
     /// which writes directly.
@@ -123,12 +125,14 @@ impl PgStore {
         migrator.run(&pool).await?;
         write::recount_owners(&pool).await?;
         let notifier = Arc::new(Notifier::default());
-        tokio::spawn(listen::relay(pool.clone(), notifier.clone(), shutdown.clone()));
+        let origin = rand::random();
+        tokio::spawn(listen::relay(pool.clone(), notifier.clone(), origin, shutdown.clone()));
         let mut store = PgStore {
             pool,
             notifier,
             memo: Arc::new(ReadMemo::default()),
             runs: Arc::new(RunCache::default()),
+            origin,
             quota,
             batcher: None,
         };
@@ -200,17 +204,25 @@ impl Store for PgStore {
     }
 
     async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<ReadBatch, StoreError> {
+        if let ReadFrom::At(pos) = from {
+            if let Some(batch) = self.recall(key, pos, limit) {
+                return Ok(batch);
+            }
+        }
+        let epoch = self.notifier.epoch();
+        let read = async || {
+            let batch = self.read_uncached(key, from, limit).await?;
+            self.memo.learn(key, &batch.info, epoch);
+            Ok(batch)
+        };
         let entry = match from {
             ReadFrom::At(pos) => self.memo.entry(key, pos, limit, &self.notifier),
             _ => None,
         };
-        let Some(entry) = entry else {
-            let batch = self.read_uncached(key, from, limit).await?;
-            self.memo.learn(key, &batch.info);
-            return Ok(batch);
-        };
-        let batch = entry.cell.get_or_try_init(|| self.read_uncached(key, from, limit)).await?;
-        Ok(batch.clone())
+        match entry {
+            Some(entry) => Ok(entry.cell.get_or_try_init(read).await?.clone()),
+            None => read().await,
+        }
     }
 
     async fn delete(&self, key: &StreamKey) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use sqlx::PgConnection;
 use super::cache::RunCache;
 use super::{PgStore, Row, COLUMNS};
 use crate::store::payload::is_json;
-use crate::store::{ReadBatch, ReadFrom, Slice, StoreError, StreamKey};
+use crate::store::{ReadBatch, ReadFrom, Slice, StoreError, StreamInfo, StreamKey};
 
 impl PgStore {
     pub(super) async fn read_uncached(
@@ -49,6 +49,30 @@ impl PgStore {
         let slices = collect(&mut conn, &row, pos, limit as u64, json, check, &self.runs).await?;
         let next = slices.last().map_or(pos, |s| s.start + s.data.len() as u64);
         Ok(ReadBatch { from: pos, next, slices, info })
+    }
+
+    /// A live read answered from what this process keeps, when that holds everything up
+    /// to the stream's latest notified tail: no round trip, and a reader woken by the
+    /// notification is not put to sleep again waiting for one. `None`: ask the database.
+    pub(super) fn recall(&self, key: &StreamKey, pos: u64, limit: usize) -> Option<ReadBatch> {
+        let info = self.memo.known(key, self.notifier.epoch())?;
+        let version = self.notifier.latest(info.id)?;
+        if version.gone || pos > version.tail {
+            return None;
+        }
+        let info = StreamInfo { tail: version.tail, closed: version.closed, ..info };
+        let json = is_json(&info.content_type);
+        let mut slices = Vec::new();
+        if pos < info.tail {
+            let appends = self.runs.get(info.id as i64, pos, info.tail);
+            let whole = appends.last().is_some_and(|a| a.start + a.data.len() as u64 >= info.tail);
+            if !whole || (json && appends[0].start != pos) {
+                return None;
+            }
+            take(appends, (pos, info.tail), &mut (limit as u64), json, &mut slices);
+        }
+        let next = slices.last().map_or(pos, |s| s.start + s.data.len() as u64);
+        Some(ReadBatch { from: pos, next, slices, info })
     }
 }
 
@@ -172,29 +196,35 @@ async fn collect(
         if std::mem::take(&mut check) && appends.first().is_none_or(|a| a.start != lo) {
             return Err(StoreError::OffsetNotBoundary(lo));
         }
-        let end_of_appends = appends.last().map_or(lo, |a| a.start + a.data.len() as u64);
-        for append in appends {
-            if budget == 0 && !slices.is_empty() {
-                return Ok(slices);
-            }
-            let start = append.start;
-            let lo = lo.max(start);
-            let mut end = (start + append.data.len() as u64).min(hi);
-            if lo >= end {
-                continue;
-            }
-            if !json {
-                end = end.min(lo + budget.max(1));
-            }
-            budget = budget.saturating_sub(end - lo);
-            slices.push(Slice { start: lo, data: append.data.slice((lo - start) as usize..(end - start) as usize) });
-        }
-        // Stopped short of this range's end (the budget or the row cap): the read ends here.
-        if end_of_appends < hi {
+        if take(appends, (lo, hi), &mut budget, json, &mut slices) {
             return Ok(slices);
         }
     }
     Ok(slices)
+}
+
+/// Adds what `appends` (in order, the first holding `lo`) hold of `lo..hi` to `slices`,
+/// up to about `budget` bytes (JSON appends are never cut). True when the read ends
+/// here: the budget ran out, or the appends stop short of `hi` (the row cap).
+fn take(appends: Vec<Slice>, (lo, hi): (u64, u64), budget: &mut u64, json: bool, slices: &mut Vec<Slice>) -> bool {
+    let end_of_appends = appends.last().map_or(lo, |a| a.start + a.data.len() as u64);
+    for append in appends {
+        if *budget == 0 && !slices.is_empty() {
+            return true;
+        }
+        let start = append.start;
+        let lo = lo.max(start);
+        let mut end = (start + append.data.len() as u64).min(hi);
+        if lo >= end {
+            continue;
+        }
+        if !json {
+            end = end.min(lo + (*budget).max(1));
+        }
+        *budget = budget.saturating_sub(end - lo);
+        slices.push(Slice { start: lo, data: append.data.slice((lo - start) as usize..(end - start) as usize) });
+    }
+    end_of_appends < hi
 }
 
 /// The appends of stream `id` in the rows from the one holding `from` to those starting
