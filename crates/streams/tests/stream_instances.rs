@@ -266,7 +266,7 @@ async fn an_append_made_while_the_notification_connection_was_down_is_read_after
     let mut watch = here.watch(&key).await.unwrap();
     let tail = watch.borrow().tail;
     for _ in 0..2 {
-        assert!(here.read(&key, ReadFrom::At(tail), 1 << 16).await.unwrap().slices.is_empty());
+        assert!(here.read_live(&key, tail, 1 << 16).await.unwrap().slices.is_empty());
     }
 
     let listener = "SELECT pid FROM pg_stat_activity WHERE application_name = 'here' \
@@ -279,7 +279,7 @@ async fn an_append_made_while_the_notification_connection_was_down_is_read_after
     tokio::time::timeout(Duration::from_secs(5), watch.changed()).await.expect("woken by the loss").unwrap();
     other.append(&key, Append::json(&json!({"n": 1}))).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), watch.changed()).await.expect("woken once back").unwrap();
-    let after = here.read(&key, ReadFrom::At(tail), 1 << 16).await.unwrap();
+    let after = here.read_live(&key, tail, 1 << 16).await.unwrap();
     assert!(after.next > tail, "the append made during the gap is read once the connection is back");
     stop.cancel();
 }
@@ -292,8 +292,9 @@ async fn messages(store: &PgStore, key: &StreamKey, at: u64) -> (Vec<Value>, u64
     (serde_json::from_str(&format!("[{}]", parts.join(","))).unwrap(), batch.next)
 }
 
-/// Each process keeps the appends it read and wrote; what another process appends,
-/// deletes and creates again, or forks, is still read as it is now.
+/// Each process keeps the appends it read and wrote, and hears of changes a moment after
+/// they are made; what another process appends, deletes and creates again, or forks, is
+/// still read as it is now (a session's writer relies on that to find its tail).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_see_what_another_instance_changed_whatever_this_one_keeps() {
     let database = TestDatabase::postgres().await;
@@ -304,6 +305,7 @@ async fn reads_see_what_another_instance_changed_whatever_this_one_keeps() {
     let (here, other) = (open().await, open().await);
     let key = StreamKey::new("owner", "kept");
     here.create(&key, CreateStream::new("application/json")).await.unwrap();
+    let _live = here.watch(&key).await.unwrap();
     for n in 0..3 {
         here.append(&key, Append::json(&json!({"n": n}))).await.unwrap();
     }

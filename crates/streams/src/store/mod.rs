@@ -251,6 +251,12 @@ pub trait Store: Send + Sync + 'static {
     async fn head(&self, key: &StreamKey) -> Result<StreamInfo, StoreError>;
     /// Up to about `limit` bytes from `from`; renews a TTL.
     async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<ReadBatch, StoreError>;
+    /// A read by a live reader that follows the stream through [`watch`](Self::watch):
+    /// it may be answered as of the last change announced to this process (a later one
+    /// wakes the reader again), where [`read`](Self::read) sees every acknowledged write.
+    async fn read_live(&self, key: &StreamKey, pos: u64, limit: usize) -> Result<ReadBatch, StoreError> {
+        self.read(key, ReadFrom::At(pos), limit).await
+    }
     async fn delete(&self, key: &StreamKey) -> Result<(), StoreError>;
     /// Changes to the stream from now on. Subscribe before reading so that nothing
     /// written in between is missed.

@@ -203,7 +203,7 @@ async fn long_poll(
                 return Ok(nothing_new(from, false, Some(&query)));
             }
         }
-        batch = state.store.read(key, ReadFrom::At(from), READ_LIMIT).await?;
+        batch = state.store.read_live(key, from, READ_LIMIT).await?;
         if batch.info.id != id {
             return Err(StoreError::NotFound.into());
         }

@@ -26,7 +26,7 @@ use super::{cursor, offset, respond, set};
 use crate::api_error::ApiError;
 use crate::auth::SessionWatch;
 use crate::limits::ReaderSlot;
-use crate::store::{is_json, ReadBatch, ReadFrom, StreamKey, Watch};
+use crate::store::{is_json, ReadBatch, StreamKey, Watch};
 use crate::AppState;
 
 /// Data per event.
@@ -152,7 +152,7 @@ impl Subscriber {
                     if up_to_date && !self.wait().await {
                         return None;
                     }
-                    match self.state.store.read(&self.key, ReadFrom::At(self.pos), EVENT_LIMIT).await {
+                    match self.state.store.read_live(&self.key, self.pos, EVENT_LIMIT).await {
                         Ok(batch) if batch.info.id == self.id => self.next = Next::Send(batch),
                         _ => return None,
                     }

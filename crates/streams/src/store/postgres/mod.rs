@@ -204,25 +204,23 @@ impl Store for PgStore {
     }
 
     async fn read(&self, key: &StreamKey, from: ReadFrom, limit: usize) -> Result<ReadBatch, StoreError> {
-        if let ReadFrom::At(pos) = from {
-            if let Some(batch) = self.recall(key, pos, limit) {
-                return Ok(batch);
-            }
-        }
         let epoch = self.notifier.epoch();
-        let read = async || {
-            let batch = self.read_uncached(key, from, limit).await?;
-            self.memo.learn(key, &batch.info, epoch);
-            Ok(batch)
-        };
-        let entry = match from {
-            ReadFrom::At(pos) => self.memo.entry(key, pos, limit, &self.notifier),
-            _ => None,
-        };
-        match entry {
-            Some(entry) => Ok(entry.cell.get_or_try_init(read).await?.clone()),
-            None => read().await,
+        let batch = self.read_uncached(key, from, limit).await?;
+        self.memo.learn(key, &batch.info, epoch);
+        Ok(batch)
+    }
+
+    /// Live readers all wake on the same notification and ask for the same range:
+    /// answered from the appends this process keeps when they reach the notified tail,
+    /// otherwise with one database read for all of them.
+    async fn read_live(&self, key: &StreamKey, pos: u64, limit: usize) -> Result<ReadBatch, StoreError> {
+        if let Some(batch) = self.recall(key, pos, limit) {
+            return Ok(batch);
         }
+        let Some(entry) = self.memo.entry(key, pos, limit, &self.notifier) else {
+            return self.read(key, ReadFrom::At(pos), limit).await;
+        };
+        Ok(entry.cell.get_or_try_init(|| self.read(key, ReadFrom::At(pos), limit)).await?.clone())
     }
 
     async fn delete(&self, key: &StreamKey) -> Result<(), StoreError> {
