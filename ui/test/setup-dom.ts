@@ -1,5 +1,5 @@
 // jsdom has no <dialog> modality; enough of it for the components' open/close logic.
-import { afterEach } from "vitest";
+import { afterAll, afterEach } from "vitest";
 import { clearMocks } from "@tauri-apps/api/mocks";
 
 if (!HTMLDialogElement.prototype.showModal) {
@@ -17,3 +17,8 @@ afterEach(() => {
   clearMocks();
   localStorage.clear();
 });
+
+// Preact runs effects and their cleanups after paint, which in jsdom is a 100 ms timer.
+// One scheduled as a test file ends would run after the file's DOM is gone ("document
+// is not defined", an unhandled error that fails the run), so each file waits them out.
+afterAll(() => new Promise((resolve) => setTimeout(resolve, 150)));
