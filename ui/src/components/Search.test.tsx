@@ -70,6 +70,8 @@ describe("search", () => {
     expect(within(results).getAllByRole("button")[1].getAttribute("aria-current")).toBe("true");
     fireEvent.keyDown(box, { key: "Enter" });
     await waitFor(() => expect(screen.getByRole("heading", { level: 1 }).textContent).toBe("Trip to Lyon"));
+    // The message is found and highlighted: nothing keeps looking for it after the test.
+    await waitFor(() => expect(document.querySelector(".search-match")?.textContent).toContain("Vieux Lyon."));
   });
 
   it("says when nothing matches, and Escape clears", async () => {
