@@ -139,7 +139,7 @@ async fn for_each_message(
             let count = spans.len() as u64;
             for (i, span) in (1..).zip(spans) {
                 let value = serde_json::from_slice(&slice.data[span]).map_err(|e| corrupt(&e))?;
-                let fork_after = if i == count { (slice.start + slice.data.len() as u64, 0) } else { (slice.start, i) };
+                let fork_after = if i == count { (slice.end(), 0) } else { (slice.start, i) };
                 each(Message { value, fork_after });
             }
         }

@@ -192,6 +192,13 @@ pub struct Slice {
     pub data: Bytes,
 }
 
+impl Slice {
+    /// The position after its last byte.
+    pub fn end(&self) -> u64 {
+        self.start + self.data.len() as u64
+    }
+}
+
 /// What a read returns: the data from the requested position up to a size limit, and
 /// the stream as it was when the read was made.
 #[derive(Clone, Debug)]

@@ -39,7 +39,7 @@ impl FileStore {
             let store = self.clone();
             tokio::task::spawn_blocking(move || store.slices(pieces)).await.expect("reads do not panic")?
         };
-        let next = slices.last().map_or(from, |s| s.start + s.data.len() as u64);
+        let next = slices.last().map_or(from, Slice::end);
         Ok(ReadBatch { from, next, slices, info })
     }
 

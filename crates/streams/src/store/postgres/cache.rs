@@ -35,12 +35,8 @@ struct Kept {
 
 impl Kept {
     fn end(&self) -> Option<u64> {
-        self.appends.back().map(end)
+        self.appends.back().map(Slice::end)
     }
-}
-
-fn end(slice: &Slice) -> u64 {
-    slice.start + slice.data.len() as u64
 }
 
 impl RunCache {
@@ -52,7 +48,7 @@ impl RunCache {
         let clock = cache.clock;
         let Some(kept) = cache.streams.get_mut(&stream) else { return Vec::new() };
         kept.used = clock;
-        let from = kept.appends.partition_point(|a| end(a) <= pos);
+        let from = kept.appends.partition_point(|a| a.end() <= pos);
         match kept.appends.get(from) {
             Some(first) if first.start <= pos => {
                 kept.appends.range(from..).take_while(|a| a.start < until).cloned().collect()
@@ -78,7 +74,7 @@ impl RunCache {
         };
         let added = match skip {
             Some(skip) => &fresh[skip..],
-            None if kept_end.is_some_and(|e| end(fresh.last().expect("not empty")) <= e) => &[],
+            None if kept_end.is_some_and(|e| fresh.last().expect("not empty").end() <= e) => &[],
             None => {
                 cache.bytes -= kept.bytes;
                 *kept = Kept { used: kept.used, ..Kept::default() };

@@ -47,7 +47,7 @@ impl PgStore {
         // A JSON read must start where an append does; `collect` checks on its way.
         let check = json && pos != row.own_start() && pos != info.tail;
         let slices = collect(&mut conn, &row, pos, limit as u64, json, check, &self.runs).await?;
-        let next = slices.last().map_or(pos, |s| s.start + s.data.len() as u64);
+        let next = slices.last().map_or(pos, Slice::end);
         Ok(ReadBatch { from: pos, next, slices, info })
     }
 
@@ -65,13 +65,13 @@ impl PgStore {
         let mut slices = Vec::new();
         if pos < info.tail {
             let appends = self.runs.get(info.id as i64, pos, info.tail);
-            let whole = appends.last().is_some_and(|a| a.start + a.data.len() as u64 >= info.tail);
+            let whole = appends.last().is_some_and(|a| a.end() >= info.tail);
             if !whole || (json && appends[0].start != pos) {
                 return None;
             }
             take(appends, (pos, info.tail), &mut (limit as u64), json, &mut slices);
         }
-        let next = slices.last().map_or(pos, |s| s.start + s.data.len() as u64);
+        let next = slices.last().map_or(pos, Slice::end);
         Some(ReadBatch { from: pos, next, slices, info })
     }
 }
@@ -132,7 +132,7 @@ pub(super) async fn run_at(conn: &mut PgConnection, mut id: i64, pos: u64) -> Re
             limit = limit.min(own);
             continue;
         }
-        let row: Option<(i64, Vec<u8>, Option<Vec<i32>>)> = sqlx::query_as(
+        let row: Option<RunRow> = sqlx::query_as(
             "SELECT start_pos, data, bounds FROM streams.runs WHERE stream_id = $1 AND start_pos <= $2 \
              ORDER BY start_pos DESC LIMIT 1",
         )
@@ -141,10 +141,9 @@ pub(super) async fn run_at(conn: &mut PgConnection, mut id: i64, pos: u64) -> Re
         .fetch_optional(&mut *conn)
         .await?;
         let Some((start, data, bounds)) = row else { return Ok(None) };
-        let append =
-            appends(start as u64, data.into(), bounds).into_iter().find(|a| a.start + a.data.len() as u64 > pos);
+        let append = appends(start as u64, data.into(), bounds).into_iter().find(|a| a.end() > pos);
         return Ok(append.and_then(|a| {
-            let end = (a.start + a.data.len() as u64).min(limit);
+            let end = a.end().min(limit);
             (end > pos)
                 .then(|| Slice { start: pos, data: a.data.slice((pos - a.start) as usize..(end - a.start) as usize) })
         }));
@@ -187,11 +186,11 @@ async fn collect(
         let mut appends = cache.get(stream, lo, hi);
         // What the budget allows: the appends starting before `lo + budget`.
         let wanted = hi.min(lo.saturating_add(budget.max(1))).min(i64::MAX as u64);
-        let fetch_from = appends.last().map_or(lo, |a| a.start + a.data.len() as u64);
+        let fetch_from = appends.last().map_or(lo, Slice::end);
         if fetch_from < wanted {
             let fetched = fetch(conn, stream, fetch_from, wanted).await?;
             cache.put(stream, &fetched);
-            appends.extend(fetched.into_iter().filter(|a| a.start + a.data.len() as u64 > fetch_from));
+            appends.extend(fetched.into_iter().filter(|a| a.end() > fetch_from));
         }
         if std::mem::take(&mut check) && appends.first().is_none_or(|a| a.start != lo) {
             return Err(StoreError::OffsetNotBoundary(lo));
@@ -207,14 +206,14 @@ async fn collect(
 /// up to about `budget` bytes (JSON appends are never cut). True when the read ends
 /// here: the budget ran out, or the appends stop short of `hi` (the row cap).
 fn take(appends: Vec<Slice>, (lo, hi): (u64, u64), budget: &mut u64, json: bool, slices: &mut Vec<Slice>) -> bool {
-    let end_of_appends = appends.last().map_or(lo, |a| a.start + a.data.len() as u64);
+    let end_of_appends = appends.last().map_or(lo, Slice::end);
     for append in appends {
         if *budget == 0 && !slices.is_empty() {
             return true;
         }
         let start = append.start;
         let lo = lo.max(start);
-        let mut end = (start + append.data.len() as u64).min(hi);
+        let mut end = append.end().min(hi);
         if lo >= end {
             continue;
         }
