@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::log::{AppendMeta, Carried, CreateMeta, Files, ForkMeta, Frame, FRAME_HEADER};
+use super::log::{AppendMeta, Carried, CreateMeta, ForkMeta, Frame, Recent, FRAME_HEADER};
 use crate::limits::Limit;
 use crate::store::notify::Version;
 use crate::store::payload::is_json;
@@ -323,7 +323,7 @@ impl State {
     }
 
     /// The run containing `pos`, from `pos` on, cut at `limit`.
-    pub(super) fn run_at(&self, id: u64, pos: u64, limit: u64, files: &Files) -> std::io::Result<Option<Piece>> {
+    pub(super) fn run_at(&self, id: u64, pos: u64, limit: u64, files: &mut Recent) -> std::io::Result<Option<Piece>> {
         let stream = &self.streams[&id];
         let own = stream.own_start();
         if pos < own {
@@ -349,7 +349,7 @@ impl State {
         id: u64,
         (from, to): (u64, u64),
         budget: &mut u64,
-        files: &Files,
+        files: &mut Recent,
         out: &mut Vec<Piece>,
     ) -> std::io::Result<()> {
         let stream = &self.streams[&id];
@@ -379,7 +379,7 @@ impl State {
 
 impl Stream {
     /// `[from, to)` of run `i`, from the cache if it holds the run.
-    fn piece(&self, i: usize, from: u64, to: u64, files: &Files) -> std::io::Result<Piece> {
+    fn piece(&self, i: usize, from: u64, to: u64, files: &mut Recent) -> std::io::Result<Piece> {
         let run = &self.runs[i];
         let (lo, hi) = (from - run.start, to - run.start);
         let uncached = self.runs.len() - self.cache.len();

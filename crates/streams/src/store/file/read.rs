@@ -30,7 +30,7 @@ impl FileStore {
                 return Err(StoreError::OffsetNotBoundary(pos));
             }
             let mut pieces = Vec::new();
-            state.collect(id, (pos, info.tail), &mut (limit as u64), &self.0.shared.files, &mut pieces)?;
+            state.collect(id, (pos, info.tail), &mut (limit as u64), &mut self.0.shared.files.recent(), &mut pieces)?;
             (info, pos, pieces)
         };
         let slices = if pieces.iter().all(|p| matches!(p.source, PieceSource::Memory(_))) {
@@ -46,7 +46,7 @@ impl FileStore {
     /// The stored run at `pos` of stream `id` (following forks), read now: used only to
     /// resolve a fork's sub-offset, so the blocking read under the lock stays rare.
     pub(super) fn run_at(&self, state: &State, id: u64, pos: u64) -> Result<Option<Slice>, StoreError> {
-        let Some(piece) = state.run_at(id, pos, u64::MAX, &self.0.shared.files)? else { return Ok(None) };
+        let Some(piece) = state.run_at(id, pos, u64::MAX, &mut self.0.shared.files.recent())? else { return Ok(None) };
         let data = self.fetch(piece.source)?;
         Ok(Some(Slice { start: piece.start, data }))
     }
