@@ -13,10 +13,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
 use crate::api_error::{ApiError, Wait};
 use crate::config::UserLimits;
 use crate::AuthUser;
@@ -125,19 +121,11 @@ impl Drop for ReaderSlot {
     }
 }
 
-/// The middleware limiting each user's request rate; runs after the session check,
-/// which names the user.
-pub async fn per_user_rate(State(limiter): State<Arc<Limiter>>, request: Request, next: Next) -> Response {
-    let admitted = match request.extensions().get::<AuthUser>() {
-        Some(user) => limiter.admit(&user.user_id),
-        None => Ok(()),
-    };
-    match admitted {
-        Ok(()) => next.run(request).await,
-        Err(retry_after) => {
-            ApiError::limit_for(Limit::Requests, Wait::For(Duration::from_secs(retry_after))).into_response()
-        }
-    }
+/// Refuses a request over its user's rate.
+pub fn per_user_rate(limiter: &Limiter, user: &AuthUser) -> Result<(), ApiError> {
+    limiter
+        .admit(&user.user_id)
+        .map_err(|retry_after| ApiError::limit_for(Limit::Requests, Wait::For(Duration::from_secs(retry_after))))
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ on_both_backends!(
     expired_session_is_refused,
     probes_need_no_token,
     cors_preflight_is_answered_without_a_token,
+    unknown_paths_are_refused_without_a_session,
     failed_lookups_are_limited_per_client,
     an_unknown_token_flood_leaves_valid_users_served,
 );
@@ -326,6 +327,7 @@ async fn cors_preflight_is_answered_without_a_token(backend: Backend) {
         .unwrap();
     assert!(response.status().is_success(), "preflight got {}", response.status());
     assert_eq!(response.headers()["access-control-allow-origin"], "http://app.example");
+    assert_vary(&response);
     // The real request still needs the token, and exposes the protocol's headers.
     let response = server
         .client
@@ -338,6 +340,26 @@ async fn cors_preflight_is_answered_without_a_token(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap().to_owned();
     assert!(exposed.contains("stream-next-offset"), "{exposed}");
+    assert_vary(&response);
+    server.stop().await;
+}
+
+/// Caches must know that CORS answers depend on these request headers: named once.
+fn assert_vary(response: &reqwest::Response) {
+    let vary: Vec<_> = response.headers().get_all("vary").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(vary, ["origin, access-control-request-method, access-control-request-headers"]);
+}
+
+/// Paths that lead nowhere, under `/v1` or not, are refused like any other without a
+/// session, so an anonymous caller cannot tell which routes exist.
+async fn unknown_paths_are_refused_without_a_session(backend: Backend) {
+    let f = fixture(backend).await;
+    let server = TestServer::start(f.db.url(), true).await;
+    for path in ["/v1", "/v1/nothing-here", "/anything", "/v1/stream"] {
+        assert_unauthorized(server.get(path, None).await).await;
+        let bearer = format!("Bearer {}", f.token);
+        assert_eq!(server.get(path, Some(&bearer)).await.status(), StatusCode::NOT_FOUND, "{path}");
+    }
     server.stop().await;
 }
 

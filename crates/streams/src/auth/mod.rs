@@ -14,10 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use superset_auth_db::{lookup_part, token_digest, AuthDb, Renewal, TokenDigest, ValidSession};
@@ -322,21 +321,15 @@ fn is_token68(value: &str) -> bool {
     !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
-/// The middleware guarding `/v1`.
-pub async fn require_session(State(auth): State<Arc<SessionAuth>>, mut request: Request, next: Next) -> Response {
-    let Some(bearer) = bearer_token(request.headers()) else {
-        return Rejection::Unauthorized.into_response();
-    };
-    let client = auth.client(&request);
-    match auth.authenticate(bearer, client).await {
-        Ok(user) => {
-            let bearer = Bearer { value: bearer.into(), expires_at: user.expires_at };
-            request.extensions_mut().insert(bearer);
-            request.extensions_mut().insert(user);
-            next.run(request).await
-        }
-        Err(rejection) => rejection.into_response(),
-    }
+/// The session check guarding `/v1`: on success the request carries the caller's
+/// [`AuthUser`] and [`Bearer`].
+pub async fn require_session(auth: &SessionAuth, request: &mut Request) -> Result<(), Rejection> {
+    let bearer = bearer_token(request.headers()).ok_or(Rejection::Unauthorized)?;
+    let user = auth.authenticate(bearer, auth.client(request)).await?;
+    let bearer = Bearer { value: bearer.into(), expires_at: user.expires_at };
+    request.extensions_mut().insert(bearer);
+    request.extensions_mut().insert(user);
+    Ok(())
 }
 
 impl From<Rejection> for ApiError {

@@ -152,22 +152,17 @@ async fn for_each_message(
 
 /// Chat-session streams (and the session index) are written only through the session
 /// API, which stamps identity and sequence numbers; the raw stream routes may read them.
-/// The guard reads the stream path as the handlers do, percent-decoded, so
+/// The stream guard reads the stream path as the handlers do, percent-decoded, so
 /// `/v1/stream/%73essions/...` is the same stream as `/v1/stream/sessions/...`.
-pub async fn read_only_session_streams(
-    axum::extract::Path(path): axum::extract::Path<String>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+pub fn refuse_session_write(path: &str, method: &axum::http::Method) -> Option<ApiError> {
     use axum::http::{Method, StatusCode};
-    use axum::response::IntoResponse;
 
-    if path.starts_with(STREAM_PREFIX) && !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if path.starts_with(STREAM_PREFIX) && !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         let refusal =
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "chat-session streams are written through /v1/sessions");
-        return refusal.with("allow", "GET, HEAD").into_response();
+        return Some(refusal.with("allow", "GET, HEAD"));
     }
-    next.run(request).await
+    None
 }
 
 #[cfg(test)]

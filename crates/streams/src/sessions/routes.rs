@@ -24,15 +24,15 @@ const ASSISTANT: &str = "assistant";
 
 pub fn routes(max_content_bytes: usize) -> Router<AppState> {
     Router::new()
-        .route("/sessions", get(list))
-        .route("/sessions/{id}", put(create).get(show).patch(rename).delete(remove))
-        .route("/sessions/{id}/messages", post(message))
-        .route("/sessions/{id}/generations/start", post(start))
-        .route("/sessions/{id}/chunks", post(chunk))
-        .route("/sessions/{id}/generations/finish", post(finish))
-        .route("/sessions/{id}/stop", post(stop))
-        .route("/sessions/{id}/reset", post(reset))
-        .route("/sessions/{id}/fork", post(fork))
+        .route("/v1/sessions", get(list))
+        .route("/v1/sessions/{id}", put(create).get(show).patch(rename).delete(remove))
+        .route("/v1/sessions/{id}/messages", post(message))
+        .route("/v1/sessions/{id}/generations/start", post(start))
+        .route("/v1/sessions/{id}/chunks", post(chunk))
+        .route("/v1/sessions/{id}/generations/finish", post(finish))
+        .route("/v1/sessions/{id}/stop", post(stop))
+        .route("/v1/sessions/{id}/reset", post(reset))
+        .route("/v1/sessions/{id}/fork", post(fork))
         // Room for the largest allowed content, JSON-escaped, and the other fields.
         .layer(DefaultBodyLimit::max(max_content_bytes * 2 + 64 * 1024))
 }

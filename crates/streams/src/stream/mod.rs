@@ -23,13 +23,30 @@ use crate::api_error::ApiError;
 use crate::store::{Append, Appended, CreateStream, Expiry, Payload, StreamInfo, StreamKey};
 use crate::{AppState, AuthUser};
 
-/// The stream routes, relative to `/v1`; bodies over `max_append_bytes` get 413.
+/// The stream routes; bodies over `max_append_bytes` get 413.
 pub fn routes(max_append_bytes: usize) -> Router<AppState> {
     Router::new()
-        .route("/stream/{*path}", get(read::get).head(head).put(create).post(append).delete(delete))
+        .route("/v1/stream/{*path}", get(read::get).head(head).put(create).post(append).delete(delete))
         .layer(DefaultBodyLimit::max(max_append_bytes))
-        .layer(middleware::from_fn(move |request, next| refuse_oversized(max_append_bytes, request, next)))
-        .layer(middleware::map_response(security_headers))
+        .route_layer(middleware::from_fn(move |path, request, next| guard(max_append_bytes, path, request, next)))
+}
+
+/// What every stream request passes through, as one layer (see `server::router` on
+/// why layers are few): writes to chat-session streams refused, bodies over `limit`
+/// refused, and the security headers on every answer.
+async fn guard(
+    limit: usize,
+    Path(path): Path<String>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let mut response = if let Some(refusal) = crate::sessions::refuse_session_write(&path, request.method()) {
+        refusal.into_response()
+    } else {
+        refuse_oversized(limit, request, next).await
+    };
+    security_headers(response.headers_mut());
+    response
 }
 
 /// Bodies declared larger than this are not read before the 413: the connection is
@@ -55,11 +72,9 @@ async fn refuse_oversized(limit: usize, request: axum::extract::Request, next: m
 }
 
 /// Defence in depth for browsers (protocol §12.7), on every stream response.
-async fn security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
+fn security_headers(headers: &mut HeaderMap) {
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
-    response
 }
 
 /// The stream a request addresses: the caller's namespace and a validated path.
