@@ -206,6 +206,10 @@ pub struct ReadBatch {
     pub from: u64,
     pub next: u64,
     pub slices: Vec<Slice>,
+    /// The slices already joined into the body a read answers with (for a JSON stream,
+    /// an array), when the store could do it on the way: see the file store's reads
+    /// from disk.
+    pub joined: Option<Bytes>,
     pub info: StreamInfo,
 }
 

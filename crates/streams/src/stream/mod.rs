@@ -6,7 +6,7 @@ mod cursor;
 mod headers;
 mod offset;
 mod path;
-mod read;
+pub(crate) mod read;
 mod sse;
 mod store_errors;
 

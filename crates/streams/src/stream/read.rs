@@ -144,6 +144,9 @@ fn batch_headers(batch: &ReadBatch) -> HeaderMap {
 
 /// A batch's body: the bytes, or for JSON streams the messages as one array.
 pub fn render(batch: &ReadBatch, json: bool) -> Bytes {
+    if let Some(body) = &batch.joined {
+        return body.clone();
+    }
     if !json && batch.slices.len() == 1 {
         return batch.slices[0].data.clone();
     }

@@ -20,27 +20,87 @@ impl FileStore {
         from: ReadFrom,
         limit: usize,
     ) -> Result<ReadBatch, StoreError> {
-        let (info, from, pieces) = {
+        let (info, json, from, pieces) = {
             let mut state = self.lock();
             let id = self.find(&mut state, key)?;
             self.touch(&mut state, id)?;
             let info = state.streams[&id].info(id);
+            let json = state.streams[&id].json;
             let pos = from.position(info.tail)?;
-            if state.streams[&id].json && !state.is_boundary(id, pos) {
+            if json && !state.is_boundary(id, pos) {
                 return Err(StoreError::OffsetNotBoundary(pos));
             }
             let mut pieces = Vec::new();
             state.collect(id, (pos, info.tail), &mut (limit as u64), &mut self.0.shared.files.recent(), &mut pieces)?;
-            (info, pos, pieces)
+            (info, json, pos, pieces)
         };
-        let slices = if pieces.iter().all(|p| matches!(p.source, PieceSource::Memory(_))) {
-            self.slices(pieces)?
+        let (slices, joined) = if pieces.iter().all(|p| matches!(p.source, PieceSource::Memory(_))) {
+            (self.slices(pieces)?, None)
         } else {
             let store = self.clone();
-            tokio::task::spawn_blocking(move || store.slices(pieces)).await.expect("reads do not panic")?
+            tokio::task::spawn_blocking(move || store.read_pieces(pieces, json)).await.expect("reads do not panic")?
         };
         let next = slices.last().map_or(from, Slice::end);
-        Ok(ReadBatch { from, next, slices, info })
+        Ok(ReadBatch { from, next, slices, joined, info })
+    }
+
+    /// The pieces' bytes, joined into a body if they can be (see `joined`).
+    fn read_pieces(&self, pieces: Vec<Piece>, json: bool) -> Result<(Vec<Slice>, Option<Bytes>), StoreError> {
+        match self.joined(&pieces, json)? {
+            Some((slices, body)) => Ok((slices, Some(body))),
+            None => Ok((self.slices(pieces)?, None)),
+        }
+    }
+
+    /// When the pieces lie in one stretch of one file, in order (a catch-up of appends
+    /// written one after another), reads the stretch and moves each piece down the same
+    /// buffer to follow the one before, with the brackets and commas of a JSON array:
+    /// the read's body, made with one buffer and one copy from the kernel. Rendering
+    /// pieces read apart would take a second buffer as large, and the page faults of
+    /// fresh memory made a first read three times slower than the next ones.
+    fn joined(&self, pieces: &[Piece], json: bool) -> Result<Option<(Vec<Slice>, Bytes)>, StoreError> {
+        let Some(PieceSource::Disk { file, at: first, .. }) = pieces.first().map(|p| &p.source) else {
+            return Ok(None);
+        };
+        let mut end = *first;
+        for piece in pieces {
+            match &piece.source {
+                // A comma needs a byte between pieces for the move to stay behind the
+                // bytes not yet moved (frame headers always leave more).
+                PieceSource::Disk { file: f, at, len }
+                    if Arc::ptr_eq(f, file) && *at >= end + u64::from(json && end > *first) && at - end <= GAP =>
+                {
+                    end = at + len
+                }
+                _ => return Ok(None),
+            }
+        }
+        let stretch = (end - first) as usize;
+        // The stretch goes one byte in, leaving room for the opening bracket.
+        let mut buf = vec![0; stretch + 2];
+        file.read_exact_at(&mut buf[1..=stretch], *first)?;
+        let mut written = usize::from(json);
+        let mut spans = Vec::with_capacity(pieces.len());
+        for (i, piece) in pieces.iter().enumerate() {
+            let PieceSource::Disk { at, len, .. } = piece.source else { unreachable!("checked above") };
+            if json && i > 0 {
+                buf[written] = b',';
+                written += 1;
+            }
+            let from = 1 + (at - first) as usize;
+            buf.copy_within(from..from + len as usize, written);
+            spans.push((piece.start, written..written + len as usize));
+            written += len as usize;
+        }
+        if json {
+            buf[0] = b'[';
+            buf[written] = b']';
+            written += 1;
+        }
+        buf.truncate(written);
+        let body = Bytes::from(buf);
+        let slices = spans.into_iter().map(|(start, span)| Slice { start, data: body.slice(span) }).collect();
+        Ok(Some((slices, body)))
     }
 
     /// The stored run at `pos` of stream `id` (following forks), read now: used only to
@@ -120,5 +180,63 @@ impl Extent {
     fn slice(&self, at: u64, len: u64) -> Bytes {
         let from = (at - self.at) as usize;
         self.data.slice(from..from + len as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::payload::Payload;
+    use crate::store::{Append, CreateStream, Quota, Store};
+    use crate::stream::read::render;
+
+    async fn append(store: &FileStore, key: &StreamKey, content_type: &str, body: &str) {
+        let payload = Some(Payload::frame(content_type, body.as_bytes(), false));
+        let append =
+            Append { content_type: Some(content_type.into()), payload, close: false, stream_seq: None, producer: None };
+        store.append(key, append).await.unwrap();
+    }
+
+    /// Reads from disk are answered with the body joined on the way; it and the slices
+    /// must be what the same read from memory gives, wherever it starts and however
+    /// little it may take, with another stream's appends lying in between.
+    #[tokio::test]
+    async fn a_read_joined_from_disk_is_the_read_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open_blocking(dir.path(), Quota { streams: 9, bytes: 1 << 20 }, 1 << 20).unwrap();
+        let (json, text) = (StreamKey::new("owner", "json"), StreamKey::new("owner", "text"));
+        store.create(&json, CreateStream::new("application/json")).await.unwrap();
+        store.create(&text, CreateStream::new("text/plain")).await.unwrap();
+        for n in 0..20 {
+            append(&store, &json, "application/json", &format!(r#"[{{"n":{n}}}, "second {n}"]"#)).await;
+            append(&store, &text, "text/plain", &format!("line {n}\n")).await;
+        }
+        let mut expected = Vec::new();
+        for (key, is_json) in [(&json, true), (&text, false)] {
+            let tail = store.head(key).await.unwrap().tail;
+            let read = store.read(key, ReadFrom::Start, 1 << 20).await.unwrap();
+            for (from, limit) in
+                [(0, 1 << 20), (read.slices[7].start, 1 << 20), (read.slices[3].start, 40), (tail, 1 << 20)]
+            {
+                let in_memory = store.read(key, ReadFrom::At(from), limit).await.unwrap();
+                assert!(in_memory.joined.is_none());
+                expected.push((key, is_json, from, limit, tail, in_memory));
+            }
+        }
+        store.lock().streams.values_mut().for_each(|s| {
+            s.drop_cache();
+        });
+        let slices = |b: &ReadBatch| b.slices.iter().map(|s| (s.start, s.data.clone())).collect::<Vec<_>>();
+        for (key, is_json, from, limit, tail, in_memory) in expected {
+            let from_disk = store.read(key, ReadFrom::At(from), limit).await.unwrap();
+            assert_eq!(from_disk.joined.is_some(), from < tail, "read from {from}");
+            assert_eq!(render(&from_disk, is_json), render(&in_memory, is_json), "read from {from}, limit {limit}");
+            assert_eq!(slices(&from_disk), slices(&in_memory));
+            assert_eq!(from_disk.next, in_memory.next);
+        }
+        let whole = store.read(&json, ReadFrom::Start, 1 << 20).await.unwrap();
+        let messages: Vec<serde_json::Value> = serde_json::from_slice(&render(&whole, true)).unwrap();
+        assert_eq!(messages.len(), 40);
+        assert_eq!(messages[39], "second 19");
     }
 }

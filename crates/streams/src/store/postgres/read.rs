@@ -48,7 +48,7 @@ impl PgStore {
         let check = json && pos != row.own_start() && pos != info.tail;
         let slices = collect(&mut conn, &row, pos, limit as u64, json, check, &self.runs).await?;
         let next = slices.last().map_or(pos, Slice::end);
-        Ok(ReadBatch { from: pos, next, slices, info })
+        Ok(ReadBatch { from: pos, next, slices, joined: None, info })
     }
 
     /// A live read answered from what this process keeps, when that holds everything up
@@ -72,7 +72,7 @@ impl PgStore {
             take(appends, (pos, info.tail), &mut (limit as u64), json, &mut slices);
         }
         let next = slices.last().map_or(pos, Slice::end);
-        Some(ReadBatch { from: pos, next, slices, info })
+        Some(ReadBatch { from: pos, next, slices, joined: None, info })
     }
 }
 
