@@ -101,6 +101,11 @@ pub async fn serve(
             tracing::debug!(client = %peer.ip(), "connection refused: too many open");
             continue;
         };
+        // Responses and SSE events are small writes, each complete: holding one back
+        // until the previous is acknowledged (Nagle) only adds the peer's delayed ACK.
+        if let Err(error) = socket.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
         let activity = Arc::new(Activity::default());
         let service = PerConnection {
             app: app.clone(),
