@@ -321,8 +321,8 @@ fn is_token68(value: &str) -> bool {
     !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
-/// The session check guarding `/v1`: on success the request carries the caller's
-/// [`AuthUser`] and [`Bearer`].
+/// The session check guarding every path but the probes: on success the request
+/// carries the caller's [`AuthUser`] and [`Bearer`].
 pub async fn require_session(auth: &SessionAuth, request: &mut Request) -> Result<(), Rejection> {
     let bearer = bearer_token(request.headers()).ok_or(Rejection::Unauthorized)?;
     let user = auth.authenticate(bearer, auth.client(request)).await?;
