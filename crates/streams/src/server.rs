@@ -152,11 +152,11 @@ pub fn router(state: AppState) -> Router {
 /// What every path but the probes checks first: the session, then its user's request
 /// rate. One layer for both (see `router`).
 async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    if let Err(rejection) = require_session(&state.auth, &mut request).await {
-        return rejection.into_response();
-    }
-    let user = request.extensions().get::<AuthUser>().expect("set by require_session");
-    if let Err(refusal) = per_user_rate(&state.limits, user) {
+    let user = match require_session(&state.auth, &mut request).await {
+        Ok(user) => user,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if let Err(refusal) = per_user_rate(&state.limits, &user) {
         return refusal.into_response();
     }
     next.run(request).await

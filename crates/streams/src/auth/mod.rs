@@ -323,13 +323,13 @@ fn is_token68(value: &str) -> bool {
 
 /// The session check guarding every path but the probes: on success the request
 /// carries the caller's [`AuthUser`] and [`Bearer`].
-pub async fn require_session(auth: &SessionAuth, request: &mut Request) -> Result<(), Rejection> {
+pub async fn require_session(auth: &SessionAuth, request: &mut Request) -> Result<AuthUser, Rejection> {
     let bearer = bearer_token(request.headers()).ok_or(Rejection::Unauthorized)?;
     let user = auth.authenticate(bearer, auth.client(request)).await?;
     let bearer = Bearer { value: bearer.into(), expires_at: user.expires_at };
     request.extensions_mut().insert(bearer);
-    request.extensions_mut().insert(user);
-    Ok(())
+    request.extensions_mut().insert(user.clone());
+    Ok(user)
 }
 
 impl From<Rejection> for ApiError {

@@ -28,7 +28,7 @@ pub fn routes(max_append_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/v1/stream/{*path}", get(read::get).head(head).put(create).post(append).delete(delete))
         .layer(DefaultBodyLimit::max(max_append_bytes))
-        .route_layer(middleware::from_fn(move |path, request, next| guard(max_append_bytes, path, request, next)))
+        .layer(middleware::from_fn(move |path, request, next| guard(max_append_bytes, path, request, next)))
 }
 
 /// What every stream request passes through, as one layer (see `server::router` on

@@ -64,15 +64,12 @@ impl FileStore {
         };
         let mut end = *first;
         for piece in pieces {
-            match &piece.source {
-                // A comma needs a byte between pieces for the move to stay behind the
-                // bytes not yet moved (frame headers always leave more).
-                PieceSource::Disk { file: f, at, len }
-                    if Arc::ptr_eq(f, file) && *at >= end + u64::from(json && end > *first) && at - end <= GAP =>
-                {
-                    end = at + len
-                }
-                _ => return Ok(None),
+            // A comma needs a byte between pieces for the move to stay behind the bytes
+            // not yet moved (frame headers always leave more).
+            let room = u64::from(json && end > *first);
+            match piece.source.near_after(file, end + room) {
+                Some(piece_end) => end = piece_end,
+                None => return Ok(None),
             }
         }
         let stretch = (end - first) as usize;
@@ -148,11 +145,9 @@ impl FileStore {
         let PieceSource::Disk { file, at, len } = &pieces[0].source else { unreachable!("a piece on disk") };
         let (at, mut end) = (*at, at + len);
         for piece in &pieces[1..] {
-            match &piece.source {
-                PieceSource::Disk { file: f, at: a, len: l } if Arc::ptr_eq(f, file) && *a >= end && a - end <= GAP => {
-                    end = a + l
-                }
-                _ => break,
+            match piece.source.near_after(file, end) {
+                Some(piece_end) => end = piece_end,
+                None => break,
             }
         }
         let data = self.fetch(PieceSource::Disk { file: file.clone(), at, len: end - at })?;
@@ -164,6 +159,19 @@ impl FileStore {
 /// them (frame headers, other streams' small appends) costs less to read than a
 /// system call.
 const GAP: u64 = 4 << 10;
+
+impl PieceSource {
+    /// Where this piece ends, if it lies in `file` from `end` on and at most `GAP`
+    /// after it: close enough to be read with what comes before.
+    fn near_after(&self, file: &Arc<File>, end: u64) -> Option<u64> {
+        match self {
+            PieceSource::Disk { file: f, at, len } if Arc::ptr_eq(f, file) && *at >= end && at - end <= GAP => {
+                Some(at + len)
+            }
+            _ => None,
+        }
+    }
+}
 
 /// Bytes read from a log file, from `at` on.
 struct Extent {
