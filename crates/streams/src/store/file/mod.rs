@@ -126,7 +126,11 @@ impl FileStore {
         let writer = shared.clone();
         std::thread::Builder::new()
             .name("streams-log-writer".into())
-            .spawn(move || log::write_loop(log_dir, end.segment, queue, |result| writer.durable(result)))
+            .spawn(move || {
+                log::write_loop(log_dir, (end.segment, end.length), segment_bytes, queue, |result| {
+                    writer.durable(result)
+                })
+            })
             .map_err(dir_err)?;
         tracing::info!(dir = %dir.display(), streams, torn_bytes_cut = end.cut, "file store open");
         Ok(FileStore(Arc::new(Inner { shared, jobs, quota, segment_bytes, _lock: lock })))
