@@ -13,7 +13,8 @@
 //!   at best;
 //! - fan-out: 1,000 SSE subscribers, one writer appending every 10 ms; delivery latency
 //!   percentiles, lost and duplicated messages, and the server's resident memory per
-//!   idle subscriber.
+//!   idle subscriber;
+//! - idle RSS: the server's resident memory a second after it started, before any load.
 //!
 //! Needs PostgreSQL (TEST_DATABASE_URL, as the tests) and `npm ci` in `conformance/`.
 //!
@@ -453,6 +454,8 @@ struct Measured {
     first_mb_s: f64,
     mb_s: f64,
     fan: FanOut,
+    /// Resident memory of the server just started, before any load, in MiB.
+    idle_mib: f64,
 }
 
 impl Measured {
@@ -472,7 +475,7 @@ impl Measured {
         .flatten()
         .collect();
         format!(
-            "| {:<36} | {:>9.0} | {:>6.2} | {:>6.2} | {:>7.1} | {:>7.1} | {:>6.2} | {:>6.2} | {:>4} | {:>4} | {:>6.1} |{notes}",
+            "| {:<36} | {:>9.0} | {:>6.2} | {:>6.2} | {:>7.1} | {:>7.1} | {:>6.2} | {:>6.2} | {:>4} | {:>4} | {:>6.1} | {:>6.1} |{notes}",
             self.name,
             self.rate,
             self.p50,
@@ -484,6 +487,7 @@ impl Measured {
             fan.lost,
             fan.duplicated,
             fan.kib_per_subscriber,
+            self.idle_mib,
         )
     }
 
@@ -491,7 +495,7 @@ impl Measured {
     /// and memory.
     fn ratio(&self, base: &Measured) -> String {
         format!(
-            "| {:<36} | {:>8.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | | | {:>6.2}x |",
+            "| {:<36} | {:>8.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | | | {:>6.2}x | {:>6.2}x |",
             format!("{} / {}", self.name, base.name),
             self.rate / base.rate,
             self.p50 / base.p50,
@@ -501,6 +505,7 @@ impl Measured {
             self.fan.p50 / base.fan.p50,
             self.fan.p99 / base.fan.p99,
             self.fan.kib_per_subscriber / base.fan.kib_per_subscriber,
+            self.idle_mib / base.idle_mib,
         )
     }
 }
@@ -514,12 +519,14 @@ fn chosen(var: &str, name: &str) -> bool {
 async fn measure(client: &reqwest::Client, target: Target, epoch: Instant) -> Measured {
     let target = Arc::new(target);
     eprintln!("benchmarking {} ...", target.name);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_mib = target.rss_kib() as f64 / 1024.0;
     let section = |name| chosen("BENCH_SECTIONS", name);
     let (rate, p50, p99, errors) =
         if section("appends") { appends(client, &target).await } else { (f64::NAN, f64::NAN, f64::NAN, 0) };
     let (first_mb_s, mb_s) = if section("catch-up") { catch_up(client, &target).await } else { (f64::NAN, f64::NAN) };
     let fan = if section("fan-out") { fan_out(&target, epoch).await } else { FanOut::skipped() };
-    Measured { name: target.name, rate, p50, p99, errors, first_mb_s, mb_s, fan }
+    Measured { name: target.name, rate, p50, p99, errors, first_mb_s, mb_s, fan, idle_mib }
 }
 
 /// The target `start` gives, measured, if `chosen`.
@@ -576,8 +583,8 @@ async fn main() {
         FAN_OUT_EVERY.as_millis()
     );
     println!();
-    println!("| server | appends/s | append p50 ms | append p99 ms | first catch-up MB/s | catch-up MB/s | fan-out p50 ms | fan-out p99 ms | lost | dup | RSS KiB/subscriber |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| server | appends/s | append p50 ms | append p99 ms | first catch-up MB/s | catch-up MB/s | fan-out p50 ms | fan-out p99 ms | lost | dup | RSS KiB/subscriber | idle RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let rows = pairs.iter().flat_map(|(file, official)| [file, official]).chain([&postgres]).flatten();
     for row in rows.chain(others.iter().flatten()) {
         println!("{}", row.row());
