@@ -519,10 +519,10 @@ pub struct Job {
 }
 
 /// How far ahead of the log's end the writer fills the segment with zeros. fdatasync on
-/// a file that grew must also commit the new size to the filesystem's journal; over
-/// blocks already written it flushes the data alone (ext4 on this project's 2-core
-/// machine: 115-121 µs per fdatasync instead of 175-177). Frames are overwritten into
-/// the zeros, which read as the end of the log (a frame of length 0).
+/// a file that grew must also write its new size and block map (the inode, or a journal
+/// commit); over blocks already written it flushes the data alone (ext4 on this
+/// project's 2-core machine: 115-121 µs per fdatasync instead of 175-177). Frames are
+/// written over the zeros, which read as the end of the log (a frame of length 0).
 const ZERO_AHEAD: u64 = 1 << 20;
 
 /// The segment being written: frames up to `end`, zeros from there to `zeroed`.
