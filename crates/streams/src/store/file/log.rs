@@ -530,8 +530,8 @@ struct Tail {
     file: File,
     end: u64,
     zeroed: u64,
-    /// Zeros stop at the size a segment is closed at, so a closed segment never shrinks
-    /// by much and small segments stay small.
+    /// Zeros stop where the segment will be closed (`STREAMS_SEGMENT_BYTES`), so the
+    /// open segment takes no more disk than a closed one.
     limit: u64,
 }
 
