@@ -1,3 +1,5 @@
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,11 +16,23 @@ pub struct SqliteAuth {
     pool: SqlitePool,
 }
 
+/// Creates the database file, when missing, readable by its owner alone: it holds the
+/// session tokens. SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        created => created.map(drop),
+    }
+}
+
 impl SqliteAuth {
     pub async fn connect(opts: SqliteConnectOptions) -> Result<Self, Error> {
         let in_memory = opts.get_filename().as_os_str() == ":memory:";
-        if let Some(dir) = opts.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Database(sqlx::Error::Io(e)))?;
+        if !in_memory {
+            create_private(opts.get_filename()).map_err(|e| Error::Database(sqlx::Error::Io(e)))?;
         }
         let opts = opts
             .create_if_missing(true)

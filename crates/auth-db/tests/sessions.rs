@@ -127,3 +127,20 @@ async fn postgres_over_tls_when_the_url_asks_for_it() {
     let session = auth.create_session(&NewSession::for_user(&user.id)).await.unwrap();
     assert!(auth.find_session(&session.token).await.unwrap().is_some());
 }
+
+/// The SQLite file holds every session's token: it, and the write-ahead log and shared
+/// memory SQLite keeps beside it, are readable by their owner alone.
+#[tokio::test]
+async fn a_new_sqlite_database_is_readable_by_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth").join("auth.db");
+    let auth = AuthDb::connect(&format!("sqlite:{}", path.display()).parse().unwrap()).await.unwrap();
+    let user = auth.upsert_user(&ada()).await.unwrap();
+    auth.create_session(&NewSession::for_user(&user.id)).await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+}

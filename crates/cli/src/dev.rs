@@ -3,6 +3,7 @@
 //! at `$SUPERSET_HOME/dev/streams`, the development sign-in form on.
 
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use anyhow::Context;
@@ -15,7 +16,12 @@ const HOST: &str = "127.0.0.1";
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let dir = superset_home()?.join("dev");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Its auth database holds session tokens: the owner's alone.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let database_url = sqlite_url(&dir.join("auth.db"))?;
 
     // One after the other: the first runs the migrations, the second finds them done.

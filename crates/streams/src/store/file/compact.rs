@@ -161,7 +161,8 @@ impl FileStore {
 /// fsynced; returns where each run's data now is.
 fn write_base(files: &Files, base: u32, old: &State, alive: &[u64]) -> io::Result<Vec<Moved>> {
     let path = log::unfinished_path(files.dir(), base);
-    let mut out = Output { file: BufWriter::new(File::create(&path)?), position: 0 };
+    let file = log::private_file().create(true).truncate(true).open(&path)?;
+    let mut out = Output { file: BufWriter::new(file), position: 0 };
     out.write(log::encode_base(old.next_id))?;
     let mut moved = Vec::with_capacity(alive.len());
     for &id in alive {
@@ -324,6 +325,26 @@ mod tests {
 
     fn log_bytes(dir: &Path) -> u64 {
         std::fs::read_dir(dir.join("log")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+    }
+
+    /// The log holds every user's data: nobody but the server's user may read it, in the
+    /// segments written, the base a compaction writes, or the directories.
+    #[tokio::test]
+    async fn the_log_is_readable_by_its_owner_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let store = open(&data);
+        let base = fill(&store).await;
+        store.compact(base).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&data), mode(&data.join("log"))), (0o700, 0o700));
+        let mut files = vec![data.join("LOCK")];
+        files.extend(std::fs::read_dir(data.join("log")).unwrap().map(|e| e.unwrap().path()));
+        assert!(files.len() >= 3, "a base and the segments after it: {files:?}");
+        for file in files {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
     }
 
     #[tokio::test]

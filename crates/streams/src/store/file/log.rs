@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -503,8 +503,15 @@ impl Recent<'_> {
     }
 }
 
+/// Options that create a file only its owner can read: the log holds every user's data.
+pub fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.write(true).mode(0o600);
+    options
+}
+
 fn create_segment(dir: &Path, number: u32) -> io::Result<File> {
-    let file = OpenOptions::new().write(true).create_new(true).open(segment_path(dir, number))?;
+    let file = private_file().create_new(true).open(segment_path(dir, number))?;
     File::open(dir)?.sync_all()?;
     Ok(file)
 }

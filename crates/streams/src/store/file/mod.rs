@@ -28,7 +28,8 @@ mod read;
 mod sweep;
 mod write;
 
-use std::fs::File;
+use std::fs::{DirBuilder, File, Permissions};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
@@ -100,7 +101,9 @@ impl FileStore {
     fn open_blocking(dir: &Path, quota: Quota, segment_bytes: u64) -> Result<FileStore, OpenError> {
         let log_dir = dir.join("log");
         let dir_err = |source| OpenError::Dir { path: dir.to_owned(), source };
-        std::fs::create_dir_all(&log_dir).map_err(dir_err)?;
+        // The data directory, when it is made here, and the log in it: the owner's alone.
+        DirBuilder::new().recursive(true).mode(0o700).create(&log_dir).map_err(dir_err)?;
+        std::fs::set_permissions(&log_dir, Permissions::from_mode(0o700)).map_err(dir_err)?;
         let lock = lock::lock_dir(dir)?;
         let mut state = State { next_id: 1, ..State::default() };
         let mut inconsistent = None;
