@@ -3,7 +3,7 @@
 //! at `$SUPERSET_HOME/dev/streams`, the development sign-in form on.
 
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::Context;
@@ -16,11 +16,13 @@ const HOST: &str = "127.0.0.1";
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let dir = superset_home()?.join("dev");
-    // Its auth database holds session tokens: the owner's alone.
+    // Its auth database holds session tokens: the owner's alone, also when an earlier
+    // version made it readable by all.
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&dir)
+        .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let database_url = sqlite_url(&dir.join("auth.db"))?;
 
