@@ -103,7 +103,9 @@ impl FileStore {
         let dir_err = |source| OpenError::Dir { path: dir.to_owned(), source };
         // The data directory, when it is made here, and the log in it: the owner's alone.
         DirBuilder::new().recursive(true).mode(0o700).create(&log_dir).map_err(dir_err)?;
-        std::fs::set_permissions(&log_dir, Permissions::from_mode(0o700)).map_err(dir_err)?;
+        if let Err(e) = std::fs::set_permissions(&log_dir, Permissions::from_mode(0o700)) {
+            tracing::warn!(dir = %log_dir.display(), error = %e, "cannot make the log readable by this user alone");
+        }
         let lock = lock::lock_dir(dir)?;
         let mut state = State { next_id: 1, ..State::default() };
         let mut inconsistent = None;
