@@ -557,13 +557,12 @@ impl Tail {
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file.write_all_at(bytes, self.end)?;
         self.end += bytes.len() as u64;
+        self.zeroed = self.zeroed.max(self.end);
         let target = (self.end + ZERO_AHEAD).min(self.limit);
-        if self.zeroed < self.end + ZERO_AHEAD / 2 && target > self.zeroed.max(self.end) {
-            let from = self.zeroed.max(self.end);
-            self.file.write_all_at(&vec![0; (target - from) as usize], from)?;
+        if self.zeroed < self.end + ZERO_AHEAD / 2 && target > self.zeroed {
+            self.file.write_all_at(&vec![0; (target - self.zeroed) as usize], self.zeroed)?;
             self.zeroed = target;
         }
-        self.zeroed = self.zeroed.max(self.end);
         Ok(())
     }
 
