@@ -68,6 +68,9 @@ export interface State {
   /** Why the server last refused the session: the sign-in prompt's words. */
   sessionEnd: SessionEnd | null;
   sessions: ChatInfo[];
+  /** The chat list came (from the servers or the local copy): until then the sidebar
+   *  says it is loading, not that there are no chats. */
+  listed: boolean;
   activeId: string | null;
   chat: ChatView | null;
   /** Unsent text per session; "" is the new-chat composer. */
@@ -135,6 +138,7 @@ export function initialState(): State {
     expired: false,
     sessionEnd: null,
     sessions: [],
+    listed: false,
     activeId: null,
     chat: null,
     drafts: {},
@@ -214,18 +218,20 @@ export class Store extends Observed<State> {
     this.subscription++;
   }
 
-  /** Loads who is signed in and their chats, and reopens the chat open last time. */
+  /** Shows the chat screen at once, then loads who is signed in and their chats, and
+   *  reopens the chat open last time. */
   private async enter(): Promise<void> {
     const listed = Promise.all([this.api.currentUser(), this.api.listSessions()]);
     const last = this.state.activeId ? null : lastChat();
-    if (last) {
-      // The last chat at once, from its local copy (the shell sends it before any
-      // request), while the account and the chat list load.
-      this.set({ phase: "signed-in", expired: false, sessionEnd: null });
-      void this.openSession(last);
-    }
+    // The screen does not wait for the network: the composer takes a new chat, and the
+    // last chat opens from its local copy (the shell sends it before any request).
+    this.set({ phase: "signed-in", expired: false, sessionEnd: null });
+    if (last) void this.openSession(last);
     const [user, sessions] = await listed;
-    this.set({ phase: "signed-in", user, sessions: [...sessions].sort(byActivity), expired: false, sessionEnd: null });
+    if (this.state.phase !== "signed-in") return;
+    // A chat started meanwhile stays listed, whatever the list's order of arrival.
+    const started = this.state.sessions.filter((s) => !sessions.some((l) => l.sessionId === s.sessionId));
+    this.set({ user, sessions: [...sessions, ...started].sort(byActivity), listed: true });
     void this.offline.refresh();
     if (last && !sessions.some((s) => s.sessionId === last)) {
       forgetChat(last);
@@ -711,7 +717,7 @@ export class Store extends Observed<State> {
     try {
       if (this.state.phase === "signed-in") {
         const sessions = await this.api.listSessions();
-        this.set({ sessions: [...sessions].sort(byActivity) });
+        this.set({ sessions: [...sessions].sort(byActivity), listed: true });
       } else {
         const config = await this.api.getConfig();
         if (config.signedIn) await this.enter();

@@ -52,7 +52,7 @@ export function App({ store }: { store: Store }) {
       )}
       <UpdateBanner store={store} />
       <div class="body">
-        <Sidebar store={store} sessions={state.sessions} activeId={state.activeId} />
+        <Sidebar store={store} sessions={state.sessions} listed={state.listed} activeId={state.activeId} />
         <main class="chat" aria-labelledby="chat-title">
           <header class="chat-header">
             <h1 id="chat-title">{title}</h1>

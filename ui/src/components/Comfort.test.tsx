@@ -136,6 +136,23 @@ describe("the last chat", () => {
     expect(store.state.sessions.map((s) => s.title)).toEqual(["Kept"]);
   });
 
+  it("without a last chat, the chat screen shows at once and says the list is loading", async () => {
+    const shell = new FakeShell({ signedIn: true, sessions: [{ title: "Listed later" }] });
+    shell.install();
+    const release = [shell.hold("current_user"), shell.hold("list_sessions")];
+    store = new Store(api);
+    render(<App store={store} />);
+    const started = store.start();
+    await screen.findByRole("textbox", { name: "Message" });
+    expect(screen.getByText("Loading your chats…")).toBeTruthy();
+    expect(screen.queryByText("No chats yet.")).toBeNull();
+    await waitFor(() => expect(shell.callsOf("ui_ready")).toEqual([{ cmd: "ui_ready", args: { screen: "chat" } }]));
+    for (const r of release) r();
+    await started;
+    await screen.findByText("Listed later");
+    expect(screen.queryByText("Loading your chats…")).toBeNull();
+  });
+
   it("is forgotten when that chat is gone", async () => {
     localStorage.setItem("superset.lastChat", "deleted-elsewhere");
     await renderApp({ signedIn: true, sessions: [{ title: "A" }] });

@@ -140,7 +140,17 @@ function DeleteDialog({ store, meta, close }: { store: Store; meta: ChatInfo | n
   );
 }
 
-export function Sidebar({ store, sessions, activeId }: { store: Store; sessions: ChatInfo[]; activeId: string | null }) {
+export function Sidebar({
+  store,
+  sessions,
+  listed,
+  activeId,
+}: {
+  store: Store;
+  sessions: ChatInfo[];
+  listed: boolean;
+  activeId: string | null;
+}) {
   const [deleting, setDeleting] = useState<ChatInfo | null>(null);
   return (
     <nav class="sidebar" aria-label="Chats">
@@ -148,7 +158,9 @@ export function Sidebar({ store, sessions, activeId }: { store: Store; sessions:
             <button type="button" class="primary new-chat" title={`New chat (${shortcutKeys("new-chat")})`} onClick={() => void store.newChat()}>
         <PlusIcon /> New chat
       </button>
-      {sessions.length === 0 ? (
+      {sessions.length === 0 && !listed ? (
+        <p class="muted sidebar-empty" role="status">Loading your chats…</p>
+      ) : sessions.length === 0 ? (
         <p class="muted sidebar-empty">No chats yet.</p>
       ) : (
         <ul class="session-list" aria-label="Your chats">
