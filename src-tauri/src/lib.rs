@@ -86,9 +86,16 @@ pub fn run() {
         .manage(state)
         .manage(updates)
         .setup(|app| {
+            // On Linux this runs `update-desktop-database` and the `xdg-mime` script (ten
+            // processes, 100-300 ms): off the main thread, which serves the page's loads.
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
-            if let Err(e) = app.deep_link().register_all() {
-                tracing::warn!(error = %e, "cannot register the superset:// link handler");
+            {
+                let handle = app.handle().clone();
+                std::thread::spawn(move || {
+                    if let Err(e) = handle.deep_link().register_all() {
+                        tracing::warn!(error = %e, "cannot register the superset:// link handler");
+                    }
+                });
             }
             let handle = app.handle().clone();
             app.deep_link().on_open_url(move |event| links::open(&handle, event.urls()));
