@@ -5,6 +5,7 @@ import { Store } from "./store";
 import { applyTheme, loadTheme } from "./theme";
 import "./styles.css";
 
+performance.mark("start:script");
 applyTheme(loadTheme());
 const store = new Store(api);
 render(<App store={store} />, document.getElementById("app")!);

@@ -21,8 +21,10 @@ export class Offline extends Observed<OfflineState> {
   /** Listens to the shell, then asks where things stand (events first: none is missed). */
   async start(): Promise<void> {
     this.unlisteners.push(
-      await this.api.onNetworkChanged((offline) => this.set({ offline })),
-      await this.api.onOutboxChanged((queued) => this.set({ queued })),
+      ...(await Promise.all([
+        this.api.onNetworkChanged((offline) => this.set({ offline })),
+        this.api.onOutboxChanged((queued) => this.set({ queued })),
+      ])),
     );
     await this.refresh();
   }

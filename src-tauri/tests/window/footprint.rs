@@ -125,6 +125,26 @@ async fn shown(client: &Client, xpath: &str) -> SystemTime {
     }
 }
 
+/// When the page's navigation started, and when it reached each of the UI's start-up
+/// marks (`performance.mark`): which part of the start-up is WebKit's, which the page's.
+async fn page_marks(client: &Client) -> Vec<(&'static str, SystemTime)> {
+    const MARKS: [(&str, &str); 4] = [
+        ("start:script", "the UI's script starts"),
+        ("start:listening", "the UI listens to the shell's events"),
+        ("start:configured", "the UI has the shell's configuration"),
+        ("start:laid-out", "the first screen is laid out"),
+    ];
+    let script = r#"
+        const at = (name) => performance.timeOrigin + performance.getEntriesByName(name)[0].startTime;
+        return [performance.timeOrigin, ...arguments[0].map(at)];
+    "#;
+    let names: Vec<_> = MARKS.iter().map(|(name, _)| name).collect();
+    let times = client.execute(script, vec![json!(names)]).await.unwrap();
+    let at = |i: usize| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(times[i].as_f64().unwrap() / 1000.0);
+    let marks = MARKS.iter().enumerate().map(|(i, (_, what))| (*what, at(i + 1)));
+    std::iter::once(("the page's navigation starts", at(0))).chain(marks).collect()
+}
+
 /// Clicks a chat in the list and measures, in the page, the time until its last message
 /// ends inside the view (checked before each frame is painted).
 async fn open_and_time(client: &Client, title: &str, last_words: &str) -> f64 {
@@ -219,6 +239,9 @@ async fn footprint_of_the_release_build_in_the_real_window() {
     let painted = logged(&log, "ui_ready", 2).await;
     let listed = format!("//button[contains(@class,'session-open')][contains(normalize-space(),'{long}')]");
     let usable = shown(&client, &listed).await.max(shown(&client, "//textarea[@aria-label='Message']").await);
+    for (what, at) in page_marks(&client).await {
+        row(&format!("process start: {what}"), since(start, at));
+    }
     row("process start to first paint of the UI (`ui_ready`)", since(start, painted));
     row("process start to the signed-in chat screen, chats listed", since(start, usable));
     tokio::time::sleep(Duration::from_secs(3)).await;
