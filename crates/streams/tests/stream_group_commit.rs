@@ -45,7 +45,7 @@ async fn read_all(store: &PgStore, key: &StreamKey) -> String {
     let (mut out, mut at) = (String::new(), 0);
     loop {
         let batch = store.read(key, ReadFrom::At(at), 1 << 20).await.unwrap();
-        for slice in &batch.slices {
+        for slice in batch.slices() {
             out.push_str(std::str::from_utf8(&slice.data).unwrap());
         }
         if batch.up_to_date() {
@@ -220,8 +220,9 @@ async fn appends_sharing_a_row_keep_their_own_offsets() {
     let mut at = 0;
     while at < *tails.last().unwrap() {
         let batch = store.read(&key, ReadFrom::At(at), 1).await.unwrap();
-        assert_eq!(batch.slices.len(), 1);
-        assert_eq!(batch.slices[0].data.iter().filter(|&&b| b == b'{').count(), 2, "one append, both messages");
+        let slices: Vec<_> = batch.slices().collect();
+        assert_eq!(slices.len(), 1);
+        assert_eq!(slices[0].data.iter().filter(|&&b| b == b'{').count(), 2, "one append, both messages");
         at = batch.next;
         seen.push(at);
     }
@@ -239,7 +240,7 @@ async fn appends_sharing_a_row_keep_their_own_offsets() {
     let forked = StreamKey::new("owner", "fork");
     store.create(&forked, fork(at, 1)).await.unwrap();
     let batch = store.read(&forked, ReadFrom::At(at), 1 << 20).await.unwrap();
-    assert_eq!(batch.slices.iter().map(|s| s.data.iter().filter(|&&b| b == b'{').count()).sum::<usize>(), 1);
+    assert_eq!(batch.slices().map(|s| s.data.iter().filter(|&&b| b == b'{').count()).sum::<usize>(), 1);
     let too_far = store.create(&StreamKey::new("owner", "fork2"), fork(at, 3)).await;
     assert!(
         matches!(too_far, Err(StoreError::Create(CreateError::SubOffsetTooFar { available: 2, .. }))),

@@ -266,7 +266,7 @@ async fn an_append_made_while_the_notification_connection_was_down_is_read_after
     let mut watch = here.watch(&key).await.unwrap();
     let tail = watch.borrow().tail;
     for _ in 0..2 {
-        assert!(here.read_live(&key, tail, 1 << 16).await.unwrap().slices.is_empty());
+        assert!(here.read_live(&key, tail, 1 << 16).await.unwrap().is_empty());
     }
 
     let listener = "SELECT pid FROM pg_stat_activity WHERE application_name = 'here' \
@@ -288,7 +288,7 @@ async fn an_append_made_while_the_notification_connection_was_down_is_read_after
 async fn messages(store: &PgStore, key: &StreamKey, at: u64) -> (Vec<Value>, u64) {
     let batch = store.read(key, ReadFrom::At(at), 1 << 20).await.unwrap();
     assert!(batch.up_to_date());
-    let parts: Vec<&str> = batch.slices.iter().map(|s| std::str::from_utf8(&s.data).unwrap()).collect();
+    let parts: Vec<String> = batch.slices().map(|s| String::from_utf8(s.data.to_vec()).unwrap()).collect();
     (serde_json::from_str(&format!("[{}]", parts.join(","))).unwrap(), batch.next)
 }
 

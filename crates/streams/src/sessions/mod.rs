@@ -134,7 +134,7 @@ async fn for_each_message(
     let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
     loop {
         let batch = store.read(key, from, BATCH).await?;
-        for slice in &batch.slices {
+        for slice in batch.slices() {
             let spans = crate::store::message_spans(&slice.data).map_err(|e| corrupt(&e))?;
             let count = spans.len() as u64;
             for (i, span) in (1..).zip(spans) {

@@ -14,6 +14,7 @@ mod payload;
 mod postgres;
 pub mod rules;
 
+use std::ops::Range;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -205,15 +206,64 @@ impl Slice {
 pub struct ReadBatch {
     pub from: u64,
     pub next: u64,
-    pub slices: Vec<Slice>,
-    /// The slices already joined into the body a read answers with (for a JSON stream,
-    /// an array), when the store could do it on the way: see the file store's reads
-    /// from disk.
-    pub joined: Option<Bytes>,
     pub info: StreamInfo,
+    runs: Runs,
+}
+
+#[derive(Clone, Debug)]
+enum Runs {
+    Apart(Vec<Slice>),
+    /// Already joined into the body a read answers with (for a JSON stream, an
+    /// array), when the store could do it on the way (the file store's reads from
+    /// disk): the body, and each run's start and place in it. Not as slices of the
+    /// body: each would take an atomic count, a third of the server's time in a
+    /// catch-up of 10,000 small messages.
+    Joined {
+        body: Bytes,
+        spans: Vec<(u64, Range<usize>)>,
+    },
 }
 
 impl ReadBatch {
+    /// The runs `slices`, read from `from` (where the next read starts if there are none).
+    pub fn new(from: u64, slices: Vec<Slice>, info: StreamInfo) -> Self {
+        let next = slices.last().map_or(from, Slice::end);
+        ReadBatch { from, next, info, runs: Runs::Apart(slices) }
+    }
+
+    /// Runs joined in `body`: each starts at its stream position and lies at its span.
+    pub fn joined(from: u64, body: Bytes, spans: Vec<(u64, Range<usize>)>, info: StreamInfo) -> Self {
+        let next = spans.last().map_or(from, |(start, span)| start + span.len() as u64);
+        ReadBatch { from, next, info, runs: Runs::Joined { body, spans } }
+    }
+
+    /// No data: the read was at the tail.
+    pub fn is_empty(&self) -> bool {
+        match &self.runs {
+            Runs::Apart(slices) => slices.is_empty(),
+            Runs::Joined { spans, .. } => spans.is_empty(),
+        }
+    }
+
+    /// The runs, in order.
+    pub fn slices(&self) -> impl Iterator<Item = Slice> + '_ {
+        let (apart, joined) = match &self.runs {
+            Runs::Apart(slices) => (Some(slices.iter().cloned()), None),
+            Runs::Joined { body, spans } => {
+                (None, Some(spans.iter().map(|(start, span)| Slice { start: *start, data: body.slice(span.clone()) })))
+            }
+        };
+        apart.into_iter().flatten().chain(joined.into_iter().flatten())
+    }
+
+    /// The body a read answers with, when the store has made it.
+    pub fn body(&self) -> Option<&Bytes> {
+        match &self.runs {
+            Runs::Joined { body, .. } => Some(body),
+            Runs::Apart(_) => None,
+        }
+    }
+
     pub fn up_to_date(&self) -> bool {
         self.next >= self.info.tail
     }

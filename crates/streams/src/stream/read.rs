@@ -144,18 +144,19 @@ fn batch_headers(batch: &ReadBatch) -> HeaderMap {
 
 /// A batch's body: the bytes, or for JSON streams the messages as one array.
 pub fn render(batch: &ReadBatch, json: bool) -> Bytes {
-    if let Some(body) = &batch.joined {
+    if let Some(body) = batch.body() {
         return body.clone();
     }
-    if !json && batch.slices.len() == 1 {
-        return batch.slices[0].data.clone();
+    let slices: Vec<_> = batch.slices().collect();
+    if !json && slices.len() == 1 {
+        return slices[0].data.clone();
     }
-    let size: usize = batch.slices.iter().map(|s| s.data.len() + 1).sum();
+    let size: usize = slices.iter().map(|s| s.data.len() + 1).sum();
     let mut out = BytesMut::with_capacity(size + 2);
     if json {
         out.put_u8(b'[');
     }
-    for (i, slice) in batch.slices.iter().enumerate() {
+    for (i, slice) in slices.iter().enumerate() {
         if json && i > 0 {
             out.put_u8(b',');
         }
@@ -183,7 +184,7 @@ async fn long_poll(
     let (id, from) = (batch.info.id, batch.from);
     let json = is_json(&batch.info.content_type);
     loop {
-        if !batch.slices.is_empty() {
+        if !batch.is_empty() {
             let mut headers = batch_headers(&batch);
             set(&mut headers, STREAM_CURSOR, &cursor::next(query.cursor.as_deref()));
             headers.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_BATCH));

@@ -137,7 +137,7 @@ impl Subscriber {
                     if !at_end {
                         self.next = Next::Read { up_to_date: batch.up_to_date() };
                     }
-                    if !batch.slices.is_empty() {
+                    if !batch.is_empty() {
                         self.pos = batch.next;
                         self.announced = Some((self.pos, at_end));
                         // One write, so a reader never sees data without the control after it.

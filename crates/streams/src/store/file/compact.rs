@@ -265,7 +265,7 @@ mod tests {
             let read = store.read(&key(path), ReadFrom::Start, usize::MAX).await;
             out.push(read.map_err(|e| e.to_string()).map(|batch| {
                 let mut crc = crc32fast::Hasher::new();
-                batch.slices.iter().for_each(|s| crc.update(&s.data));
+                batch.slices().for_each(|s| crc.update(&s.data));
                 (crc.finalize(), batch.info.tail, batch.info.closed)
             }));
         }

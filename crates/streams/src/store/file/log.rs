@@ -471,35 +471,10 @@ impl Files {
         Ok(file)
     }
 
-    /// A reader of many pieces in a row, which mostly lie in one segment: it asks the
-    /// shared map (a lock and a lookup) only when the segment changes.
-    pub fn recent(&self) -> Recent<'_> {
-        Recent { files: self, last: None }
-    }
-
     /// Forgets segments up to `base`, which a compaction replaced; reads under way keep
     /// the files they hold.
     pub fn replaced(&self, base: u32) {
         self.open.lock().expect("files lock").retain(|&n, _| n > base);
-    }
-}
-
-/// See [`Files::recent`].
-pub struct Recent<'a> {
-    files: &'a Files,
-    last: Option<(u32, Arc<File>)>,
-}
-
-impl Recent<'_> {
-    pub fn get(&mut self, segment: u32) -> io::Result<Arc<File>> {
-        match &self.last {
-            Some((n, file)) if *n == segment => Ok(file.clone()),
-            _ => {
-                let file = self.files.get(segment)?;
-                self.last = Some((segment, file.clone()));
-                Ok(file)
-            }
-        }
     }
 }
 

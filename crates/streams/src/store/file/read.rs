@@ -1,13 +1,12 @@
 //! The read path: what a read returns is decided under the store's lock, as pieces of
 //! cached memory or places in the log; the bytes on disk are fetched after.
 
-use std::fs::File;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::index::{Piece, PieceSource, State};
+use super::index::{Piece, PieceSource, Pieces, State};
 use super::FileStore;
 use crate::store::{ReadBatch, ReadFrom, Slice, StoreError, StreamKey};
 
@@ -30,26 +29,24 @@ impl FileStore {
             if json && !state.is_boundary(id, pos) {
                 return Err(StoreError::OffsetNotBoundary(pos));
             }
-            let mut pieces = Vec::new();
-            state.collect(id, (pos, info.tail), &mut (limit as u64), &mut self.0.shared.files.recent(), &mut pieces)?;
+            if let Some((body, spans)) = state.join_cached(id, (pos, info.tail), limit as u64) {
+                drop(state);
+                return Ok(ReadBatch::joined(pos, body.into(), spans, info));
+            }
+            let mut pieces = Pieces::default();
+            state.collect(id, (pos, info.tail), &mut (limit as u64), &self.0.shared.files, &mut pieces)?;
             (info, json, pos, pieces)
         };
-        let (slices, joined) = if pieces.iter().all(|p| matches!(p.source, PieceSource::Memory(_))) {
-            (self.slices(pieces)?, None)
-        } else {
-            let store = self.clone();
-            tokio::task::spawn_blocking(move || store.read_pieces(pieces, json)).await.expect("reads do not panic")?
-        };
-        let next = slices.last().map_or(from, Slice::end);
-        Ok(ReadBatch { from, next, slices, joined, info })
-    }
-
-    /// The pieces' bytes, joined into a body if they can be (see `joined`).
-    fn read_pieces(&self, pieces: Vec<Piece>, json: bool) -> Result<(Vec<Slice>, Option<Bytes>), StoreError> {
-        match self.joined(&pieces, json)? {
-            Some((slices, body)) => Ok((slices, Some(body))),
-            None => Ok((self.slices(pieces)?, None)),
+        if pieces.list.iter().all(|p| matches!(p.source, PieceSource::Memory(_))) {
+            return Ok(ReadBatch::new(from, self.slices(&pieces)?, info));
         }
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || match store.joined(&pieces, json)? {
+            Some((body, spans)) => Ok(ReadBatch::joined(from, body, spans, info)),
+            None => Ok(ReadBatch::new(from, store.slices(&pieces)?, info)),
+        })
+        .await
+        .expect("reads do not panic")
     }
 
     /// When the pieces lie in one stretch of one file, in order (a catch-up of appends
@@ -58,15 +55,16 @@ impl FileStore {
     /// the read's body, made with one buffer and one copy from the kernel. Rendering
     /// pieces read apart would take a second buffer as large, and the page faults of
     /// fresh memory made a first read three times slower than the next ones.
-    fn joined(&self, pieces: &[Piece], json: bool) -> Result<Option<(Vec<Slice>, Bytes)>, StoreError> {
-        let Some(PieceSource::Disk { file, at: first, .. }) = pieces.first().map(|p| &p.source) else {
+    #[allow(clippy::type_complexity)]
+    fn joined(&self, pieces: &Pieces, json: bool) -> Result<Option<(Bytes, Vec<(u64, Range<usize>)>)>, StoreError> {
+        let Some(&PieceSource::Disk { file, at: first, .. }) = pieces.list.first().map(|p| &p.source) else {
             return Ok(None);
         };
-        let mut end = *first;
-        for piece in pieces {
+        let mut end = first;
+        for piece in &pieces.list {
             // A comma needs a byte between pieces for the move to stay behind the bytes
             // not yet moved (frame headers always leave more).
-            let room = u64::from(json && end > *first);
+            let room = u64::from(json && end > first);
             match piece.source.near_after(file, end + room) {
                 Some(piece_end) => end = piece_end,
                 None => return Ok(None),
@@ -75,10 +73,10 @@ impl FileStore {
         let stretch = (end - first) as usize;
         // The stretch goes one byte in, leaving room for the opening bracket.
         let mut buf = vec![0; stretch + 2];
-        file.read_exact_at(&mut buf[1..=stretch], *first)?;
+        pieces.file(file).read_exact_at(&mut buf[1..=stretch], first)?;
         let mut written = usize::from(json);
-        let mut spans = Vec::with_capacity(pieces.len());
-        for (i, piece) in pieces.iter().enumerate() {
+        let mut spans = Vec::with_capacity(pieces.list.len());
+        for (i, piece) in pieces.list.iter().enumerate() {
             let PieceSource::Disk { at, len, .. } = piece.source else { unreachable!("checked above") };
             if json && i > 0 {
                 buf[written] = b',';
@@ -95,64 +93,51 @@ impl FileStore {
             written += 1;
         }
         buf.truncate(written);
-        let body = Bytes::from(buf);
-        let slices = spans.into_iter().map(|(start, span)| Slice { start, data: body.slice(span) }).collect();
-        Ok(Some((slices, body)))
+        Ok(Some((Bytes::from(buf), spans)))
     }
 
     /// The stored run at `pos` of stream `id` (following forks), read now: used only to
     /// resolve a fork's sub-offset, so the blocking read under the lock stays rare.
     pub(super) fn run_at(&self, state: &State, id: u64, pos: u64) -> Result<Option<Slice>, StoreError> {
-        let Some(piece) = state.run_at(id, pos, u64::MAX, &mut self.0.shared.files.recent())? else { return Ok(None) };
-        let data = self.fetch(piece.source)?;
-        Ok(Some(Slice { start: piece.start, data }))
-    }
-
-    pub(super) fn fetch(&self, source: PieceSource) -> Result<Bytes, StoreError> {
-        let (file, at, len) = match source {
-            PieceSource::Memory(bytes) => return Ok(bytes),
-            PieceSource::Disk { file, at, len } => (file, at, len),
+        let mut pieces = Pieces::default();
+        let Some(piece) = state.run_at(id, pos, u64::MAX, &self.0.shared.files, &mut pieces)? else {
+            return Ok(None);
         };
-        let mut buf = vec![0; len as usize];
-        file.read_exact_at(&mut buf, at)?;
-        Ok(buf.into())
+        let data = fetch(&pieces, &piece.source)?;
+        Ok(Some(Slice { start: piece.start, data }))
     }
 
     /// The pieces' bytes. Neighbouring pieces of one log file are fetched with one read
     /// and cut apart: each append is a frame of its own, so a catch-up over small
     /// messages would otherwise make a system call per message.
-    pub(super) fn slices(&self, pieces: Vec<Piece>) -> Result<Vec<Slice>, StoreError> {
-        let mut slices = Vec::with_capacity(pieces.len());
+    pub(super) fn slices(&self, pieces: &Pieces) -> Result<Vec<Slice>, StoreError> {
+        let mut slices = Vec::with_capacity(pieces.list.len());
         let mut extent: Option<Extent> = None;
-        for (i, piece) in pieces.iter().enumerate() {
-            let data = match &piece.source {
-                PieceSource::Memory(bytes) => bytes.clone(),
+        for (i, piece) in pieces.list.iter().enumerate() {
+            let data = match piece.source {
+                PieceSource::Memory(ref bytes) => bytes.clone(),
                 PieceSource::Disk { file, at, len } => {
-                    if !extent.as_ref().is_some_and(|e| e.holds(file, *at, *len)) {
-                        extent = Some(self.extent(&pieces[i..])?);
+                    if !extent.as_ref().is_some_and(|e| e.holds(file, at, len)) {
+                        extent = Some(Extent::read(pieces, &pieces.list[i..])?);
                     }
-                    extent.as_ref().expect("read above").slice(*at, *len)
+                    extent.as_ref().expect("read above").slice(at, len)
                 }
             };
             slices.push(Slice { start: piece.start, data });
         }
         Ok(slices)
     }
+}
 
-    /// Reads the first of `pieces` (on disk) with those right after it that lie near it
-    /// in the same file.
-    fn extent(&self, pieces: &[Piece]) -> Result<Extent, StoreError> {
-        let PieceSource::Disk { file, at, len } = &pieces[0].source else { unreachable!("a piece on disk") };
-        let (at, mut end) = (*at, at + len);
-        for piece in &pieces[1..] {
-            match piece.source.near_after(file, end) {
-                Some(piece_end) => end = piece_end,
-                None => break,
-            }
-        }
-        let data = self.fetch(PieceSource::Disk { file: file.clone(), at, len: end - at })?;
-        Ok(Extent { file: file.clone(), at, data })
-    }
+/// A piece's bytes.
+fn fetch(pieces: &Pieces, source: &PieceSource) -> Result<Bytes, StoreError> {
+    let (file, at, len) = match *source {
+        PieceSource::Memory(ref bytes) => return Ok(bytes.clone()),
+        PieceSource::Disk { file, at, len } => (file, at, len),
+    };
+    let mut buf = vec![0; len as usize];
+    pieces.file(file).read_exact_at(&mut buf, at)?;
+    Ok(buf.into())
 }
 
 /// Pieces of one file at most this far apart are read together: what lies between
@@ -163,11 +148,9 @@ const GAP: u64 = 4 << 10;
 impl PieceSource {
     /// Where this piece ends, if it lies in `file` from `end` on and at most `GAP`
     /// after it: close enough to be read with what comes before.
-    fn near_after(&self, file: &Arc<File>, end: u64) -> Option<u64> {
-        match self {
-            PieceSource::Disk { file: f, at, len } if Arc::ptr_eq(f, file) && *at >= end && at - end <= GAP => {
-                Some(at + len)
-            }
+    fn near_after(&self, file: usize, end: u64) -> Option<u64> {
+        match *self {
+            PieceSource::Disk { file: f, at, len } if f == file && at >= end && at - end <= GAP => Some(at + len),
             _ => None,
         }
     }
@@ -175,14 +158,29 @@ impl PieceSource {
 
 /// Bytes read from a log file, from `at` on.
 struct Extent {
-    file: Arc<File>,
+    file: usize,
     at: u64,
     data: Bytes,
 }
 
 impl Extent {
-    fn holds(&self, file: &Arc<File>, at: u64, len: u64) -> bool {
-        Arc::ptr_eq(file, &self.file) && at >= self.at && at + len <= self.at + self.data.len() as u64
+    /// The first of `list` (on disk) with those right after it that lie near it in the
+    /// same file.
+    fn read(pieces: &Pieces, list: &[Piece]) -> Result<Extent, StoreError> {
+        let PieceSource::Disk { file, at, len } = list[0].source else { unreachable!("a piece on disk") };
+        let mut end = at + len;
+        for piece in &list[1..] {
+            match piece.source.near_after(file, end) {
+                Some(piece_end) => end = piece_end,
+                None => break,
+            }
+        }
+        let data = fetch(pieces, &PieceSource::Disk { file, at, len: end - at })?;
+        Ok(Extent { file, at, data })
+    }
+
+    fn holds(&self, file: usize, at: u64, len: u64) -> bool {
+        file == self.file && at >= self.at && at + len <= self.at + self.data.len() as u64
     }
 
     fn slice(&self, at: u64, len: u64) -> Bytes {
@@ -205,8 +203,8 @@ mod tests {
         store.append(key, append).await.unwrap();
     }
 
-    /// Reads from disk are answered with the body joined on the way; it and the slices
-    /// must be what the same read from memory gives, wherever it starts and however
+    /// Reads from disk and from the cache are answered with the body joined on the way,
+    /// each its own way; body and slices must be the same, wherever it starts and however
     /// little it may take, with another stream's appends lying in between.
     #[tokio::test]
     async fn a_read_joined_from_disk_is_the_read_from_memory() {
@@ -222,22 +220,20 @@ mod tests {
         let mut expected = Vec::new();
         for (key, is_json) in [(&json, true), (&text, false)] {
             let tail = store.head(key).await.unwrap().tail;
-            let read = store.read(key, ReadFrom::Start, 1 << 20).await.unwrap();
-            for (from, limit) in
-                [(0, 1 << 20), (read.slices[7].start, 1 << 20), (read.slices[3].start, 40), (tail, 1 << 20)]
-            {
+            let read: Vec<_> = store.read(key, ReadFrom::Start, 1 << 20).await.unwrap().slices().collect();
+            for (from, limit) in [(0, 1 << 20), (read[7].start, 1 << 20), (read[3].start, 40), (tail, 1 << 20)] {
                 let in_memory = store.read(key, ReadFrom::At(from), limit).await.unwrap();
-                assert!(in_memory.joined.is_none());
+                assert_eq!(in_memory.body().is_some(), from < tail, "joined from the cache, from {from}");
                 expected.push((key, is_json, from, limit, tail, in_memory));
             }
         }
         store.lock().streams.values_mut().for_each(|s| {
             s.drop_cache();
         });
-        let slices = |b: &ReadBatch| b.slices.iter().map(|s| (s.start, s.data.clone())).collect::<Vec<_>>();
+        let slices = |b: &ReadBatch| b.slices().map(|s| (s.start, s.data)).collect::<Vec<_>>();
         for (key, is_json, from, limit, tail, in_memory) in expected {
             let from_disk = store.read(key, ReadFrom::At(from), limit).await.unwrap();
-            assert_eq!(from_disk.joined.is_some(), from < tail, "read from {from}");
+            assert_eq!(from_disk.body().is_some(), from < tail, "read from {from}");
             assert_eq!(render(&from_disk, is_json), render(&in_memory, is_json), "read from {from}, limit {limit}");
             assert_eq!(slices(&from_disk), slices(&in_memory));
             assert_eq!(from_disk.next, in_memory.next);

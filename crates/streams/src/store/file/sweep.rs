@@ -100,6 +100,6 @@ mod tests {
         store.sweep();
         assert_eq!(cached(), 0);
         let read = store.read(&key, ReadFrom::Start, 1 << 20).await.unwrap();
-        assert_eq!(read.slices.iter().flat_map(|s| s.data.to_vec()).collect::<Vec<u8>>(), b"hello");
+        assert_eq!(read.slices().flat_map(|s| s.data.to_vec()).collect::<Vec<u8>>(), b"hello");
     }
 }

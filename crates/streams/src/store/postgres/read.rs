@@ -47,8 +47,7 @@ impl PgStore {
         // A JSON read must start where an append does; `collect` checks on its way.
         let check = json && pos != row.own_start() && pos != info.tail;
         let slices = collect(&mut conn, &row, pos, limit as u64, json, check, &self.runs).await?;
-        let next = slices.last().map_or(pos, Slice::end);
-        Ok(ReadBatch { from: pos, next, slices, joined: None, info })
+        Ok(ReadBatch::new(pos, slices, info))
     }
 
     /// A live read answered from what this process keeps, when that holds everything up
@@ -71,8 +70,7 @@ impl PgStore {
             }
             take(appends, (pos, info.tail), &mut (limit as u64), json, &mut slices);
         }
-        let next = slices.last().map_or(pos, Slice::end);
-        Some(ReadBatch { from: pos, next, slices, joined: None, info })
+        Some(ReadBatch::new(pos, slices, info))
     }
 }
 
