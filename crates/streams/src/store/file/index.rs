@@ -14,7 +14,7 @@ use crate::limits::Limit;
 use crate::store::notify::Version;
 use crate::store::payload::is_json;
 use crate::store::rules::ProducerState;
-use crate::store::{Expiry, ProducerTag, Quota, StoreError, StreamInfo, StreamKey};
+use crate::store::{Expiry, Joined, ProducerTag, Quota, StoreError, StreamInfo, StreamKey};
 
 /// Recent data kept in memory per stream, so live readers rarely touch the disk.
 const CACHE_PER_STREAM: u64 = 128 << 10;
@@ -413,15 +413,9 @@ impl State {
 
     /// `[from, to)` of stream `id` as a read's body, when the cache holds all of it and
     /// it takes more than one run (or is JSON): copied under the lock, since that costs
-    /// less than a counted reference to each cached run. With the runs' starts and
-    /// places in the body; the budget as in [`State::collect`].
-    #[allow(clippy::type_complexity)]
-    pub(super) fn join_cached(
-        &self,
-        id: u64,
-        (from, to): (u64, u64),
-        mut budget: u64,
-    ) -> Option<(Vec<u8>, Vec<(u64, std::ops::Range<usize>)>)> {
+    /// less than a counted reference to each cached run. The budget as in
+    /// [`State::collect`].
+    pub(super) fn join_cached(&self, id: u64, (from, to): (u64, u64), mut budget: u64) -> Option<Joined> {
         let stream = &self.streams[&id];
         if from < stream.own_start() {
             return None;
@@ -434,10 +428,10 @@ impl State {
         }
         let json = stream.json;
         let mut body = Vec::with_capacity((to - from).min(budget) as usize + (last - first) + 2);
-        let mut spans = Vec::with_capacity(last - first);
+        let (mut ends, mut next) = (Vec::with_capacity(last - first), from);
         body.extend_from_slice(if json { b"[" } else { b"" });
         for (run, data) in stream.runs[first..last].iter().zip(stream.cache.range(first - uncached..)) {
-            if budget == 0 && !spans.is_empty() {
+            if budget == 0 && !ends.is_empty() {
                 break;
             }
             let lo = from.max(run.start);
@@ -446,15 +440,15 @@ impl State {
                 hi = hi.min(lo + budget.max(1));
             }
             budget = budget.saturating_sub(hi - lo);
-            if json && !spans.is_empty() {
+            if json && !ends.is_empty() {
                 body.push(b',');
             }
-            let at = body.len();
             body.extend_from_slice(&data[(lo - run.start) as usize..(hi - run.start) as usize]);
-            spans.push((lo, at..body.len()));
+            ends.push(body.len());
+            next = hi;
         }
         body.extend_from_slice(if json { b"]" } else { b"" });
-        Some((body, spans))
+        Some(Joined { body: body.into(), ends, json, next })
     }
 }
 

@@ -1,14 +1,13 @@
 //! The read path: what a read returns is decided under the store's lock, as pieces of
 //! cached memory or places in the log; the bytes on disk are fetched after.
 
-use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
 
 use super::index::{Piece, PieceSource, Pieces, State};
 use super::FileStore;
-use crate::store::{ReadBatch, ReadFrom, Slice, StoreError, StreamKey};
+use crate::store::{Joined, ReadBatch, ReadFrom, Slice, StoreError, StreamKey};
 
 impl FileStore {
     /// Up to about `limit` bytes from `from`: decided under the lock, fetched outside it
@@ -29,9 +28,9 @@ impl FileStore {
             if json && !state.is_boundary(id, pos) {
                 return Err(StoreError::OffsetNotBoundary(pos));
             }
-            if let Some((body, spans)) = state.join_cached(id, (pos, info.tail), limit as u64) {
+            if let Some(joined) = state.join_cached(id, (pos, info.tail), limit as u64) {
                 drop(state);
-                return Ok(ReadBatch::joined(pos, body.into(), spans, info));
+                return Ok(ReadBatch::joined(pos, joined, info));
             }
             let mut pieces = Pieces::default();
             state.collect(id, (pos, info.tail), &mut (limit as u64), &self.0.shared.files, &mut pieces)?;
@@ -42,7 +41,7 @@ impl FileStore {
         }
         let store = self.clone();
         tokio::task::spawn_blocking(move || match store.joined(&pieces, json)? {
-            Some((body, spans)) => Ok(ReadBatch::joined(from, body, spans, info)),
+            Some(joined) => Ok(ReadBatch::joined(from, joined, info)),
             None => Ok(ReadBatch::new(from, store.slices(&pieces)?, info)),
         })
         .await
@@ -55,8 +54,7 @@ impl FileStore {
     /// the read's body, made with one buffer and one copy from the kernel. Rendering
     /// pieces read apart would take a second buffer as large, and the page faults of
     /// fresh memory made a first read three times slower than the next ones.
-    #[allow(clippy::type_complexity)]
-    fn joined(&self, pieces: &Pieces, json: bool) -> Result<Option<(Bytes, Vec<(u64, Range<usize>)>)>, StoreError> {
+    fn joined(&self, pieces: &Pieces, json: bool) -> Result<Option<Joined>, StoreError> {
         let Some(&PieceSource::Disk { file, at: first, .. }) = pieces.list.first().map(|p| &p.source) else {
             return Ok(None);
         };
@@ -75,7 +73,7 @@ impl FileStore {
         let mut buf = vec![0; stretch + 2];
         pieces.file(file).read_exact_at(&mut buf[1..=stretch], first)?;
         let mut written = usize::from(json);
-        let mut spans = Vec::with_capacity(pieces.list.len());
+        let mut ends = Vec::with_capacity(pieces.list.len());
         for (i, piece) in pieces.list.iter().enumerate() {
             let PieceSource::Disk { at, len, .. } = piece.source else { unreachable!("checked above") };
             if json && i > 0 {
@@ -84,8 +82,8 @@ impl FileStore {
             }
             let from = 1 + (at - first) as usize;
             buf.copy_within(from..from + len as usize, written);
-            spans.push((piece.start, written..written + len as usize));
             written += len as usize;
+            ends.push(written);
         }
         if json {
             buf[0] = b'[';
@@ -93,7 +91,8 @@ impl FileStore {
             written += 1;
         }
         buf.truncate(written);
-        Ok(Some((Bytes::from(buf), spans)))
+        let next = pieces.list.last().map_or(0, |p| p.start + p.source.len());
+        Ok(Some(Joined { body: buf.into(), ends, json, next }))
     }
 
     /// The stored run at `pos` of stream `id` (following forks), read now: used only to
@@ -146,6 +145,13 @@ fn fetch(pieces: &Pieces, source: &PieceSource) -> Result<Bytes, StoreError> {
 const GAP: u64 = 4 << 10;
 
 impl PieceSource {
+    fn len(&self) -> u64 {
+        match self {
+            PieceSource::Memory(bytes) => bytes.len() as u64,
+            PieceSource::Disk { len, .. } => *len,
+        }
+    }
+
     /// Where this piece ends, if it lies in `file` from `end` on and at most `GAP`
     /// after it: close enough to be read with what comes before.
     fn near_after(&self, file: usize, end: u64) -> Option<u64> {
