@@ -23,8 +23,10 @@ fn link_order() {
     if !lld_by_default || other_linker {
         return;
     }
-    let path = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join(ORDER);
-    if path.is_file() {
+    // Linked from a copy in OUT_DIR: cargo may reuse this script's output for a checkout
+    // elsewhere that shares the target directory, and that checkout may be gone.
+    let path = std::path::Path::new(&var("OUT_DIR")).join("superset-streams.order");
+    if std::fs::copy(ORDER, &path).is_ok() {
         let bin = "cargo:rustc-link-arg-bin=superset-streams";
         println!("{bin}=-Wl,--symbol-ordering-file={}", path.display());
         println!("{bin}=-Wl,--no-warn-symbol-ordering");

@@ -17,7 +17,7 @@ pub mod rules;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 
 use crate::limits::Limit;
@@ -268,6 +268,32 @@ impl ReadBatch {
             }
         };
         apart.into_iter().flatten().chain(joined.into_iter().flatten())
+    }
+
+    /// The read's body: the bytes, or for a JSON stream the messages as one array.
+    pub fn render(&self, json: bool) -> Bytes {
+        let slices = match &self.runs {
+            Runs::Joined(joined) => return joined.body.clone(),
+            Runs::Apart(slices) => slices,
+        };
+        if !json && slices.len() == 1 {
+            return slices[0].data.clone();
+        }
+        let size: usize = slices.iter().map(|s| s.data.len() + 1).sum();
+        let mut out = BytesMut::with_capacity(size + 2);
+        if json {
+            out.put_u8(b'[');
+        }
+        for (i, slice) in slices.iter().enumerate() {
+            if json && i > 0 {
+                out.put_u8(b',');
+            }
+            out.put_slice(&slice.data);
+        }
+        if json {
+            out.put_u8(b']');
+        }
+        out.freeze()
     }
 
     /// The body a read answers with, when the store has made it.

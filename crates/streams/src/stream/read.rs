@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use bytes::{BufMut, BytesMut};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -124,7 +123,7 @@ async fn catch_up(
     if request.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| matches_etag(v, &etag)) {
         return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
     }
-    Ok(respond(StatusCode::OK, headers, Body::from(render(&batch, json))))
+    Ok(respond(StatusCode::OK, headers, Body::from(batch.render(json))))
 }
 
 fn matches_etag(if_none_match: &str, etag: &str) -> bool {
@@ -140,32 +139,6 @@ fn batch_headers(batch: &ReadBatch) -> HeaderMap {
         set(&mut headers, STREAM_UP_TO_DATE, "true");
     }
     headers
-}
-
-/// A batch's body: the bytes, or for JSON streams the messages as one array.
-pub fn render(batch: &ReadBatch, json: bool) -> Bytes {
-    if let Some(body) = batch.body() {
-        return body.clone();
-    }
-    let slices: Vec<_> = batch.slices().collect();
-    if !json && slices.len() == 1 {
-        return slices[0].data.clone();
-    }
-    let size: usize = slices.iter().map(|s| s.data.len() + 1).sum();
-    let mut out = BytesMut::with_capacity(size + 2);
-    if json {
-        out.put_u8(b'[');
-    }
-    for (i, slice) in slices.iter().enumerate() {
-        if json && i > 0 {
-            out.put_u8(b',');
-        }
-        out.put_slice(&slice.data);
-    }
-    if json {
-        out.put_u8(b']');
-    }
-    out.freeze()
 }
 
 /// Waits for data until the long-poll timeout, or until `live` is cancelled (shutdown,
@@ -188,7 +161,7 @@ async fn long_poll(
             let mut headers = batch_headers(&batch);
             set(&mut headers, STREAM_CURSOR, &cursor::next(query.cursor.as_deref()));
             headers.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_BATCH));
-            return Ok(respond(StatusCode::OK, headers, Body::from(render(&batch, json))));
+            return Ok(respond(StatusCode::OK, headers, Body::from(batch.render(json))));
         }
         if batch.info.closed {
             return Ok(nothing_new(from, true, None));

@@ -21,7 +21,7 @@ use superset_edge::Detach;
 use tokio::time::Instant;
 
 use super::headers::STREAM_SSE_DATA_ENCODING;
-use super::read::{read_from, render, ReadQuery};
+use super::read::{read_from, ReadQuery};
 use super::{cursor, offset, respond, set};
 use crate::api_error::ApiError;
 use crate::auth::SessionWatch;
@@ -179,9 +179,9 @@ impl Subscriber {
 
     fn data_event(&self, batch: &ReadBatch) -> Bytes {
         let payload = match self.encoding {
-            Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(render(batch, false)),
-            Encoding::Text => String::from_utf8_lossy(&render(batch, false)).into_owned(),
-            Encoding::Json => String::from_utf8_lossy(&render(batch, true)).into_owned(),
+            Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(batch.render(false)),
+            Encoding::Text => String::from_utf8_lossy(&batch.render(false)).into_owned(),
+            Encoding::Json => String::from_utf8_lossy(&batch.render(true)).into_owned(),
         };
         event("data", &payload)
     }

@@ -200,7 +200,6 @@ mod tests {
     use super::*;
     use crate::store::payload::Payload;
     use crate::store::{Append, CreateStream, Quota, Store};
-    use crate::stream::read::render;
 
     async fn append(store: &FileStore, key: &StreamKey, content_type: &str, body: &str) {
         let payload = Some(Payload::frame(content_type, body.as_bytes(), false));
@@ -240,12 +239,12 @@ mod tests {
         for (key, is_json, from, limit, tail, in_memory) in expected {
             let from_disk = store.read(key, ReadFrom::At(from), limit).await.unwrap();
             assert_eq!(from_disk.body().is_some(), from < tail, "read from {from}");
-            assert_eq!(render(&from_disk, is_json), render(&in_memory, is_json), "read from {from}, limit {limit}");
+            assert_eq!(from_disk.render(is_json), in_memory.render(is_json), "read from {from}, limit {limit}");
             assert_eq!(slices(&from_disk), slices(&in_memory));
             assert_eq!(from_disk.next, in_memory.next);
         }
         let whole = store.read(&json, ReadFrom::Start, 1 << 20).await.unwrap();
-        let messages: Vec<serde_json::Value> = serde_json::from_slice(&render(&whole, true)).unwrap();
+        let messages: Vec<serde_json::Value> = serde_json::from_slice(&whole.render(true)).unwrap();
         assert_eq!(messages.len(), 40);
         assert_eq!(messages[39], "second 19");
     }
