@@ -54,13 +54,28 @@ pub(crate) async fn send(socket: TcpStream, head: Vec<u8>, mut body: Body, chunk
             None => return,
         };
         let written = if chunked {
-            let size = format!("{:x}\r\n", data.len());
-            write(&socket, &[size.as_bytes(), &data, b"\r\n"], stall_timeout).await
+            let mut size = [0; 18];
+            write(&socket, &[chunk_size(data.len(), &mut size), &data, b"\r\n"], stall_timeout).await
         } else {
             write(&socket, &[&data, b"", b""], stall_timeout).await
         };
         if written.is_err() {
             return;
+        }
+    }
+}
+
+/// A chunk's size line, `{len:x}\r\n`, written into `buf`: made for every event sent to
+/// every subscriber, so without an allocation.
+fn chunk_size(mut len: usize, buf: &mut [u8; 18]) -> &[u8] {
+    let mut at = 16;
+    buf[16..].copy_from_slice(b"\r\n");
+    loop {
+        at -= 1;
+        buf[at] = b"0123456789abcdef"[len & 15];
+        len >>= 4;
+        if len == 0 {
+            return &buf[at..];
         }
     }
 }
@@ -128,6 +143,19 @@ async fn client_gone(socket: &TcpStream) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_size;
+
+    #[test]
+    fn chunk_sizes_are_hex_lines() {
+        let mut buf = [0; 18];
+        for len in [0, 9, 10, 255, 4096, 0x1234_abcd, usize::MAX] {
+            assert_eq!(chunk_size(len, &mut buf), format!("{len:x}\r\n").as_bytes());
         }
     }
 }
