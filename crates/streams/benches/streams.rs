@@ -486,38 +486,48 @@ impl Measured {
         .flatten()
         .collect();
         format!(
-            "| {:<36} | {:>9.0} | {:>6.2} | {:>6.2} | {:>7.1} | {:>7.1} | {:>6.2} | {:>6.2} | {:>4} | {:>4} | {:>6.1} | {:>6.1} |{notes}",
+            "| {:<36} | {:>9} | {:>6} | {:>6} | {:>7} | {:>7} | {:>6} | {:>6} | {:>4} | {:>4} | {:>6} | {:>6} |{notes}",
             self.name,
-            self.rate,
-            self.p50,
-            self.p99,
-            self.first_mb_s,
-            self.mb_s,
-            fan.p50,
-            fan.p99,
+            cell(self.rate, 0),
+            cell(self.p50, 2),
+            cell(self.p99, 2),
+            cell(self.first_mb_s, 1),
+            cell(self.mb_s, 1),
+            cell(fan.p50, 2),
+            cell(fan.p99, 2),
             fan.lost,
             fan.duplicated,
-            fan.kib_per_subscriber,
-            self.idle_mib,
+            cell(fan.kib_per_subscriber, 1),
+            cell(self.idle_mib, 1),
         )
     }
 
     /// This run's ratios to `base`'s: above 1 is better for rates, below 1 for times
     /// and memory.
     fn ratio(&self, base: &Measured) -> String {
+        let x = |a: f64, b: f64| if (a / b).is_nan() { "-".to_owned() } else { format!("{:.2}x", a / b) };
         format!(
-            "| {:<36} | {:>8.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | {:>6.2}x | | | {:>6.2}x | {:>6.2}x |",
+            "| {:<36} | {:>9} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} | | | {:>7} | {:>7} |",
             format!("{} / {}", self.name, base.name),
-            self.rate / base.rate,
-            self.p50 / base.p50,
-            self.p99 / base.p99,
-            self.first_mb_s / base.first_mb_s,
-            self.mb_s / base.mb_s,
-            self.fan.p50 / base.fan.p50,
-            self.fan.p99 / base.fan.p99,
-            self.fan.kib_per_subscriber / base.fan.kib_per_subscriber,
-            self.idle_mib / base.idle_mib,
+            x(self.rate, base.rate),
+            x(self.p50, base.p50),
+            x(self.p99, base.p99),
+            x(self.first_mb_s, base.first_mb_s),
+            x(self.mb_s, base.mb_s),
+            x(self.fan.p50, base.fan.p50),
+            x(self.fan.p99, base.fan.p99),
+            x(self.fan.kib_per_subscriber, base.fan.kib_per_subscriber),
+            x(self.idle_mib, base.idle_mib),
         )
+    }
+}
+
+/// A figure with `decimals`, or `-` for a section that was not run.
+fn cell(value: f64, decimals: usize) -> String {
+    if value.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{value:.decimals$}")
     }
 }
 
