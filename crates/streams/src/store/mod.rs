@@ -297,6 +297,7 @@ impl ReadBatch {
     }
 
     /// The body a read answers with, when the store has made it.
+    #[cfg(test)]
     pub fn body(&self) -> Option<&Bytes> {
         match &self.runs {
             Runs::Joined(joined) => Some(&joined.body),

@@ -148,17 +148,11 @@ impl Subscriber {
                     if !batch.is_empty() {
                         self.pos = batch.next;
                         self.announced = Some((self.pos, at_end));
-                        // One write, so a reader never sees data without the control after it.
-                        let mut out = String::new();
-                        self.data_event(&batch, &mut out);
-                        self.control(&batch, &mut out);
-                        return Some(out.into());
+                        return Some(self.events(&batch, true));
                     }
                     if self.announced != Some((self.pos, at_end)) {
                         self.announced = Some((self.pos, at_end));
-                        let mut out = String::new();
-                        self.control(&batch, &mut out);
-                        return Some(out.into());
+                        return Some(self.events(&batch, false));
                     }
                 }
                 Next::Read { up_to_date } => {
@@ -193,6 +187,17 @@ impl Subscriber {
         }
     }
 
+    /// The batch's control event, after its data event when `data`: one write, so a
+    /// reader never sees data without the control after it.
+    fn events(&self, batch: &ReadBatch, data: bool) -> Bytes {
+        let mut out = String::new();
+        if data {
+            self.data_event(batch, &mut out);
+        }
+        self.control(batch, &mut out);
+        out.into()
+    }
+
     fn data_event(&self, batch: &ReadBatch, out: &mut String) {
         match self.encoding {
             Encoding::Base64 => {
@@ -206,7 +211,7 @@ impl Subscriber {
     }
 
     /// Written out by hand: its values are digits (and one underscore), and building it
-    /// as a `serde_json` map took a quarter of the CPU a subscriber's event costs.
+    /// as a `serde_json` map took a quarter of the CPU spent making events in a fan-out.
     fn control(&self, batch: &ReadBatch, out: &mut String) {
         let mut json = String::with_capacity(112);
         json.push('{');
@@ -224,9 +229,10 @@ impl Subscriber {
     }
 }
 
-/// Appends one SSE event to `out`. Every line of the payload (split at CR, LF or CRLF) gets its own
-/// `data:` field, so payload text can never end the event or start another; a line
-/// that begins with a space gets one more, which the client's parser strips.
+/// Appends one SSE event to `out`. Every line of the payload (split at CR, LF or CRLF)
+/// gets its own `data:` field, so payload text can never end the event or start
+/// another; a line that begins with a space gets one more, which the client's parser
+/// strips.
 fn event(out: &mut String, name: &str, payload: &str) {
     out.reserve(payload.len() + 32);
     out.push_str("event: ");
